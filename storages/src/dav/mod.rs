@@ -1,0 +1,1 @@
+//! placeholder: the CalDAV/CardDAV backend (being written).

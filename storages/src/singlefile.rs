@@ -1,0 +1,1 @@
+//! placeholder: singlefile backend (being written).

@@ -1,0 +1,260 @@
+//! The [`Storage`] trait: what the sync engine asks of every backend.
+//!
+//! One object-safe async trait, `&self` everywhere, so a storage is shared as
+//! `Arc<dyn Storage>` by concurrent collection syncs. The required methods are the ones every
+//! backend can answer; bulk and optional capabilities (incremental listing, a whole-collection
+//! read, metadata) are default methods a backend overrides when it can do better.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::item::{Item, ItemKind};
+
+/// Where an item lives inside its collection: a file name (vdir), a URL path (DAV), or a
+/// synthetic key (singlefile, http). Opaque to the engine.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Href(pub String);
+
+/// A version token of one stored item. Changes whenever the item's bytes change; equal etags
+/// mean the engine need not read the item again.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Etag(pub String);
+
+/// An RFC 6578 sync token (or a backend's equivalent): "changes since here".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyncToken(pub String);
+
+macro_rules! string_newtype {
+    ($t:ident) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                $t(s.to_owned())
+            }
+        }
+        impl From<String> for $t {
+            fn from(s: String) -> Self {
+                $t(s)
+            }
+        }
+    };
+}
+string_newtype!(Href);
+string_newtype!(Etag);
+string_newtype!(SyncToken);
+
+/// One listed item: where it is and which version it is at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRef {
+    pub href: Href,
+    pub etag: Etag,
+}
+
+/// The answer to a read of one href: the item and the etag it was read at, or why not.
+pub type Fetched = (Href, Result<(Item, Etag)>);
+
+/// A calendar or an address book inside a storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collection {
+    /// Backend-specific locator: the folder path of a vdir collection, the URL of a DAV
+    /// collection, the file path of a singlefile collection. Stable across runs.
+    pub href: String,
+    /// The name shown to the user and matched in the config's `collections`: the folder name
+    /// for a vdir, the last path segment for DAV. Empty for a storage without collections.
+    pub name: String,
+}
+
+/// Collection properties that `metasync` can copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetaKey {
+    DisplayName,
+    Color,
+    Description,
+    Order,
+}
+
+impl MetaKey {
+    /// The config spelling (`metadata = ["displayname", "color"]`) and the vdir file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetaKey::DisplayName => "displayname",
+            MetaKey::Color => "color",
+            MetaKey::Description => "description",
+            MetaKey::Order => "order",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MetaKey> {
+        Some(match s {
+            "displayname" => MetaKey::DisplayName,
+            "color" => MetaKey::Color,
+            "description" => MetaKey::Description,
+            "order" => MetaKey::Order,
+            _ => return None,
+        })
+    }
+
+    pub const ALL: [MetaKey; 4] = [
+        MetaKey::DisplayName,
+        MetaKey::Color,
+        MetaKey::Description,
+        MetaKey::Order,
+    ];
+}
+
+/// Properties discovered along with a collection (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionMeta {
+    pub displayname: Option<String>,
+    pub color: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What changed in a collection since a [`SyncToken`].
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// The token to store for the next sync.
+    pub token: Option<SyncToken>,
+    /// Items created or modified since the token, with their new etags.
+    pub changed: Vec<ItemRef>,
+    /// Hrefs removed since the token.
+    pub deleted: Vec<Href>,
+    /// True when the backend could not use the token (expired, invalid, none given) and
+    /// `changed` is the complete listing: anything not in it is gone.
+    pub complete: bool,
+}
+
+/// A place that holds collections of items. See the crate docs for the model.
+///
+/// Every write is conditional: [`upload`](Storage::upload) fails with
+/// [`ErrorKind::AlreadyExists`] if the href is taken, [`update`](Storage::update) and
+/// [`delete`](Storage::delete) fail with [`ErrorKind::PreconditionFailed`] if the etag moved.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// Calendars or contacts: decides how bytes are split into items.
+    fn item_kind(&self) -> ItemKind;
+
+    /// True for storages that can never be written (`http`, the read-only wrapper).
+    fn read_only(&self) -> bool {
+        false
+    }
+
+    /// The collection the configured path/url designates itself, for pairs without
+    /// `collections`.
+    async fn root_collection(&self) -> Result<Collection>;
+
+    /// The collections found under the configured path/url (vdir: sub-folders; DAV: the home
+    /// sets), for pairs with `collections`.
+    async fn discover(&self) -> Result<Vec<Collection>>;
+
+    /// Creates a collection named `name` under the configured path/url.
+    async fn create_collection(&self, name: &str) -> Result<Collection> {
+        let _ = name;
+        Err(Error::new(ErrorKind::Unsupported, "creating collections"))
+    }
+
+    /// Deletes an (emptied) collection; used only by `sync --force-delete`.
+    async fn delete_collection(&self, collection: &Collection) -> Result<()> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("deleting collection {}", collection.href),
+        ))
+    }
+
+    /// Every item of the collection with its current etag. Must not read item bodies when the
+    /// backend can avoid it.
+    async fn list(&self, collection: &Collection) -> Result<Vec<ItemRef>>;
+
+    /// Reads many items in one go. One entry per requested href, in any order; an href that
+    /// cannot be read (gone, malformed) fails alone in its entry. The outer error is for
+    /// failures of the whole request.
+    async fn get_many(&self, collection: &Collection, hrefs: &[Href]) -> Result<Vec<Fetched>>;
+
+    /// Reads one item.
+    async fn get(&self, collection: &Collection, href: &Href) -> Result<(Item, Etag)> {
+        let mut all = self
+            .get_many(collection, std::slice::from_ref(href))
+            .await?;
+        match all.pop() {
+            Some((_, res)) => res,
+            None => Err(Error::new(ErrorKind::NotFound, href.to_string())),
+        }
+    }
+
+    /// Stores a new item; the backend chooses the href (from the UID when that is safe).
+    /// Fails with [`ErrorKind::AlreadyExists`] rather than overwrite anything.
+    async fn upload(&self, collection: &Collection, item: &Item) -> Result<(Href, Etag)>;
+
+    /// Replaces the item at `href` if it is still at `etag`; returns the new etag.
+    async fn update(
+        &self,
+        collection: &Collection,
+        href: &Href,
+        item: &Item,
+        etag: &Etag,
+    ) -> Result<Etag>;
+
+    /// Deletes the item at `href` if it is still at `etag`.
+    async fn delete(&self, collection: &Collection, href: &Href, etag: &Etag) -> Result<()>;
+
+    /// The href [`upload`](Storage::upload) would choose for this UID, for backends whose
+    /// hrefs are derived from UIDs (`repair` renames items that deviate). `None`: the backend
+    /// has no such rule.
+    fn preferred_href(&self, uid: &str) -> Option<Href> {
+        let _ = uid;
+        None
+    }
+
+    /// Incremental listing: what changed since `since` (`None`: since ever). `Ok(None)` means
+    /// the backend has no such capability and the engine must call [`list`](Storage::list).
+    async fn changes(
+        &self,
+        collection: &Collection,
+        since: Option<&SyncToken>,
+    ) -> Result<Option<Changes>> {
+        let _ = (collection, since);
+        Ok(None)
+    }
+
+    /// Reads the whole collection (hrefs, etags and bodies) in the cheapest way the backend
+    /// has, for an initial sync. `Ok(None)`: no cheaper way than `list` + `get_many`.
+    async fn get_all(&self, collection: &Collection) -> Result<Option<Vec<Fetched>>> {
+        let _ = collection;
+        Ok(None)
+    }
+
+    /// A collection property, `None` when unset.
+    async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
+        let _ = (collection, key);
+        Ok(None)
+    }
+
+    /// Sets (or with `None` removes) a collection property.
+    async fn set_meta(
+        &self,
+        collection: &Collection,
+        key: MetaKey,
+        value: Option<&str>,
+    ) -> Result<()> {
+        let _ = (collection, key, value);
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("setting {}", key.as_str()),
+        ))
+    }
+}
+
+/// Convenience: forward the trait through `Arc` so wrappers can hold `Arc<dyn Storage>`.
+pub type SharedStorage = Arc<dyn Storage>;

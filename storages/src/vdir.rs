@@ -1,0 +1,1 @@
+//! placeholder: vdir backend (being written).

@@ -1,0 +1,1 @@
+//! placeholder: wrappers backend (being written).
