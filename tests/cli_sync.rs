@@ -29,7 +29,7 @@ fn new_items_are_uploaded_with_one_line_each() {
     assert_eq!(b.len(), 2);
     let mut contents: Vec<&String> = b.values().collect();
     contents.sort();
-    let mut expected = vec![event("one", "First"), event("two", "Second")];
+    let mut expected = [event("one", "First"), event("two", "Second")];
     expected.sort();
     assert_eq!(
         contents,
