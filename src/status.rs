@@ -71,8 +71,7 @@ pub struct CollectionRow {
 pub fn path_for(status_dir: &Path, pair: &str) -> PathBuf {
     let mut name = String::new();
     for b in pair.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !name.is_empty())
-        {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !name.is_empty()) {
             name.push(b as char);
         } else {
             name.push_str(&format!("%{b:02X}"));
@@ -305,7 +304,10 @@ impl Status {
                         name: r.get(0)?,
                         a_href: r.get(1)?,
                         b_href: r.get(2)?,
-                        last_sync: r.get::<_, Option<String>>(3)?.as_deref().and_then(parse_time),
+                        last_sync: r
+                            .get::<_, Option<String>>(3)?
+                            .as_deref()
+                            .and_then(parse_time),
                         a_token: r.get(4)?,
                         b_token: r.get(5)?,
                     })
@@ -354,12 +356,7 @@ impl Status {
     }
 
     /// Stores the sync tokens to ask for changes next time (`None`: list fully).
-    pub fn set_tokens(
-        &self,
-        name: &str,
-        a: Option<&str>,
-        b: Option<&str>,
-    ) -> rusqlite::Result<()> {
+    pub fn set_tokens(&self, name: &str, a: Option<&str>, b: Option<&str>) -> rusqlite::Result<()> {
         self.write(|c| {
             c.execute(
                 "UPDATE collections SET a_token = ?2, b_token = ?3 WHERE name = ?1",
@@ -375,7 +372,10 @@ impl Status {
             c.execute_batch("BEGIN")?;
             let r = (|| {
                 for table in ["items", "conflicts", "meta"] {
-                    c.execute(&format!("DELETE FROM {table} WHERE collection = ?1"), [name])?;
+                    c.execute(
+                        &format!("DELETE FROM {table} WHERE collection = ?1"),
+                        [name],
+                    )?;
                 }
                 c.execute("DELETE FROM collections WHERE name = ?1", [name])?;
                 Ok(())
@@ -532,7 +532,10 @@ impl Status {
 fn copy_tables(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
     let tx = dst.transaction()?;
     for (table, cols) in [
-        ("collections", "name, a_href, b_href, last_sync, a_token, b_token"),
+        (
+            "collections",
+            "name, a_href, b_href, last_sync, a_token, b_token",
+        ),
         (
             "items",
             "collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash",

@@ -112,10 +112,12 @@ impl MemoryStorage {
     pub fn insert_raw(&self, coll_href: &str, href: &str, raw: impl Into<Vec<u8>>) -> Etag {
         let (n, etag) = self.next_etag();
         let mut state = self.state.lock().unwrap();
-        let coll = state.entry(coll_href.to_owned()).or_insert_with(|| MemCollection {
-            name: name_of(coll_href),
-            ..Default::default()
-        });
+        let coll = state
+            .entry(coll_href.to_owned())
+            .or_insert_with(|| MemCollection {
+                name: name_of(coll_href),
+                ..Default::default()
+            });
         let href = Href(href.to_owned());
         coll.items.insert(href.clone(), (raw.into(), etag.clone()));
         coll.log.push((n, href, false));
@@ -167,7 +169,10 @@ impl MemoryStorage {
     pub fn move_raw(&self, coll_href: &str, from: &str, to: &str) -> bool {
         let raw = {
             let state = self.state.lock().unwrap();
-            match state.get(coll_href).and_then(|c| c.items.get(&Href::from(from))) {
+            match state
+                .get(coll_href)
+                .and_then(|c| c.items.get(&Href::from(from)))
+            {
                 Some((raw, _)) => raw.clone(),
                 None => return false,
             }
@@ -238,12 +243,20 @@ impl MemoryStorage {
     /// Every write to `href` fails with [`ErrorKind::Refused`] (uploads: the href derived
     /// from the UID, see [`preferred_href`](Storage::preferred_href)).
     pub fn fail_href(&self, href: &str) {
-        self.hooks.lock().unwrap().fail_hrefs.insert(Href::from(href));
+        self.hooks
+            .lock()
+            .unwrap()
+            .fail_hrefs
+            .insert(Href::from(href));
     }
 
     /// Reading `href` fails with [`ErrorKind::Transport`].
     pub fn fail_read(&self, href: &str) {
-        self.hooks.lock().unwrap().fail_reads.insert(Href::from(href));
+        self.hooks
+            .lock()
+            .unwrap()
+            .fail_reads
+            .insert(Href::from(href));
     }
 
     /// The next `n` listings fail with [`ErrorKind::Transport`].
@@ -279,7 +292,10 @@ impl MemoryStorage {
             if h.fail_writes > 0 {
                 h.fail_writes -= 1;
                 let kind = h.fail_write_kind.unwrap_or(ErrorKind::Transport);
-                return Err(Error::new(kind, format!("injected failure on {}", coll.href)));
+                return Err(Error::new(
+                    kind,
+                    format!("injected failure on {}", coll.href),
+                ));
             }
             if let Some(href) = href {
                 if h.fail_hrefs.contains(href) {
@@ -445,21 +461,22 @@ impl Storage for MemoryStorage {
         Ok(raw
             .into_iter()
             .map(|(href, found)| {
-                let res = if failing.contains(&href) {
-                    Err(Error::new(
-                        ErrorKind::Transport,
-                        format!("injected failure reading {href}"),
-                    ))
-                } else {
-                    match found {
-                        None => Err(Error::new(ErrorKind::NotFound, href.to_string())),
-                        Some((bytes, etag)) => match Item::parse(self.kind, bytes) {
-                            Ok(item) => Ok((item, etag)),
-                            Err(e) => Err(Error::new(ErrorKind::InvalidData, href.to_string())
-                                .with_source(e)),
-                        },
-                    }
-                };
+                let res =
+                    if failing.contains(&href) {
+                        Err(Error::new(
+                            ErrorKind::Transport,
+                            format!("injected failure reading {href}"),
+                        ))
+                    } else {
+                        match found {
+                            None => Err(Error::new(ErrorKind::NotFound, href.to_string())),
+                            Some((bytes, etag)) => match Item::parse(self.kind, bytes) {
+                                Ok(item) => Ok((item, etag)),
+                                Err(e) => Err(Error::new(ErrorKind::InvalidData, href.to_string())
+                                    .with_source(e)),
+                            },
+                        }
+                    };
                 (href, res)
             })
             .collect())

@@ -1,0 +1,1 @@
+//! Targeted engine tests over MemoryStorage.
