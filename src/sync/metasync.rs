@@ -70,7 +70,7 @@ pub async fn metasync_pair(
     let mut failures = pairing.failures;
     for paired in pairing.collections {
         if let Some(only) = only_collections {
-            if pair.collections.is_some() && !only.iter().any(|n| *n == paired.name) {
+            if pair.collections.is_some() && !only.contains(&paired.name) {
                 continue;
             }
         }

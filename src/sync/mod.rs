@@ -165,7 +165,7 @@ pub async fn sync_pair(
     let mut jobs = Vec::new();
     for paired in pairing.collections {
         if let Some(only) = &opts.only_collections {
-            if pair.collections.is_some() && !only.iter().any(|n| *n == paired.name) {
+            if pair.collections.is_some() && !only.contains(&paired.name) {
                 continue;
             }
         }

@@ -623,12 +623,9 @@ async fn lost_status_writes_after_storage_writes_converge_without_duplicates() {
     // records 2 items, then every later commit is lost.
     {
         let rec = Rec::default();
-        let st = status::Status::open(f.dir.path(), "p").unwrap();
-        st.fail_writes_after(3); // collection row + 2 items
-        drop(st);
         // The hook lives on the Status value, so run the engine on it directly.
         let st = status::Status::open(f.dir.path(), "p").unwrap();
-        st.fail_writes_after(3);
+        st.fail_writes_after(3); // the collection row and 2 items
         run_root_job(&f, &st, &rec).await;
         assert_eq!(contents(&f.b).len(), 6, "storage writes happened");
     }
