@@ -34,11 +34,11 @@ fn failing_password_command_is_a_config_error_naming_it() {
     );
     assert!(
         r.stderr
-            .contains(&format!("{}:10:", env.config_path().display())),
+            .contains(&format!("{}:13:", env.config_path().display())),
         "{}",
         r.stderr
     );
-    assert_eq!(env.snapshot(), before);
+    cli_util::assert_unchanged(&before, &env.snapshot(), "nothing may change");
 }
 
 #[test]

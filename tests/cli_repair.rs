@@ -42,7 +42,7 @@ fn repair_dry_run_changes_nothing() {
     let r = env.run(&["repair", "a", "--dry-run"]);
     r.assert_code(0);
     assert!(!r.stdout.is_empty());
-    assert_eq!(env.snapshot(), before);
+    cli_util::assert_unchanged(&before, &env.snapshot(), "nothing may change");
 }
 
 #[test]

@@ -104,6 +104,8 @@ fn hostile_uids_stay_inside_the_collection_folder_and_round_trip() {
             &event(uid, &format!("Item {i}")),
         );
     }
+    env.mkdir("status");
+    env.mkdir("b");
     let outside_before: BTreeSet<_> = std::fs::read_dir(env.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

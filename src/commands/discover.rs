@@ -18,7 +18,7 @@ pub async fn run(config: &Config, pairs: &[String], quiet: bool) -> anyhow::Resu
     let targets = select(config, pairs, false)?;
     let mut specs = Vec::new();
     for t in &targets {
-        specs.push(backends::pair_spec(config, t.pair, false)?);
+        specs.push(backends::pair_spec(config, t.pair)?);
     }
     let reporter = CliReporter::new(false, quiet);
     let runs = specs

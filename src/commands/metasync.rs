@@ -13,7 +13,7 @@ pub async fn run(config: &Config, targets: &[String], quiet: bool) -> anyhow::Re
     let targets = select(config, targets, true)?;
     let mut specs = Vec::new();
     for t in &targets {
-        specs.push((backends::pair_spec(config, t.pair, false)?, t.only.clone()));
+        specs.push((backends::pair_spec(config, t.pair)?, t.only.clone()));
     }
     let reporter = CliReporter::new(false, quiet);
     let runs = specs

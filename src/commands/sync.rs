@@ -16,10 +16,7 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     // config error stops the run with nothing touched.
     let mut specs = Vec::new();
     for t in &targets {
-        specs.push((
-            backends::pair_spec(config, t.pair, args.dry_run)?,
-            t.only.clone(),
-        ));
+        specs.push((backends::pair_spec(config, t.pair)?, t.only.clone()));
     }
     let reporter = CliReporter::new(args.dry_run, quiet);
     let runs = specs.iter().map(|(spec, only)| {

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use davsync_storages::vdir::{Vdir, VdirOptions};
+use davsync_storages::wrappers::{DryRun, ReadOnly};
 use davsync_storages::{ItemKind, Storage};
 
 use super::resolve::{Config, PairConfig, StorageConfig, StorageParams};
@@ -12,13 +14,12 @@ use crate::sync::{PairSpec, StorageHandle};
 
 /// Builds both storages of a pair into a [`PairSpec`]. Password sources run here, so only
 /// for the pairs the command acts on.
-pub fn pair_spec(
-    config: &Config,
-    pair: &PairConfig,
-    dry_run: bool,
-) -> Result<PairSpec, ConfigError> {
-    let a = handle(config, &config.storages[&pair.a], dry_run)?;
-    let b = handle(config, &config.storages[&pair.b], dry_run)?;
+///
+/// Not wrapped in `DryRun`: the engine wraps the storages itself for
+/// `SyncOptions::dry_run`.
+pub fn pair_spec(config: &Config, pair: &PairConfig) -> Result<PairSpec, ConfigError> {
+    let a = handle(config, &config.storages[&pair.a], false)?;
+    let b = handle(config, &config.storages[&pair.b], false)?;
     Ok(PairSpec {
         name: pair.name.clone(),
         a,
@@ -89,11 +90,20 @@ fn construct(
     kind: ItemKind,
     password: Option<String>,
 ) -> Result<Arc<dyn Storage>, String> {
-    let _ = (kind, password);
+    let _ = password;
     match &st.params {
-        StorageParams::Vdir { .. } => {
-            Err("the vdir backend is not available in this build yet".into())
-        }
+        StorageParams::Vdir {
+            path,
+            fileext,
+            post_hook,
+        } => Vdir::new(VdirOptions {
+            path: path.clone(),
+            fileext: fileext.clone(),
+            post_hook: post_hook.clone(),
+            kind,
+        })
+        .map(|v| Arc::new(v) as Arc<dyn Storage>)
+        .map_err(|e| crate::commands::chain(&e)),
         StorageParams::SingleFile { .. } => {
             Err("the singlefile backend is not available in this build yet".into())
         }
@@ -105,9 +115,9 @@ fn construct(
 }
 
 fn read_only(s: Arc<dyn Storage>) -> Arc<dyn Storage> {
-    s
+    Arc::new(ReadOnly::new(s))
 }
 
 fn dry_run_wrap(s: Arc<dyn Storage>) -> Arc<dyn Storage> {
-    s
+    Arc::new(DryRun::new(s))
 }

@@ -211,3 +211,26 @@ pub fn uid_of(text: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix("UID:"))
         .map(|u| u.trim_end_matches('\r').to_owned())
 }
+
+/// Asserts two snapshots are equal, naming the paths that differ (not dumping bytes).
+#[track_caller]
+pub fn assert_unchanged(
+    before: &BTreeMap<PathBuf, Option<Vec<u8>>>,
+    after: &BTreeMap<PathBuf, Option<Vec<u8>>>,
+    what: &str,
+) {
+    let mut diffs = Vec::new();
+    for (p, c) in before {
+        match after.get(p) {
+            None => diffs.push(format!("removed {}", p.display())),
+            Some(c2) if c2 != c => diffs.push(format!("changed {}", p.display())),
+            _ => {}
+        }
+    }
+    for p in after.keys() {
+        if !before.contains_key(p) {
+            diffs.push(format!("created {}", p.display()));
+        }
+    }
+    assert!(diffs.is_empty(), "{what}: {}", diffs.join(", "));
+}
