@@ -1,0 +1,28 @@
+//! Etags as servers send them.
+//!
+//! `getetag` values come strong (`"abc"`), weak (`W/"abc"`) or, from some servers, without
+//! quotes (`abc`). Parsers return them exactly as sent (surrounding whitespace trimmed), so the
+//! value stored in the sync status changes exactly when the server's does. An empty or
+//! missing `getetag` is `None`: the storage then has to fetch the item and use a hash of its
+//! content as version.
+//!
+//! For `If-Match`, RFC 7232 requires a strong comparison: a weak etag never matches. The
+//! storage therefore cannot make a conditional write with a weak etag; it must re-read the
+//! item (GET) and use the strong `ETag` header of that response, or, when there is none,
+//! refuse the write rather than overwrite blindly.
+
+/// Normalizes a `getetag` text: trims whitespace; empty means none.
+pub fn parse_etag(text: &str) -> Option<String> {
+    todo!()
+}
+
+/// True for a weak etag (`W/"..."`).
+pub fn is_weak(etag: &str) -> bool {
+    todo!()
+}
+
+/// The value for an `If-Match` header: a strong etag as sent, an unquoted one quoted; `None`
+/// for a weak etag, which cannot be used there (see the module docs for the fallback).
+pub fn if_match_value(etag: &str) -> Option<String> {
+    todo!()
+}
