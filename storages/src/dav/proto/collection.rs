@@ -3,8 +3,10 @@
 
 use url::Url;
 
+use super::multistatus::parse_multistatus;
 use super::names::{self, Name};
 use super::report::Component;
+use super::xml::XmlOut;
 use super::{DavRequest, ProtoError};
 use crate::item::ItemKind;
 use crate::storage::MetaKey;
@@ -64,23 +66,98 @@ impl PropStatus {
 }
 
 /// `MKCALENDAR` with an optional displayname and, when not empty, a
-/// `supported-calendar-component-set`.
+/// `supported-calendar-component-set`. With neither, the body is an empty `<C:mkcalendar/>`.
 pub fn mkcalendar_request(displayname: Option<&str>, components: &[Component]) -> DavRequest {
-    todo!()
+    let mut out = XmlOut::new(names::MKCALENDAR, &[names::NS_DAV, names::NS_CALDAV]);
+    if displayname.is_some() || !components.is_empty() {
+        out.start(names::SET).start(names::PROP);
+    }
+    if let Some(name) = displayname {
+        out.text_element(names::DISPLAYNAME, name);
+    }
+    if !components.is_empty() {
+        out.start(names::SUPPORTED_CALENDAR_COMPONENT_SET);
+        for c in components {
+            out.empty_with(names::COMP, &[(names::ATTR_NAME, c.as_str())]);
+        }
+        out.end();
+    }
+    DavRequest {
+        method: "MKCALENDAR",
+        depth: None,
+        body: out.finish(),
+    }
 }
 
 /// Extended `MKCOL` (RFC 5689) creating an address book with an optional displayname.
 pub fn mkcol_addressbook_request(displayname: Option<&str>) -> DavRequest {
-    todo!()
+    let mut out = XmlOut::new(names::MKCOL, &[names::NS_DAV, names::NS_CARDDAV]);
+    out.start(names::SET)
+        .start(names::PROP)
+        .start(names::RESOURCETYPE)
+        .empty(names::COLLECTION)
+        .empty(names::ADDRESSBOOK)
+        .end();
+    if let Some(name) = displayname {
+        out.text_element(names::DISPLAYNAME, name);
+    }
+    DavRequest {
+        method: "MKCOL",
+        depth: None,
+        body: out.finish(),
+    }
 }
 
 /// `PROPPATCH` setting (`Some`) or removing (`None`) properties, in the given order.
 pub fn proppatch_request(changes: &[(MetaProp, Option<&str>)]) -> DavRequest {
-    todo!()
+    let mut out = XmlOut::new(
+        names::PROPERTYUPDATE,
+        &[
+            names::NS_DAV,
+            names::NS_CALDAV,
+            names::NS_CARDDAV,
+            names::NS_APPLE_ICAL,
+        ],
+    );
+    for (prop, value) in changes {
+        match value {
+            Some(value) => {
+                out.start(names::SET)
+                    .start(names::PROP)
+                    .text_element(prop.name(), value)
+                    .end()
+                    .end();
+            }
+            None => {
+                out.start(names::REMOVE)
+                    .start(names::PROP)
+                    .empty(prop.name())
+                    .end()
+                    .end();
+            }
+        }
+    }
+    DavRequest {
+        method: "PROPPATCH",
+        depth: None,
+        body: out.finish(),
+    }
 }
 
 /// The status of every property the PROPPATCH answer mentions. RFC 4918 makes a
 /// PROPPATCH atomic: one failure turns the others into 424 Failed Dependency.
 pub fn parse_proppatch(body: &[u8], base: &Url) -> Result<Vec<PropStatus>, ProtoError> {
-    todo!()
+    let mut out = Vec::new();
+    parse_multistatus(body, base, |response| {
+        for propstat in response.propstats {
+            for prop in propstat.props {
+                out.push(PropStatus {
+                    ns: prop.ns,
+                    local: prop.local,
+                    status: propstat.status,
+                });
+            }
+        }
+    })?;
+    Ok(out)
 }

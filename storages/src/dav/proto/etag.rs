@@ -13,16 +13,30 @@
 
 /// Normalizes a `getetag` text: trims whitespace; empty means none.
 pub fn parse_etag(text: &str) -> Option<String> {
-    todo!()
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// True for a weak etag (`W/"..."`).
 pub fn is_weak(etag: &str) -> bool {
-    todo!()
+    let t = etag.trim_start();
+    t.starts_with("W/") || t.starts_with("w/")
 }
 
 /// The value for an `If-Match` header: a strong etag as sent, an unquoted one quoted; `None`
 /// for a weak etag, which cannot be used there (see the module docs for the fallback).
 pub fn if_match_value(etag: &str) -> Option<String> {
-    todo!()
+    let t = etag.trim();
+    if t.is_empty() || is_weak(t) {
+        return None;
+    }
+    let inner = match t.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => inner,
+        None => t,
+    };
+    // An entity-tag cannot contain a double quote: such a value cannot be sent back intact.
+    if inner.contains('"') {
+        return None;
+    }
+    Some(format!("\"{inner}\""))
 }

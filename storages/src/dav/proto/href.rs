@@ -7,7 +7,7 @@
 //! and `@` stay literal, everything else (space, `%`, `/` inside a segment, non-ASCII) is
 //! encoded. The result is directly usable in a URL.
 
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, CONTROLS};
 use url::Url;
 
 use super::ProtoError;
@@ -34,11 +34,31 @@ const SEGMENT: &AsciiSet = &CONTROLS
 /// Resolves an href from a response against the request URL and returns its canonical
 /// absolute path (see the module docs). A full URL is reduced to its path, whatever its host.
 pub fn normalize_href(base: &Url, raw: &str) -> Result<String, ProtoError> {
-    todo!()
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ProtoError::InvalidHref {
+            href: raw.to_owned(),
+        });
+    }
+    let url = base.join(trimmed).map_err(|_| ProtoError::InvalidHref {
+        href: raw.to_owned(),
+    })?;
+    Ok(canonical_path(url.path()))
 }
 
 /// The canonical spelling of an absolute path (or of a path already in a [`Url`]): each
 /// segment percent-decoded and re-encoded with the module's fixed set.
 pub fn canonical_path(path: &str) -> String {
-    todo!()
+    let mut out = String::with_capacity(path.len() + 8);
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 || !segment.is_empty() {
+            out.push('/');
+        }
+        let decoded: Vec<u8> = percent_decode_str(segment).collect();
+        out.extend(percent_encode(&decoded, SEGMENT));
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }

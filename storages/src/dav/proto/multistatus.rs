@@ -5,7 +5,9 @@
 
 use url::Url;
 
-use super::names::Name;
+use super::href::normalize_href;
+use super::names::{self, Name};
+use super::xml::{attribute, Ev, XmlIn};
 use super::ProtoError;
 
 /// One property inside a `<propstat>`, reduced to what davsync's properties need.
@@ -93,17 +95,29 @@ impl Prop {
 impl Response {
     /// The property if the server returned it with a 2xx status.
     pub fn prop(&self, name: Name) -> Option<&Prop> {
-        todo!()
+        self.propstats
+            .iter()
+            .filter(|ps| is_success(ps.status))
+            .flat_map(|ps| ps.props.iter())
+            .find(|p| p.is(name))
     }
 
     /// Like [`prop`](Self::prop), but moves the property out (for large `calendar-data`).
     pub fn take_prop(&mut self, name: Name) -> Option<Prop> {
-        todo!()
+        for ps in self.propstats.iter_mut().filter(|ps| is_success(ps.status)) {
+            if let Some(i) = ps.props.iter().position(|p| p.is(name)) {
+                return Some(ps.props.swap_remove(i));
+            }
+        }
+        None
     }
 
     /// The status the server gave this property, if it mentioned it at all.
     pub fn prop_status(&self, name: Name) -> Option<u16> {
-        todo!()
+        self.propstats
+            .iter()
+            .find(|ps| ps.props.iter().any(|p| p.is(name)))
+            .map(|ps| ps.status)
     }
 
     /// The trimmed text of a 2xx property, `None` when absent or empty.
@@ -115,6 +129,17 @@ impl Response {
     pub fn has_error(&self, name: Name) -> bool {
         self.errors.iter().any(|(ns, local)| name.is(ns, local))
     }
+
+    /// False when the response-level status says the resource itself failed (e.g. 404).
+    /// Some servers (Xandikos) send a response-level `200 OK` next to propstats.
+    pub fn resource_ok(&self) -> bool {
+        self.status.map_or(true, is_success)
+    }
+}
+
+/// True for 2xx.
+pub fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
 }
 
 /// Parses a `DAV:multistatus` body, calling `on_response` for every `<response>` in document
@@ -128,5 +153,177 @@ pub fn parse_multistatus(
     base: &Url,
     mut on_response: impl FnMut(Response),
 ) -> Result<MultistatusInfo, ProtoError> {
-    todo!()
+    let mut x = XmlIn::new(body);
+    x.expect_root(names::MULTISTATUS)?;
+    let mut info = MultistatusInfo::default();
+    loop {
+        match x.next()? {
+            Ev::Start { ns, local, .. } => {
+                if names::RESPONSE.is(&ns, &local) {
+                    let (hrefs, response) = parse_response(&mut x, base)?;
+                    if response.status == Some(507) {
+                        info.truncated = true;
+                        continue;
+                    }
+                    let mut hrefs = hrefs.into_iter();
+                    let Some(first) = hrefs.next() else {
+                        return Err(ProtoError::Missing {
+                            element: "href",
+                            parent: "response",
+                        });
+                    };
+                    for href in hrefs {
+                        info.responses += 1;
+                        on_response(Response {
+                            href,
+                            ..response.clone()
+                        });
+                    }
+                    info.responses += 1;
+                    on_response(Response {
+                        href: first,
+                        ..response
+                    });
+                } else if names::SYNC_TOKEN.is(&ns, &local) {
+                    let token = x.read_text()?;
+                    let token = token.trim();
+                    info.sync_token = (!token.is_empty()).then(|| token.to_owned());
+                } else {
+                    x.skip()?;
+                }
+            }
+            Ev::End => break,
+            Ev::Text(_) => {}
+            Ev::Eof => unreachable!("the root element is still open"),
+        }
+    }
+    Ok(info)
+}
+
+/// Parses one `<response>` (its start already read): its hrefs and the rest.
+fn parse_response(x: &mut XmlIn<'_>, base: &Url) -> Result<(Vec<String>, Response), ProtoError> {
+    let mut hrefs = Vec::new();
+    let mut response = Response::default();
+    loop {
+        match x.next()? {
+            Ev::Start { ns, local, .. } => {
+                if names::HREF.is(&ns, &local) {
+                    hrefs.push(normalize_href(base, x.read_text()?.trim())?);
+                } else if names::STATUS.is(&ns, &local) {
+                    response.status = Some(parse_status(&x.read_text()?)?);
+                } else if names::PROPSTAT.is(&ns, &local) {
+                    response.propstats.push(parse_propstat(x, base)?);
+                } else if names::ERROR.is(&ns, &local) {
+                    response.errors.extend(child_names(x)?);
+                } else {
+                    x.skip()?;
+                }
+            }
+            Ev::End => return Ok((hrefs, response)),
+            Ev::Text(_) => {}
+            Ev::Eof => unreachable!("the response element is still open"),
+        }
+    }
+}
+
+fn parse_propstat(x: &mut XmlIn<'_>, base: &Url) -> Result<Propstat, ProtoError> {
+    let mut status = None;
+    let mut props = Vec::new();
+    loop {
+        match x.next()? {
+            Ev::Start { ns, local, .. } => {
+                if names::PROP.is(&ns, &local) {
+                    parse_props(x, base, &mut props)?;
+                } else if names::STATUS.is(&ns, &local) {
+                    status = Some(parse_status(&x.read_text()?)?);
+                } else {
+                    x.skip()?;
+                }
+            }
+            Ev::End => break,
+            Ev::Text(_) => {}
+            Ev::Eof => unreachable!("the propstat element is still open"),
+        }
+    }
+    let status = status.ok_or(ProtoError::Missing {
+        element: "status",
+        parent: "propstat",
+    })?;
+    Ok(Propstat { status, props })
+}
+
+/// Reads the children of `<prop>` (its start already read).
+fn parse_props(x: &mut XmlIn<'_>, base: &Url, props: &mut Vec<Prop>) -> Result<(), ProtoError> {
+    loop {
+        match x.next()? {
+            Ev::Start { ns, local, .. } => props.push(parse_prop(x, base, ns, local)?),
+            Ev::End => return Ok(()),
+            Ev::Text(_) => {}
+            Ev::Eof => unreachable!("the prop element is still open"),
+        }
+    }
+}
+
+/// Reads one property element (its start already read).
+fn parse_prop(
+    x: &mut XmlIn<'_>,
+    base: &Url,
+    ns: String,
+    local: String,
+) -> Result<Prop, ProtoError> {
+    let mut prop = Prop {
+        ns,
+        local,
+        ..Prop::default()
+    };
+    loop {
+        match x.next()? {
+            Ev::Text(t) => prop.text.push_str(&t),
+            Ev::Start { ns, local, start } => {
+                if names::HREF.is(&ns, &local) {
+                    prop.hrefs
+                        .push(normalize_href(base, x.read_text()?.trim())?);
+                } else {
+                    let name_attr = attribute(&start, names::ATTR_NAME);
+                    x.skip()?;
+                    prop.children.push(PropChild {
+                        ns,
+                        local,
+                        name_attr,
+                    });
+                }
+            }
+            Ev::End => return Ok(prop),
+            Ev::Eof => unreachable!("the property element is still open"),
+        }
+    }
+}
+
+/// The names of the child elements of the element just started (e.g. `<error>`), skipping
+/// their content.
+pub(crate) fn child_names(x: &mut XmlIn<'_>) -> Result<Vec<(String, String)>, ProtoError> {
+    let mut out = Vec::new();
+    loop {
+        match x.next()? {
+            Ev::Start { ns, local, .. } => {
+                x.skip()?;
+                out.push((ns, local));
+            }
+            Ev::End => return Ok(out),
+            Ev::Text(_) => {}
+            Ev::Eof => unreachable!("the element is still open"),
+        }
+    }
+}
+
+/// The code of an HTTP status line (`HTTP/1.1 404 Not Found`).
+pub(crate) fn parse_status(line: &str) -> Result<u16, ProtoError> {
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .filter(|code| (100..600).contains(code))
+        .ok_or_else(|| ProtoError::Malformed {
+            position: 0,
+            message: format!("invalid status line {:?}", line.trim()),
+        })
 }

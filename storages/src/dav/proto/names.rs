@@ -98,6 +98,7 @@ pub const ADDRESSBOOK_HOME_SET: Name = Name::new(NS_CARDDAV, "addressbook-home-s
 pub const ADDRESS_DATA: Name = Name::new(NS_CARDDAV, "address-data");
 pub const ADDRESSBOOK_MULTIGET: Name = Name::new(NS_CARDDAV, "addressbook-multiget");
 pub const ADDRESSBOOK_QUERY: Name = Name::new(NS_CARDDAV, "addressbook-query");
+pub const CARDDAV_FILTER: Name = Name::new(NS_CARDDAV, "filter");
 pub const ADDRESSBOOK_DESCRIPTION: Name = Name::new(NS_CARDDAV, "addressbook-description");
 
 // Vendor extensions
