@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn absolute_urls_are_reduced_to_their_path() {
-        assert_eq!(norm("https://dav.example.com/cal/work/a.ics"), "/cal/work/a.ics");
+        assert_eq!(
+            norm("https://dav.example.com/cal/work/a.ics"),
+            "/cal/work/a.ics"
+        );
         assert_eq!(
             norm("http://other.example:8080/cal/work/a%20b.ics"),
             "/cal/work/a%20b.ics"

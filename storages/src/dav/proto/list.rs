@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(entries[0].etag.as_deref(), Some("1234-abcd"));
         assert_eq!(entries[1].etag, None);
         assert!(entries[1].is_item_for(ItemKind::Contacts));
-        assert!(entries[2].is_collection, "a trailing slash without resourcetype");
+        assert!(
+            entries[2].is_collection,
+            "a trailing slash without resourcetype"
+        );
     }
 
     #[test]

@@ -384,7 +384,10 @@ mod tests {
         let (responses, _) = parse(body).unwrap();
         assert_eq!(responses.len(), 1);
         assert_eq!(etag_of(&responses[0]), None);
-        assert_eq!(responses[0].propstats[0].props[0].ns, "http://example.com/ns");
+        assert_eq!(
+            responses[0].propstats[0].props[0].ns,
+            "http://example.com/ns"
+        );
     }
 
     #[test]
@@ -450,7 +453,10 @@ mod tests {
         let (responses, info) = parse(body).unwrap();
         assert_eq!(responses.len(), 1);
         assert!(info.truncated);
-        assert_eq!(info.sync_token.as_deref(), Some("http://example.com/sync/12"));
+        assert_eq!(
+            info.sync_token.as_deref(),
+            Some("http://example.com/sync/12")
+        );
     }
 
     #[test]
@@ -482,7 +488,9 @@ mod tests {
         // Every proper prefix that starts the root is truncated (or, cut inside the root's own
         // start tag, not XML at all); none parses as success.
         for cut in 1..full.len() {
-            let Some(prefix) = full.get(..cut) else { continue };
+            let Some(prefix) = full.get(..cut) else {
+                continue;
+            };
             match parse(prefix) {
                 Err(ProtoError::Truncated { .. }) | Err(ProtoError::NotXml { .. }) => {}
                 other => panic!("cut at {cut}: {other:?}"),

@@ -214,19 +214,37 @@ mod tests {
     fn multiget_body_lists_hrefs_canonically_encoded_and_escaped() {
         let req = multiget_request(
             ItemKind::Calendar,
-            &["/cal/a b.ics", "/cal/a%20c.ics", "/cal/x@y.ics", "/cal/R&D.ics"],
+            &[
+                "/cal/a b.ics",
+                "/cal/a%20c.ics",
+                "/cal/x@y.ics",
+                "/cal/R&D.ics",
+            ],
         );
         assert_eq!((req.method, req.depth), ("REPORT", Some("1")));
-        assert!(req.body.contains("<d:href>/cal/R&amp;D.ics</d:href>"), "{}", req.body);
+        assert!(
+            req.body.contains("<d:href>/cal/R&amp;D.ics</d:href>"),
+            "{}",
+            req.body
+        );
         let tree = parse_tree(&req.body);
         assert!(tree.is(names::CALENDAR_MULTIGET));
         let prop = tree.child(names::PROP);
         assert!(prop.child(names::GETETAG).children.is_empty());
         prop.child(names::CALENDAR_DATA);
-        let hrefs: Vec<&str> = tree.all(names::HREF).iter().map(|h| h.text.as_str()).collect();
+        let hrefs: Vec<&str> = tree
+            .all(names::HREF)
+            .iter()
+            .map(|h| h.text.as_str())
+            .collect();
         assert_eq!(
             hrefs,
-            ["/cal/a%20b.ics", "/cal/a%20c.ics", "/cal/x@y.ics", "/cal/R&D.ics"]
+            [
+                "/cal/a%20b.ics",
+                "/cal/a%20c.ics",
+                "/cal/x@y.ics",
+                "/cal/R&D.ics"
+            ]
         );
     }
 
@@ -304,7 +322,10 @@ mod tests {
         tree.child(names::PROP).child(names::ADDRESS_DATA);
         assert!(tree.child(names::CARDDAV_FILTER).children.is_empty());
         let without = parse_tree(&addressbook_query_request(false).body);
-        assert!(without.child(names::PROP).all(names::ADDRESS_DATA).is_empty());
+        assert!(without
+            .child(names::PROP)
+            .all(names::ADDRESS_DATA)
+            .is_empty());
     }
 
     #[test]

@@ -109,7 +109,10 @@ mod tests {
         assert!(tree.is(names::SYNC_COLLECTION));
         let order: Vec<String> = tree.child_names().into_iter().map(|(_, l)| l).collect();
         assert_eq!(order, ["sync-token", "sync-level", "limit", "prop"]);
-        assert_eq!(tree.child(names::SYNC_TOKEN).text, "http://x/sync/1?a=1&b=2");
+        assert_eq!(
+            tree.child(names::SYNC_TOKEN).text,
+            "http://x/sync/1?a=1&b=2"
+        );
         assert_eq!(tree.child(names::LIMIT).child(names::NRESULTS).text, "100");
     }
 
@@ -156,11 +159,15 @@ mod tests {
 <D:error><D:number-of-matches-within-limits/></D:error></D:response>
 <D:sync-token>http://example.com/ns/sync/1235</D:sync-token>
 </D:multistatus>"#;
-        let result = parse_sync_collection(body.as_bytes(), &url("https://x.example/cal/")).unwrap();
+        let result =
+            parse_sync_collection(body.as_bytes(), &url("https://x.example/cal/")).unwrap();
         assert!(result.truncated);
         assert_eq!(result.changed.len(), 1);
         assert!(result.deleted.is_empty());
-        assert_eq!(result.token.as_deref(), Some("http://example.com/ns/sync/1235"));
+        assert_eq!(
+            result.token.as_deref(),
+            Some("http://example.com/ns/sync/1235")
+        );
     }
 
     #[test]
@@ -183,7 +190,8 @@ mod tests {
         let body = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/cal/</d:href>
 <d:propstat><d:prop><d:getetag>"c"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status>
 </d:propstat></d:response><d:sync-token>t</d:sync-token></d:multistatus>"#;
-        let result = parse_sync_collection(body.as_bytes(), &url("https://x.example/cal/")).unwrap();
+        let result =
+            parse_sync_collection(body.as_bytes(), &url("https://x.example/cal/")).unwrap();
         assert!(result.changed[0].is_collection);
         assert!(!result.changed[0].is_item_for(ItemKind::Calendar));
     }
@@ -215,10 +223,17 @@ mod tests {
         assert!(!is_invalid_sync_token(207, token_error));
         let other = br#"<d:error xmlns:d="DAV:"><d:need-privileges/></d:error>"#;
         assert!(!is_invalid_sync_token(403, other));
-        let wrong_ns = br#"<d:error xmlns:d="DAV:" xmlns:x="urn:x"><x:valid-sync-token/></d:error>"#;
+        let wrong_ns =
+            br#"<d:error xmlns:d="DAV:" xmlns:x="urn:x"><x:valid-sync-token/></d:error>"#;
         assert!(!is_invalid_sync_token(403, wrong_ns));
-        assert!(!is_invalid_sync_token(403, b"<html><body>Forbidden</body></html>"));
+        assert!(!is_invalid_sync_token(
+            403,
+            b"<html><body>Forbidden</body></html>"
+        ));
         assert!(!is_invalid_sync_token(403, b""));
-        assert!(!is_invalid_sync_token(409, b"<d:error xmlns:d=\"DAV:\"><d:valid-sync"));
+        assert!(!is_invalid_sync_token(
+            409,
+            b"<d:error xmlns:d=\"DAV:\"><d:valid-sync"
+        ));
     }
 }
