@@ -116,7 +116,7 @@ pub fn file_stem_for_uid(uid: &str) -> String {
 }
 
 /// The etag of a file, from metadata only.
-fn etag_of(meta: &fs::Metadata) -> Etag {
+pub(crate) fn etag_of(meta: &fs::Metadata) -> Etag {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
