@@ -56,3 +56,30 @@ fn repair_of_one_collection_leaves_the_others() {
     assert!(uid_of(env.items("a/work", ".ics").values().next().unwrap()).is_some());
     assert_eq!(env.read("a/home/nouid.ics"), event_without_uid("Home"));
 }
+
+#[test]
+fn repair_refuses_a_read_only_storage_unless_dry_run() {
+    let env = Env::new();
+    env.config(&two_vdirs("").replacen(
+        "fileext = \".ics\"",
+        "fileext = \".ics\"\nread_only = true",
+        1,
+    ));
+    env.write("a/nouid.ics", &event_without_uid("No UID"));
+    let before = env.snapshot();
+    let r = env.run(&["repair", "a"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("storage \"a\" is read-only"),
+        "{}",
+        r.stderr
+    );
+    let d = env.run(&["repair", "a", "--dry-run"]);
+    d.assert_code(0);
+    assert!(d.stdout.starts_with("Would: "), "{}", d.stdout);
+    cli_util::assert_unchanged(
+        &before,
+        &env.snapshot(),
+        "repair touched a read-only storage",
+    );
+}

@@ -334,3 +334,28 @@ fn example_config_syncs_the_samples_into_demo() {
     again.assert_code(0);
     assert_eq!(again.stdout, "");
 }
+
+#[test]
+fn singlefile_pairs_with_a_vdir_and_is_created_on_first_write() {
+    let env = Env::new();
+    env.config(
+        "[storage.a]\ntype = \"vdir\"\npath = \"a\"\nfileext = \".ics\"\n\n\
+         [storage.f]\ntype = \"singlefile\"\npath = \"out/calendar.ics\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"f\"\n",
+    );
+    env.write("a/one.ics", &event("one", "First"));
+    env.write("a/two.ics", &event("two", "Second"));
+    env.mkdir("out");
+    let r = env.run(&["sync"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.sorted_lines(),
+        [
+            "Copying (uploading) item one to f",
+            "Copying (uploading) item two to f"
+        ]
+    );
+    let text = env.read("out/calendar.ics");
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 2, "{text}");
+    assert_eq!(env.run(&["sync"]).stdout, "");
+}

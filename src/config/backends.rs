@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use davsync_storages::singlefile::{SingleFile, SingleFileOptions};
 use davsync_storages::vdir::{Vdir, VdirOptions};
 use davsync_storages::wrappers::{DryRun, ReadOnly};
 use davsync_storages::{ItemKind, Storage};
@@ -104,8 +105,16 @@ fn construct(
         })
         .map(|v| Arc::new(v) as Arc<dyn Storage>)
         .map_err(|e| crate::commands::chain(&e)),
-        StorageParams::SingleFile { .. } => {
-            Err("the singlefile backend is not available in this build yet".into())
+        StorageParams::SingleFile { path } => {
+            let path = path
+                .to_str()
+                .ok_or_else(|| format!("path {}: not valid UTF-8", path.display()))?;
+            SingleFile::new(SingleFileOptions {
+                path: path.to_owned(),
+                kind,
+            })
+            .map(|s| Arc::new(s) as Arc<dyn Storage>)
+            .map_err(|e| crate::commands::chain(&e))
         }
         StorageParams::Dav(_) => Err(format!(
             "the {} backend is not available in this build yet",
