@@ -1,1 +1,2 @@
 //! placeholder: the CalDAV/CardDAV backend (being written).
+pub mod proto;
