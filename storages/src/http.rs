@@ -44,9 +44,8 @@ fn map_webcal(url: &Url) -> Result<Url> {
         .find_map(|p| s.strip_prefix(p))
         .map(|rest| format!("https://{rest}"));
     match mapped {
-        Some(m) => Url::parse(&m).map_err(|e| {
-            Error::new(ErrorKind::Config, format!("url {s:?}")).with_source(e)
-        }),
+        Some(m) => Url::parse(&m)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("url {s:?}")).with_source(e)),
         None => Ok(url.clone()),
     }
 }
