@@ -52,14 +52,19 @@ async fn password_never_appears_in_trace_logs_errors_or_debug_output() {
     let server = MockServer::start().await;
     Mock::given(method("PROPFIND"))
         .and(header_exists("authorization"))
-        .respond_with(ResponseTemplate::new(401).insert_header("WWW-Authenticate", "Basic realm=\"x\""))
+        .respond_with(
+            ResponseTemplate::new(401).insert_header("WWW-Authenticate", "Basic realm=\"x\""),
+        )
         .with_priority(1)
         .mount(&server)
         .await;
     Mock::given(method("PROPFIND"))
         .respond_with(
             ResponseTemplate::new(401)
-                .append_header("WWW-Authenticate", "Digest realm=\"x\", nonce=\"n\", qop=\"auth\"")
+                .append_header(
+                    "WWW-Authenticate",
+                    "Digest realm=\"x\", nonce=\"n\", qop=\"auth\"",
+                )
                 .append_header("WWW-Authenticate", "Basic realm=\"x\""),
         )
         .with_priority(2)
@@ -71,7 +76,12 @@ async fn password_never_appears_in_trace_logs_errors_or_debug_output() {
         .await;
 
     let mut texts = Vec::new();
-    for mode in [AuthMode::Guess, AuthMode::Basic, AuthMode::Digest, AuthMode::Bearer] {
+    for mode in [
+        AuthMode::Guess,
+        AuthMode::Basic,
+        AuthMode::Digest,
+        AuthMode::Bearer,
+    ] {
         let mut o = opts(&server, "/cal/", ItemKind::Calendar);
         o.transport.auth = mode;
         texts.push(format!("{o:?}"));
@@ -92,11 +102,17 @@ async fn password_never_appears_in_trace_logs_errors_or_debug_output() {
     let mut t = transport(&server.uri(), "/cal/");
     t.url = url::Url::parse(&format!(
         "{}/cal/",
-        server.uri().replace("http://", &format!("http://alice:{PASSWORD}@"))
+        server
+            .uri()
+            .replace("http://", &format!("http://alice:{PASSWORD}@"))
     ))
     .unwrap();
     texts.push(format!("{t:?}"));
-    let s = DavStorage::new(davsync_storages::dav::DavOptions::new(t, ItemKind::Calendar)).unwrap();
+    let s = DavStorage::new(davsync_storages::dav::DavOptions::new(
+        t,
+        ItemKind::Calendar,
+    ))
+    .unwrap();
     let c = s.root_collection().await.unwrap();
     texts.push(c.href.clone());
     let err = s.list(&c).await.unwrap_err();
