@@ -63,6 +63,16 @@ pub fn canonical_path(path: &str) -> String {
     out
 }
 
+/// The last non-empty segment of a path, percent-decoded (invalid UTF-8 replaced): the name
+/// of a collection as users see it (`/cal/my%20work/` gives `my work`). Empty for `/`.
+pub fn last_segment(path: &str) -> String {
+    path.split('/')
+        .rev()
+        .find(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +143,14 @@ mod tests {
             normalize_href(&base(), "  "),
             Err(ProtoError::InvalidHref { .. })
         ));
+    }
+
+    #[test]
+    fn last_segment_is_the_decoded_collection_name() {
+        assert_eq!(last_segment("/cal/my%20work/"), "my work");
+        assert_eq!(last_segment("/alice%40example.com"), "alice@example.com");
+        assert_eq!(last_segment("/cal/a%2Fb/"), "a/b");
+        assert_eq!(last_segment("/"), "");
     }
 
     #[test]

@@ -85,7 +85,8 @@ pub struct ItemData {
     /// Canonical absolute path.
     pub href: String,
     /// The etag as sent (`None` when missing) and the item bytes, exactly as decoded from the
-    /// XML text or CDATA.
+    /// XML text or CDATA: entities (`&#13;`) decoded, line endings and surrounding whitespace
+    /// left as the server sent them.
     pub result: Result<(Option<String>, Vec<u8>), ItemFailure>,
 }
 
