@@ -162,4 +162,18 @@ mod tests {
         }
         assert_eq!(canonical_path(""), "/");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_segment_compares_equal_encoded_or_not(seg in "[a-zA-Z0-9 @:+&=;,!$'()*~_\\-\u{e9}\u{20ac}]{0,12}x") {
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(&seg, percent_encoding::NON_ALPHANUMERIC)
+                    .collect();
+            let plain = norm(&format!("/cal/work/{seg}"));
+            proptest::prop_assert_eq!(&plain, &norm(&format!("/cal/work/{encoded}")));
+            proptest::prop_assert_eq!(&plain, &norm(&encoded));
+            proptest::prop_assert_eq!(canonical_path(&plain), plain.clone());
+            proptest::prop_assert_eq!(last_segment(&plain), seg);
+        }
+    }
 }

@@ -635,4 +635,24 @@ mod tests {
         assert!(responses[0].resource_ok());
         assert_eq!(etag_of(&responses[0]), Some("\"x1\""));
     }
+
+    const SAMPLE: &str = r#"<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/cal/work/a.ics</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag><c:calendar-data><![CDATA[BEGIN:VCALENDAR]]>&#13;
+</c:calendar-data><d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:response><d:href>b.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response><d:sync-token>t</d:sync-token></d:multistatus>"#;
+
+    proptest::proptest! {
+        /// Whatever a server or a broken connection delivers, the parser answers with a
+        /// result or an error, never a panic.
+        #[test]
+        fn damaged_bodies_never_panic(
+            cut in 0..SAMPLE.len(),
+            pos in 0..SAMPLE.len(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut body = SAMPLE.as_bytes().to_vec();
+            body[pos] = byte;
+            let _ = parse(&String::from_utf8_lossy(&body));
+            let _ = parse(&String::from_utf8_lossy(&body[..cut]));
+            let _ = parse_multistatus(&body, &url("https://x.example/cal/work/"), |_| {});
+        }
+    }
 }
