@@ -9,6 +9,7 @@ use super::report::Component;
 use super::xml::XmlOut;
 use super::{DavRequest, ProtoError};
 use crate::item::ItemKind;
+use crate::storage::MetaKey;
 
 /// A calendar or address book found in a home set, with its properties.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,6 +35,17 @@ pub struct CollectionInfo {
 }
 
 impl CollectionInfo {
+    /// The value of a metadata key, as read by [`collections_request`] (Depth 0 on the
+    /// collection for `get_meta`).
+    pub fn meta(&self, key: MetaKey) -> Option<&str> {
+        match key {
+            MetaKey::DisplayName => self.displayname.as_deref(),
+            MetaKey::Color => self.color.as_deref(),
+            MetaKey::Description => self.description.as_deref(),
+            MetaKey::Order => self.order.as_deref(),
+        }
+    }
+
     pub fn has_kind(&self, kind: ItemKind) -> bool {
         self.kinds.contains(&kind)
     }
@@ -193,4 +205,197 @@ fn collection_info(response: &Response) -> Option<CollectionInfo> {
         ctag: text(names::GETCTAG),
         sync_token: text(names::SYNC_TOKEN),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dav::proto::xml::testutil::{parse_tree, url};
+
+    #[test]
+    fn principal_request_is_depth_0() {
+        let req = current_user_principal_request();
+        assert_eq!((req.method, req.depth), ("PROPFIND", Some("0")));
+        parse_tree(&req.body)
+            .child(names::PROP)
+            .child(names::CURRENT_USER_PRINCIPAL);
+    }
+
+    #[test]
+    fn nextcloud_principal() {
+        let body = r#"<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns" xmlns:cal="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
+ <d:response><d:href>/remote.php/dav/</d:href>
+  <d:propstat><d:prop><d:current-user-principal><d:href>/remote.php/dav/principals/users/alice/</d:href></d:current-user-principal></d:prop>
+  <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"#;
+        let principal = parse_current_user_principal(
+            body.as_bytes(),
+            &url("https://cloud.example.com/remote.php/dav/"),
+        )
+        .unwrap();
+        assert_eq!(
+            principal.as_deref(),
+            Some("/remote.php/dav/principals/users/alice/")
+        );
+    }
+
+    #[test]
+    fn unauthenticated_or_unsupported_principal_is_none() {
+        let unauth = r#"<multistatus xmlns="DAV:"><response><href>/</href><propstat><prop>
+<current-user-principal><unauthenticated/></current-user-principal></prop>
+<status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#;
+        let missing = r#"<multistatus xmlns="DAV:"><response><href>/</href><propstat><prop>
+<current-user-principal/></prop><status>HTTP/1.1 404 Not Found</status></propstat></response>
+</multistatus>"#;
+        for body in [unauth, missing] {
+            let got =
+                parse_current_user_principal(body.as_bytes(), &url("https://x.example/")).unwrap();
+            assert_eq!(got, None, "{body}");
+        }
+    }
+
+    #[test]
+    fn home_set_requests_ask_the_principal_for_one_property() {
+        let cal = parse_tree(&home_set_request(ItemKind::Calendar).body);
+        cal.child(names::PROP).child(names::CALENDAR_HOME_SET);
+        let card = parse_tree(&home_set_request(ItemKind::Contacts).body);
+        card.child(names::PROP).child(names::ADDRESSBOOK_HOME_SET);
+        assert_eq!(home_set_request(ItemKind::Contacts).depth, Some("0"));
+    }
+
+    #[test]
+    fn home_sets_may_be_several_relative_or_absolute() {
+        let body = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/principals/alice/</D:href>
+<D:propstat><D:prop><C:calendar-home-set xmlns:C="urn:ietf:params:xml:ns:caldav">
+<D:href>../../calendars/alice/</D:href>
+<D:href>https://other.example.com/shared%20cals/</D:href>
+<D:href>/calendars/alice/</D:href>
+</C:calendar-home-set></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+</D:response></D:multistatus>"#;
+        let homes = parse_home_sets(
+            ItemKind::Calendar,
+            body.as_bytes(),
+            &url("https://dav.example.com/principals/alice/"),
+        )
+        .unwrap();
+        assert_eq!(homes, ["/calendars/alice/", "/shared%20cals/"]);
+        let none = parse_home_sets(
+            ItemKind::Contacts,
+            body.as_bytes(),
+            &url("https://dav.example.com/principals/alice/"),
+        )
+        .unwrap();
+        assert!(none.is_empty(), "an addressbook-home-set was not given");
+    }
+
+    #[test]
+    fn collections_request_asks_for_every_property() {
+        let req = collections_request("1");
+        assert_eq!((req.method, req.depth), ("PROPFIND", Some("1")));
+        let tree = parse_tree(&req.body);
+        let prop = tree.child(names::PROP);
+        for name in COLLECTION_PROPS {
+            prop.child(name);
+        }
+        assert_eq!(collections_request("0").depth, Some("0"));
+    }
+
+    #[test]
+    fn nextcloud_home_set_listing() {
+        let body = r##"<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns" xmlns:cal="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
+ <d:response>
+  <d:href>/remote.php/dav/calendars/alice/</d:href>
+  <d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+  <d:propstat><d:prop><d:displayname/><x1:calendar-color xmlns:x1="http://apple.com/ns/ical/"/><cs:getctag/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>
+ </d:response>
+ <d:response>
+  <d:href>/remote.php/dav/calendars/alice/personal/</d:href>
+  <d:propstat>
+   <d:prop>
+    <d:resourcetype><d:collection/><cal:calendar/></d:resourcetype>
+    <d:displayname>Personal</d:displayname>
+    <x1:calendar-color xmlns:x1="http://apple.com/ns/ical/">#0082C9</x1:calendar-color>
+    <x1:calendar-order xmlns:x1="http://apple.com/ns/ical/">3</x1:calendar-order>
+    <cal:calendar-description>Mine &amp; only mine</cal:calendar-description>
+    <cal:supported-calendar-component-set><cal:comp name="VEVENT"/><cal:comp name="vtodo"/></cal:supported-calendar-component-set>
+    <cs:getctag>http://sabre.io/ns/sync/17</cs:getctag>
+    <d:sync-token>http://sabre.io/ns/sync/17</d:sync-token>
+   </d:prop>
+   <d:status>HTTP/1.1 200 OK</d:status>
+  </d:propstat>
+  <d:propstat><d:prop><card:addressbook-description xmlns:card="urn:ietf:params:xml:ns:carddav"/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>
+ </d:response>
+ <d:response>
+  <d:href>/remote.php/dav/calendars/alice/inbox/</d:href>
+  <d:propstat><d:prop><d:resourcetype><d:collection/><cal:schedule-inbox/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+ </d:response>
+ <d:response>
+  <d:href>/remote.php/dav/calendars/alice/stray.ics</d:href>
+  <d:propstat><d:prop><d:resourcetype/></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+ </d:response>
+</d:multistatus>"##;
+        let found = parse_collections(
+            body.as_bytes(),
+            &url("https://cloud.example.com/remote.php/dav/calendars/alice/"),
+        )
+        .unwrap();
+        assert_eq!(found.len(), 3, "the plain item is skipped");
+        assert!(found[0].kinds.is_empty());
+        assert_eq!(found[0].displayname, None);
+        let personal = &found[1];
+        assert_eq!(
+            personal,
+            &CollectionInfo {
+                href: "/remote.php/dav/calendars/alice/personal/".into(),
+                kinds: vec![ItemKind::Calendar],
+                displayname: Some("Personal".into()),
+                color: Some("#0082C9".into()),
+                description: Some("Mine & only mine".into()),
+                order: Some("3".into()),
+                components: vec!["VEVENT".into(), "VTODO".into()],
+                ctag: Some("http://sabre.io/ns/sync/17".into()),
+                sync_token: Some("http://sabre.io/ns/sync/17".into()),
+            }
+        );
+        assert!(personal.supports(Component::Todo));
+        assert_eq!(personal.meta(MetaKey::Color), Some("#0082C9"));
+        assert_eq!(personal.meta(MetaKey::Order), Some("3"));
+        assert_eq!(
+            personal.meta(MetaKey::Description),
+            Some("Mine & only mine")
+        );
+        assert!(!personal.supports(Component::Journal));
+        assert!(found[2].kinds.is_empty(), "a schedule inbox is no calendar");
+    }
+
+    #[test]
+    fn radicale_address_book_listing() {
+        let body = r#"<?xml version='1.0' encoding='utf-8'?>
+<D:multistatus xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav" xmlns:CS="http://calendarserver.org/ns/"><D:response><D:href>/alice/contacts/</D:href><D:propstat><D:prop><D:resourcetype><CR:addressbook /><D:collection /></D:resourcetype><D:displayname>Contacts</D:displayname><CR:addressbook-description>Family</CR:addressbook-description><CS:getctag>"ab12"</CS:getctag><D:sync-token>http://radicale.org/ns/sync/ab12</D:sync-token></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat><D:propstat><D:prop><ICAL:calendar-color xmlns:ICAL="http://apple.com/ns/ical/" /><C:supported-calendar-component-set xmlns:C="urn:ietf:params:xml:ns:caldav" /></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat></D:response></D:multistatus>"#;
+        let found =
+            parse_collections(body.as_bytes(), &url("http://localhost:5232/alice/")).unwrap();
+        assert_eq!(found.len(), 1);
+        let book = &found[0];
+        assert!(book.has_kind(ItemKind::Contacts) && !book.has_kind(ItemKind::Calendar));
+        assert_eq!(book.description.as_deref(), Some("Family"));
+        assert_eq!(book.color, None);
+        assert!(book.components.is_empty());
+        assert!(
+            book.supports(Component::Event),
+            "no component set: all allowed"
+        );
+        assert_eq!(book.ctag.as_deref(), Some("\"ab12\""));
+    }
+
+    #[test]
+    fn a_login_page_instead_of_a_listing_is_an_error() {
+        let err = parse_collections(
+            b"<!DOCTYPE html><html><body>Please log in</body></html>",
+            &url("https://x.example/"),
+        )
+        .unwrap_err();
+        assert_eq!(err, ProtoError::Html);
+    }
 }

@@ -40,3 +40,31 @@ pub fn if_match_value(etag: &str) -> Option<String> {
     }
     Some(format!("\"{inner}\""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_kept_as_sent_but_trimmed() {
+        assert_eq!(parse_etag(" \"abc\"\n"), Some("\"abc\"".into()));
+        assert_eq!(parse_etag("W/\"abc\""), Some("W/\"abc\"".into()));
+        assert_eq!(parse_etag("abc"), Some("abc".into()));
+        assert_eq!(parse_etag("  "), None);
+    }
+
+    #[test]
+    fn weak_etags_cannot_be_used_for_if_match() {
+        assert!(is_weak("W/\"abc\""));
+        assert!(!is_weak("\"abc\""));
+        assert_eq!(if_match_value("W/\"abc\""), None);
+    }
+
+    #[test]
+    fn strong_etags_go_into_if_match_quoted() {
+        assert_eq!(if_match_value("\"abc\""), Some("\"abc\"".into()));
+        assert_eq!(if_match_value("abc-123"), Some("\"abc-123\"".into()));
+        assert_eq!(if_match_value("\"a\"b\""), None);
+        assert_eq!(if_match_value("\""), None);
+    }
+}

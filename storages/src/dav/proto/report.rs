@@ -85,12 +85,14 @@ pub struct ItemData {
     /// Canonical absolute path.
     pub href: String,
     /// The etag as sent (`None` when missing) and the item bytes, exactly as decoded from the
-    /// XML text or CDATA.
+    /// XML text or CDATA: entities (`&#13;`) decoded, line endings and surrounding whitespace
+    /// left as the server sent them.
     pub result: Result<(Option<String>, Vec<u8>), ItemFailure>,
 }
 
 /// `REPORT` `calendar-multiget` (calendars) or `addressbook-multiget` (contacts) for these
-/// hrefs (absolute paths, percent-encoded or not: they are written canonically encoded).
+/// hrefs (absolute paths or full URLs, percent-encoded or not: they are written as canonical
+/// paths).
 pub fn multiget_request(kind: ItemKind, hrefs: &[&str]) -> DavRequest {
     let (root, ns) = match kind {
         ItemKind::Calendar => (names::CALENDAR_MULTIGET, names::NS_CALDAV),
@@ -99,7 +101,12 @@ pub fn multiget_request(kind: ItemKind, hrefs: &[&str]) -> DavRequest {
     let mut out = XmlOut::new(root, &[names::NS_DAV, ns]);
     out.prop_names(&[names::GETETAG, data_prop(kind)]);
     for href in hrefs {
-        out.text_element(names::HREF, &canonical_path(href));
+        // A full URL is tolerated: only its path goes out.
+        let path = match Url::parse(href) {
+            Ok(url) if url.has_host() => canonical_path(url.path()),
+            _ => canonical_path(href),
+        };
+        out.text_element(names::HREF, &path);
     }
     DavRequest {
         method: "REPORT",
@@ -215,5 +222,255 @@ pub fn calendar_query_all_request(with_data: bool) -> DavRequest {
         method: "REPORT",
         depth: Some("1"),
         body: out.finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dav::proto::xml::testutil::{parse_tree, url};
+    use chrono::TimeZone;
+
+    fn items(kind: ItemKind, body: &str, base: &str) -> Vec<ItemData> {
+        let mut out = Vec::new();
+        parse_items(kind, body.as_bytes(), &url(base), |i| out.push(i)).unwrap();
+        out
+    }
+
+    #[test]
+    fn multiget_body_lists_hrefs_canonically_encoded_and_escaped() {
+        let req = multiget_request(
+            ItemKind::Calendar,
+            &[
+                "/cal/a b.ics",
+                "/cal/a%20c.ics",
+                "/cal/x@y.ics",
+                "/cal/R&D.ics",
+            ],
+        );
+        assert_eq!((req.method, req.depth), ("REPORT", Some("1")));
+        assert!(
+            req.body.contains("<d:href>/cal/R&amp;D.ics</d:href>"),
+            "{}",
+            req.body
+        );
+        let tree = parse_tree(&req.body);
+        assert!(tree.is(names::CALENDAR_MULTIGET));
+        let prop = tree.child(names::PROP);
+        assert!(prop.child(names::GETETAG).children.is_empty());
+        prop.child(names::CALENDAR_DATA);
+        let hrefs: Vec<&str> = tree
+            .all(names::HREF)
+            .iter()
+            .map(|h| h.text.as_str())
+            .collect();
+        assert_eq!(
+            hrefs,
+            [
+                "/cal/a%20b.ics",
+                "/cal/a%20c.ics",
+                "/cal/x@y.ics",
+                "/cal/R&D.ics"
+            ]
+        );
+    }
+
+    #[test]
+    fn addressbook_multiget_uses_the_carddav_names() {
+        let req = multiget_request(ItemKind::Contacts, &["/book/a.vcf"]);
+        let tree = parse_tree(&req.body);
+        assert!(tree.is(names::ADDRESSBOOK_MULTIGET));
+        tree.child(names::PROP).child(names::ADDRESS_DATA);
+        assert_eq!(tree.child(names::HREF).text, "/book/a.vcf");
+    }
+
+    #[test]
+    fn calendar_query_golden_with_time_range() {
+        let req = calendar_query_request(&CalendarQuery {
+            component: Component::Event,
+            start: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()),
+            end: Some(Utc.with_ymd_and_hms(2027, 12, 31, 23, 0, 0).unwrap()),
+            with_data: true,
+        });
+        assert_eq!((req.method, req.depth), ("REPORT", Some("1")));
+        assert_eq!(
+            req.body,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
+             <c:calendar-query xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">\
+             <d:prop><d:getetag/><c:calendar-data/></d:prop>\
+             <c:filter><c:comp-filter name=\"VCALENDAR\"><c:comp-filter name=\"VEVENT\">\
+             <c:time-range start=\"20260102T030405Z\" end=\"20271231T230000Z\"/>\
+             </c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
+        );
+    }
+
+    #[test]
+    fn calendar_query_without_range_or_data() {
+        let req = calendar_query_request(&CalendarQuery {
+            component: Component::Todo,
+            start: None,
+            end: None,
+            with_data: false,
+        });
+        let tree = parse_tree(&req.body);
+        let prop = tree.child(names::PROP);
+        assert!(prop.all(names::CALENDAR_DATA).is_empty());
+        prop.child(names::GETETAG);
+        let vcal = tree.child(names::FILTER).child(names::COMP_FILTER);
+        assert_eq!(vcal.attr("name"), Some("VCALENDAR"));
+        let todo = vcal.child(names::COMP_FILTER);
+        assert_eq!(todo.attr("name"), Some("VTODO"));
+        assert!(todo.children.is_empty());
+    }
+
+    #[test]
+    fn calendar_query_with_an_open_ended_range() {
+        let req = calendar_query_request(&CalendarQuery {
+            component: Component::Journal,
+            start: Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()),
+            end: None,
+            with_data: false,
+        });
+        let tree = parse_tree(&req.body);
+        let range = tree
+            .child(names::FILTER)
+            .child(names::COMP_FILTER)
+            .child(names::COMP_FILTER)
+            .child(names::TIME_RANGE);
+        assert_eq!(range.attr("start"), Some("20261101T000000Z"));
+        assert_eq!(range.attr("end"), None);
+    }
+
+    #[test]
+    fn addressbook_query_matches_all_cards() {
+        let req = addressbook_query_request(true);
+        let tree = parse_tree(&req.body);
+        assert!(tree.is(names::ADDRESSBOOK_QUERY));
+        tree.child(names::PROP).child(names::ADDRESS_DATA);
+        assert!(tree.child(names::CARDDAV_FILTER).children.is_empty());
+        let without = parse_tree(&addressbook_query_request(false).body);
+        assert!(without
+            .child(names::PROP)
+            .all(names::ADDRESS_DATA)
+            .is_empty());
+    }
+
+    #[test]
+    fn multiget_with_a_per_item_404_fails_that_item_alone() {
+        let body = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:multistatus xmlns:d="DAV:" xmlns:cal="urn:ietf:params:xml:ns:caldav">
+<d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop>
+<d:getetag>"1"</d:getetag><cal:calendar-data>BEGIN:VCALENDAR&#13;
+VERSION:2.0&#13;
+END:VCALENDAR&#13;
+</cal:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+<d:response><d:href>/cal/b.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>
+</d:multistatus>"#;
+        let got = items(ItemKind::Calendar, body, "https://x.example/cal/");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].href, "/cal/a.ics");
+        let (etag, data) = got[0].result.as_ref().unwrap();
+        assert_eq!(etag.as_deref(), Some("\"1\""));
+        assert_eq!(data, b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n");
+        assert_eq!(got[1].href, "/cal/b.ics");
+        assert_eq!(got[1].result, Err(ItemFailure::Status(404)));
+    }
+
+    #[test]
+    fn cdata_calendar_data_is_returned_verbatim() {
+        let body = "<multistatus xmlns=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">\
+<response><href>/cal/a.ics</href><propstat><prop><getetag>\"2\"</getetag>\
+<C:calendar-data><![CDATA[BEGIN:VCALENDAR\r\nSUMMARY:a < b & c ]] \r\nEND:VCALENDAR\r\n]]></C:calendar-data>\
+</prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>";
+        let got = items(ItemKind::Calendar, body, "https://x.example/cal/");
+        let (_, data) = got[0].result.as_ref().unwrap();
+        assert_eq!(
+            data,
+            b"BEGIN:VCALENDAR\r\nSUMMARY:a < b & c ]] \r\nEND:VCALENDAR\r\n"
+        );
+    }
+
+    #[test]
+    fn data_missing_or_refused_per_property() {
+        let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav">
+<d:response><d:href>/book/a.vcf</d:href>
+<d:propstat><d:prop><d:getetag>"1"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+<d:propstat><d:prop><card:address-data/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>
+</d:response>
+<d:response><d:href>/book/b.vcf</d:href>
+<d:propstat><d:prop><d:getetag>"2"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+</d:response>
+<d:response><d:href>/book/c.vcf</d:href>
+<d:propstat><d:prop><card:address-data>BEGIN:VCARD
+END:VCARD
+</card:address-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+</d:response>
+</d:multistatus>"#;
+        let got = items(ItemKind::Contacts, body, "https://x.example/book/");
+        assert_eq!(got[0].result, Err(ItemFailure::Status(404)));
+        assert_eq!(got[1].result, Err(ItemFailure::NoData));
+        assert_eq!(
+            got[2].result,
+            Ok((None, b"BEGIN:VCARD\nEND:VCARD\n".to_vec())),
+            "no etag: the caller hashes the data"
+        );
+    }
+
+    #[test]
+    fn xandikos_shape_with_caldav_namespace_declared_inline() {
+        let body = "<ns0:multistatus xmlns:ns0=\"DAV:\"><ns0:response>\
+<ns0:href>/user/calendars/calendar/e%C3%A9.ics</ns0:href><ns0:status>HTTP/1.1 200 OK</ns0:status>\
+<ns0:propstat><ns0:status>HTTP/1.1 200 OK</ns0:status><ns0:prop>\
+<ns0:getetag>\"deadbeef\"</ns0:getetag>\
+<ns1:calendar-data xmlns:ns1=\"urn:ietf:params:xml:ns:caldav\">BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n</ns1:calendar-data>\
+</ns0:prop></ns0:propstat></ns0:response></ns0:multistatus>";
+        let got = items(
+            ItemKind::Calendar,
+            body,
+            "http://localhost:8080/user/calendars/calendar/",
+        );
+        assert_eq!(got[0].href, "/user/calendars/calendar/e%C3%A9.ics");
+        let (etag, data) = got[0].result.as_ref().unwrap();
+        assert_eq!(etag.as_deref(), Some("\"deadbeef\""));
+        assert_eq!(data, b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n");
+    }
+
+    #[test]
+    fn query_answers_skip_the_collection_itself() {
+        let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:response><d:href>/cal/</d:href><d:propstat><d:prop><d:getetag>"col"</d:getetag></d:prop>
+<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+<d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag>
+<c:calendar-data>BEGIN:VCALENDAR
+END:VCALENDAR
+</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"#;
+        let got = items(ItemKind::Calendar, body, "https://x.example/cal/");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].href, "/cal/a.ics");
+    }
+
+    #[test]
+    fn an_item_body_with_an_unknown_entity_is_malformed() {
+        let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop>
+<c:calendar-data>SUMMARY:&nbsp;</c:calendar-data></d:prop>
+<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+        let err = parse_items(
+            ItemKind::Calendar,
+            body.as_bytes(),
+            &url("https://x.example/cal/"),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, ProtoError::Malformed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn component_names_parse_in_any_case() {
+        assert_eq!(Component::parse("vtodo"), Some(Component::Todo));
+        assert_eq!(Component::parse("VEVENT"), Some(Component::Event));
+        assert_eq!(Component::parse("VJournal"), Some(Component::Journal));
+        assert_eq!(Component::parse("VFREEBUSY"), None);
     }
 }

@@ -141,6 +141,8 @@ pub(crate) struct XmlIn<'a> {
 
 impl<'a> XmlIn<'a> {
     pub(crate) fn new(body: &'a [u8]) -> XmlIn<'a> {
+        // A UTF-8 byte order mark is not content.
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let mut reader = NsReader::from_reader(body);
         let config = reader.config_mut();
         config.expand_empty_elements = true;
@@ -273,10 +275,17 @@ impl<'a> XmlIn<'a> {
         loop {
             let ev = match self.next() {
                 Ok(ev) => ev,
-                // A body like `Internal Server Error <b>...` fails somewhere odd: what matters
-                // is that it never was XML.
-                Err(ProtoError::Malformed { .. }) | Err(ProtoError::Truncated { .. }) => {
-                    return Err(self.not_xml())
+                Err(e @ (ProtoError::Malformed { .. } | ProtoError::Truncated { .. })) => {
+                    // `Internal Server Error <b>...`, a JSON error, an HTML page that is not
+                    // well-formed: what matters is that it never was XML.
+                    let starts_like_xml = String::from_utf8_lossy(self.body)
+                        .trim_start_matches('\u{feff}')
+                        .trim_start()
+                        .starts_with('<');
+                    return Err(match self.not_xml() {
+                        ProtoError::NotXml { .. } if starts_like_xml => e,
+                        other => other,
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -340,4 +349,190 @@ impl<'a> XmlIn<'a> {
 pub(crate) fn attribute(start: &BytesStart<'_>, key: &str) -> Option<String> {
     let attr = start.try_get_attribute(key).ok()??;
     attr.unescape_value().ok().map(Cow::into_owned)
+}
+
+/// Test helpers: read a request body back into a tree to check its structure.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+
+    /// An element of a parsed document.
+    #[derive(Debug, Clone, Default)]
+    pub(crate) struct Node {
+        pub ns: String,
+        pub local: String,
+        pub attrs: Vec<(String, String)>,
+        pub text: String,
+        pub children: Vec<Node>,
+    }
+
+    impl Node {
+        pub(crate) fn is(&self, name: Name) -> bool {
+            name.is(&self.ns, &self.local)
+        }
+
+        /// The only child of this name; panics otherwise.
+        pub(crate) fn child(&self, name: Name) -> &Node {
+            let found: Vec<&Node> = self.all(name);
+            assert_eq!(found.len(), 1, "expected one <{}> in {self:#?}", name.local);
+            found[0]
+        }
+
+        pub(crate) fn all(&self, name: Name) -> Vec<&Node> {
+            self.children.iter().filter(|c| c.is(name)).collect()
+        }
+
+        /// The children's local names with namespaces, in order.
+        pub(crate) fn child_names(&self) -> Vec<(String, String)> {
+            self.children
+                .iter()
+                .map(|c| (c.ns.clone(), c.local.clone()))
+                .collect()
+        }
+
+        pub(crate) fn attr(&self, key: &str) -> Option<&str> {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Parses a whole document (namespace-aware) into a tree of its root element.
+    pub(crate) fn parse_tree(body: &str) -> Node {
+        let mut x = XmlIn::new(body.as_bytes());
+        let mut stack: Vec<Node> = Vec::new();
+        loop {
+            match x.next().expect("well-formed XML") {
+                Ev::Start { ns, local, start } => {
+                    let attrs = start
+                        .attributes()
+                        .map(|a| a.expect("valid attribute"))
+                        .filter(|a| {
+                            let key = a.key.as_ref();
+                            key != b"xmlns" && !key.starts_with(b"xmlns:")
+                        })
+                        .map(|a| {
+                            (
+                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect();
+                    stack.push(Node {
+                        ns,
+                        local,
+                        attrs,
+                        ..Node::default()
+                    });
+                }
+                Ev::Text(t) => {
+                    if let Some(top) = stack.last_mut() {
+                        top.text.push_str(&t);
+                    }
+                }
+                Ev::End => {
+                    let node = stack.pop().expect("balanced");
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(node),
+                        None => return node,
+                    }
+                }
+                Ev::Eof => panic!("document without root"),
+            }
+        }
+    }
+
+    pub(crate) fn url(s: &str) -> url::Url {
+        url::Url::parse(s).expect("test URL")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn written_text_and_attributes_are_escaped_and_read_back_intact() {
+        let mut out = XmlOut::new(names::PROPFIND, &[names::NS_DAV, names::NS_CALDAV]);
+        out.text_element(names::DISPLAYNAME, "Tom & Jerry <\"work\">")
+            .empty_with(names::COMP, &[("name", "a\"b&c<d")]);
+        let body = out.finish();
+        assert!(body.contains("Tom &amp; Jerry &lt;"), "{body}");
+        let tree = parse_tree(&body);
+        assert!(tree.is(names::PROPFIND));
+        assert_eq!(
+            tree.child(names::DISPLAYNAME).text,
+            "Tom & Jerry <\"work\">"
+        );
+        assert_eq!(tree.child(names::COMP).attr("name"), Some("a\"b&c<d"));
+    }
+
+    #[test]
+    fn body_declares_every_namespace_on_the_root() {
+        let body = XmlOut::new(names::PROPFIND, &[names::NS_DAV, names::NS_CALDAV]).finish();
+        assert_eq!(
+            body,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
+             <d:propfind xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\"></d:propfind>"
+        );
+    }
+
+    fn root_error(body: &str) -> ProtoError {
+        XmlIn::new(body.as_bytes())
+            .expect_root(names::MULTISTATUS)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn html_pages_are_recognized_as_html() {
+        assert_eq!(
+            root_error("<!DOCTYPE html>\n<html><head><title>Login</title></head></html>"),
+            ProtoError::Html
+        );
+        assert_eq!(
+            root_error("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+            ProtoError::Html
+        );
+        // Not well-formed HTML (void elements) is still HTML.
+        assert_eq!(
+            root_error("\n<HTML><HEAD><META charset=utf-8><BR></HEAD>"),
+            ProtoError::Html
+        );
+    }
+
+    #[test]
+    fn plain_text_and_empty_bodies_are_not_xml() {
+        assert_eq!(
+            root_error("Internal Server Error"),
+            ProtoError::NotXml {
+                start: "Internal Server Error".into()
+            }
+        );
+        assert_eq!(
+            root_error("  \r\n"),
+            ProtoError::NotXml {
+                start: String::new()
+            }
+        );
+        assert!(matches!(
+            root_error("{\"error\": \"unauthorized\"}"),
+            ProtoError::NotXml { .. }
+        ));
+    }
+
+    #[test]
+    fn another_root_element_is_reported_with_its_namespace() {
+        assert_eq!(
+            root_error(
+                "<?xml version=\"1.0\"?><d:error xmlns:d=\"DAV:\" xmlns:s=\"http://sabredav.org/ns\">\
+                 <s:message>No</s:message></d:error>"
+            ),
+            ProtoError::WrongRoot {
+                expected: "multistatus",
+                found: "{DAV:}error".into()
+            }
+        );
+    }
 }
