@@ -85,12 +85,14 @@ pub struct ItemData {
     /// Canonical absolute path.
     pub href: String,
     /// The etag as sent (`None` when missing) and the item bytes, exactly as decoded from the
-    /// XML text or CDATA.
+    /// XML text or CDATA: entities (`&#13;`) decoded, line endings and surrounding whitespace
+    /// left as the server sent them.
     pub result: Result<(Option<String>, Vec<u8>), ItemFailure>,
 }
 
 /// `REPORT` `calendar-multiget` (calendars) or `addressbook-multiget` (contacts) for these
-/// hrefs (absolute paths, percent-encoded or not: they are written canonically encoded).
+/// hrefs (absolute paths or full URLs, percent-encoded or not: they are written as canonical
+/// paths).
 pub fn multiget_request(kind: ItemKind, hrefs: &[&str]) -> DavRequest {
     let (root, ns) = match kind {
         ItemKind::Calendar => (names::CALENDAR_MULTIGET, names::NS_CALDAV),
@@ -99,7 +101,12 @@ pub fn multiget_request(kind: ItemKind, hrefs: &[&str]) -> DavRequest {
     let mut out = XmlOut::new(root, &[names::NS_DAV, ns]);
     out.prop_names(&[names::GETETAG, data_prop(kind)]);
     for href in hrefs {
-        out.text_element(names::HREF, &canonical_path(href));
+        // A full URL is tolerated: only its path goes out.
+        let path = match Url::parse(href) {
+            Ok(url) if url.has_host() => canonical_path(url.path()),
+            _ => canonical_path(href),
+        };
+        out.text_element(names::HREF, &path);
     }
     DavRequest {
         method: "REPORT",
@@ -196,6 +203,26 @@ pub fn parse_items(
             result,
         });
     })
+}
+
+/// `REPORT` `calendar-query` (Depth 1) matching every calendar object resource (a filter of
+/// `VCALENDAR` alone, RFC 4791 §9.7.1): a whole-collection read that returns exactly what an
+/// unfiltered listing lists, whatever components the items hold.
+pub fn calendar_query_all_request(with_data: bool) -> DavRequest {
+    let mut out = XmlOut::new(names::CALENDAR_QUERY, &[names::NS_DAV, names::NS_CALDAV]);
+    if with_data {
+        out.prop_names(&[names::GETETAG, names::CALENDAR_DATA]);
+    } else {
+        out.prop_names(&[names::GETETAG, names::RESOURCETYPE, names::GETCONTENTTYPE]);
+    }
+    out.start(names::FILTER)
+        .empty_with(names::COMP_FILTER, &[(names::ATTR_NAME, "VCALENDAR")])
+        .end();
+    DavRequest {
+        method: "REPORT",
+        depth: Some("1"),
+        body: out.finish(),
+    }
 }
 
 #[cfg(test)]
