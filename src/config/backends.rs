@@ -4,12 +4,17 @@
 
 use std::sync::Arc;
 
+use davsync_storages::dav::{DavOptions, DavStorage};
+use davsync_storages::http::{HttpOptions, HttpStorage};
+use davsync_storages::net::{AuthMode, TransportOptions, Verify};
 use davsync_storages::singlefile::{SingleFile, SingleFileOptions};
 use davsync_storages::vdir::{Vdir, VdirOptions};
 use davsync_storages::wrappers::{DryRun, ReadOnly};
 use davsync_storages::{ItemKind, Storage};
 
-use super::resolve::{Config, PairConfig, StorageConfig, StorageParams};
+use super::resolve::{
+    AuthChoice, Config, PairConfig, StorageConfig, StorageParams, StorageType, VerifyChoice,
+};
 use super::{ConfigError, Problem};
 use crate::sync::{PairSpec, StorageHandle};
 
@@ -91,7 +96,6 @@ fn construct(
     kind: ItemKind,
     password: Option<String>,
 ) -> Result<Arc<dyn Storage>, String> {
-    let _ = password;
     match &st.params {
         StorageParams::Vdir {
             path,
@@ -116,10 +120,36 @@ fn construct(
             .map(|s| Arc::new(s) as Arc<dyn Storage>)
             .map_err(|e| crate::commands::chain(&e))
         }
-        StorageParams::Dav(_) => Err(format!(
-            "the {} backend is not available in this build yet",
-            st.ty.as_str()
-        )),
+        StorageParams::Dav(dav) => {
+            let url = url::Url::parse(&dav.url).map_err(|e| format!("url {:?}: {e}", dav.url))?;
+            let mut transport = TransportOptions::new(url);
+            transport.username = dav.username.clone();
+            transport.password = password;
+            transport.auth = match dav.auth {
+                AuthChoice::Basic => AuthMode::Basic,
+                AuthChoice::Digest => AuthMode::Digest,
+                AuthChoice::Bearer => AuthMode::Bearer,
+                AuthChoice::Guess => AuthMode::Guess,
+            };
+            transport.verify = match &dav.verify {
+                VerifyChoice::Yes => Verify::Yes,
+                VerifyChoice::No => Verify::No,
+                VerifyChoice::CaBundle(p) => Verify::CaBundle(p.clone()),
+            };
+            transport.verify_fingerprint = dav.verify_fingerprint.clone();
+            transport.client_cert = dav.client_cert.clone();
+            transport.timeout = dav.timeout;
+            let built = if st.ty == StorageType::Http {
+                HttpStorage::new(HttpOptions { transport }).map(|s| Arc::new(s) as Arc<dyn Storage>)
+            } else {
+                let mut opts = DavOptions::new(transport, kind);
+                opts.start = dav.start_date;
+                opts.end = dav.end_date;
+                opts.item_types = dav.item_types.clone().unwrap_or_default();
+                DavStorage::new(opts).map(|s| Arc::new(s) as Arc<dyn Storage>)
+            };
+            built.map_err(|e| crate::commands::chain(&e))
+        }
     }
 }
 

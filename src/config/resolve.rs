@@ -436,6 +436,15 @@ fn dav(
         );
     }
 
+    if cx.problems.len() == before {
+        if let Err(e) = url::Url::parse(&url_text) {
+            cx.err(
+                url.span(),
+                format!("{}: {:?}: {e}", key("url"), url.get_ref()),
+            );
+        }
+    }
+
     let password = st.password.as_ref().and_then(|p| {
         let span = RawStorage::key_span(cx.source, table.clone(), "password");
         match password_source(p) {
