@@ -15,6 +15,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::sync::Reporter;
 
+/// Work smaller than this many items finishes too fast for a bar to help; it gets none.
+const PROGRESS_MIN_ITEMS: u64 = 20;
+
 /// The prefix of every change line in a dry run.
 pub const DRY_RUN_PREFIX: &str = "Would: ";
 
@@ -105,6 +108,9 @@ impl Reporter for CliReporter {
             if let Some(bar) = bars.remove(scope) {
                 bar.finish_and_clear();
             }
+            return;
+        }
+        if total < PROGRESS_MIN_ITEMS && !bars.contains_key(scope) {
             return;
         }
         let bar = bars.entry(scope.to_owned()).or_insert_with(|| {
