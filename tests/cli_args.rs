@@ -240,3 +240,20 @@ fn repair_of_unknown_storage_exits_2_naming_it() {
         r.stderr
     );
 }
+
+#[test]
+fn unknown_collection_of_a_pair_with_named_collections_exits_2() {
+    let env = Env::new();
+    env.config(&two_vdirs(
+        "collections = [\"work\", [\"home\", \"h\", \"Home\"]]",
+    ));
+    let r = env.run(&["sync", "p/nosuch"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("pair \"p\" has no collection \"nosuch\" (its collections: work, home)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.path("status").exists());
+}

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, PairConfig};
+use crate::sync::CollectionSpec;
 
 pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
@@ -81,6 +82,22 @@ pub fn select<'c>(
             }
             if c.is_empty() {
                 anyhow::bail!("{arg:?}: empty collection name");
+            }
+            // Without "from a"/"from b" the pair's collections are known without discovery.
+            let specs = pair.collections.as_deref().unwrap_or(&[]);
+            let names: Vec<&str> = specs
+                .iter()
+                .filter_map(|s| match s {
+                    CollectionSpec::Named(n) => Some(n.as_str()),
+                    CollectionSpec::Mapped { name, .. } => Some(name.as_str()),
+                    CollectionSpec::FromA | CollectionSpec::FromB => None,
+                })
+                .collect();
+            if names.len() == specs.len() && !names.contains(&c) {
+                anyhow::bail!(
+                    "{arg:?}: pair {name:?} has no collection {c:?} (its collections: {})",
+                    names.join(", ")
+                );
             }
         }
         match wanted.iter_mut().find(|(n, _)| n == name) {
