@@ -359,3 +359,34 @@ fn singlefile_pairs_with_a_vdir_and_is_created_on_first_write() {
     assert_eq!(text.matches("BEGIN:VEVENT").count(), 2, "{text}");
     assert_eq!(env.run(&["sync"]).stdout, "");
 }
+
+#[test]
+fn tilde_and_variables_in_paths_are_expanded_and_relative_paths_follow_the_config() {
+    let env = Env::new();
+    env.write(
+        "conf/config.toml",
+        "[general]\nstatus_path = \"state\"\n\n\
+         [storage.a]\ntype = \"vdir\"\npath = \"$DAVSYNC_TEST_ROOT/a\"\nfileext = \".ics\"\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = \"~/b\"\nfileext = \".ics\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\n",
+    );
+    env.write("a/one.ics", &event("one", "First"));
+    env.mkdir("home/b");
+    env.mkdir("elsewhere");
+    let r: cli_util::Run = env
+        .command()
+        .current_dir(env.path("elsewhere"))
+        .env("DAVSYNC_TEST_ROOT", env.dir.path())
+        .args(["-c", "../conf/config.toml", "sync"])
+        .output()
+        .unwrap()
+        .into();
+    r.assert_code(0);
+    assert_eq!(r.lines(), ["Copying (uploading) item one to b"]);
+    assert_eq!(env.items("home/b", ".ics").len(), 1);
+    assert!(
+        env.path("conf/state").is_dir(),
+        "status_path is relative to the config file"
+    );
+    assert_eq!(std::fs::read_dir(env.path("elsewhere")).unwrap().count(), 0);
+}
