@@ -9,6 +9,7 @@ use super::report::Component;
 use super::xml::XmlOut;
 use super::{DavRequest, ProtoError};
 use crate::item::ItemKind;
+use crate::storage::MetaKey;
 
 /// A calendar or address book found in a home set, with its properties.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,6 +35,17 @@ pub struct CollectionInfo {
 }
 
 impl CollectionInfo {
+    /// The value of a metadata key, as read by [`collections_request`] (Depth 0 on the
+    /// collection for `get_meta`).
+    pub fn meta(&self, key: MetaKey) -> Option<&str> {
+        match key {
+            MetaKey::DisplayName => self.displayname.as_deref(),
+            MetaKey::Color => self.color.as_deref(),
+            MetaKey::Description => self.description.as_deref(),
+            MetaKey::Order => self.order.as_deref(),
+        }
+    }
+
     pub fn has_kind(&self, kind: ItemKind) -> bool {
         self.kinds.contains(&kind)
     }
@@ -348,6 +360,12 @@ mod tests {
             }
         );
         assert!(personal.supports(Component::Todo));
+        assert_eq!(personal.meta(MetaKey::Color), Some("#0082C9"));
+        assert_eq!(personal.meta(MetaKey::Order), Some("3"));
+        assert_eq!(
+            personal.meta(MetaKey::Description),
+            Some("Mine & only mine")
+        );
         assert!(!personal.supports(Component::Journal));
         assert!(found[2].kinds.is_empty(), "a schedule inbox is no calendar");
     }

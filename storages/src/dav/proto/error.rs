@@ -22,6 +22,9 @@ pub enum ProtoError {
     /// Not well-formed XML.
     #[error("malformed XML at byte {position}: {message}")]
     Malformed { position: u64, message: String },
+    /// A `<status>` that is not an HTTP status line.
+    #[error("invalid status line {line:?}")]
+    InvalidStatus { line: String },
     /// A required element is absent, e.g. a `<response>` without `<href>`.
     #[error("<{element}> missing in <{parent}>")]
     Missing {

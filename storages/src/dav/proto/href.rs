@@ -63,6 +63,16 @@ pub fn canonical_path(path: &str) -> String {
     out
 }
 
+/// The last non-empty segment of a path, percent-decoded (invalid UTF-8 replaced): the name
+/// of a collection as users see it (`/cal/my%20work/` gives `my work`). Empty for `/`.
+pub fn last_segment(path: &str) -> String {
+    path.split('/')
+        .rev()
+        .find(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +146,14 @@ mod tests {
     }
 
     #[test]
+    fn last_segment_is_the_decoded_collection_name() {
+        assert_eq!(last_segment("/cal/my%20work/"), "my work");
+        assert_eq!(last_segment("/alice%40example.com"), "alice@example.com");
+        assert_eq!(last_segment("/cal/a%2Fb/"), "a/b");
+        assert_eq!(last_segment("/"), "");
+    }
+
+    #[test]
     fn canonical_path_is_idempotent() {
         for p in ["/", "/a b/c%2Fd/", "/x/%E2%82%AC@:;,.ics", "/caf\u{e9}"] {
             let once = canonical_path(p);
@@ -143,5 +161,19 @@ mod tests {
             assert!(once.starts_with('/'));
         }
         assert_eq!(canonical_path(""), "/");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_segment_compares_equal_encoded_or_not(seg in "[a-zA-Z0-9 @:+&=;,!$'()*~_\\-\u{e9}\u{20ac}]{0,12}x") {
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(&seg, percent_encoding::NON_ALPHANUMERIC)
+                    .collect();
+            let plain = norm(&format!("/cal/work/{seg}"));
+            proptest::prop_assert_eq!(&plain, &norm(&format!("/cal/work/{encoded}")));
+            proptest::prop_assert_eq!(&plain, &norm(&encoded));
+            proptest::prop_assert_eq!(canonical_path(&plain), plain.clone());
+            proptest::prop_assert_eq!(last_segment(&plain), seg);
+        }
     }
 }

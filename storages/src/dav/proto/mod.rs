@@ -18,6 +18,22 @@
 //! Etags are returned exactly as the server sent them (see [`etag`]); a weak etag cannot go
 //! into `If-Match`.
 //!
+//! # Which request for what
+//!
+//! | storage operation | request (URL) | parser |
+//! | --- | --- | --- |
+//! | `list` | [`list_request`] (collection) | [`parse_list`], keep [`ListEntry::is_item_for`] |
+//! | `get_many` | [`multiget_request`] (collection) | [`parse_items`] |
+//! | `get_all` | [`calendar_query_request`] / [`addressbook_query_request`] with data | [`parse_items`] |
+//! | `changes` | [`sync_collection_request`] (collection) | [`parse_sync_collection`]; on a 4xx, [`is_invalid_sync_token`] |
+//! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_sets`], [`parse_collections`] |
+//! | `create_collection` | [`mkcalendar_request`] / [`mkcol_addressbook_request`] (new URL) | HTTP status only (201) |
+//! | `get_meta` | [`collections_request`]`("0")` (collection) | [`parse_collections`], [`CollectionInfo::meta`] |
+//! | `set_meta` | [`proppatch_request`] with [`MetaProp::for_key`] | [`parse_proppatch`] |
+//!
+//! Parsers expect the body of a 207 Multi-Status; the network layer checks the HTTP status
+//! first (a 404 or 403 is not a body to parse, except for [`is_invalid_sync_token`]).
+//!
 //! # Errors
 //!
 //! Parsers fail with [`ProtoError`] when the body is not the promised XML (an HTML login page,
@@ -46,7 +62,7 @@ pub use discovery::{
 };
 pub use error::ProtoError;
 pub use etag::{if_match_value, is_weak, parse_etag};
-pub use href::{canonical_path, normalize_href};
+pub use href::{canonical_path, last_segment, normalize_href};
 pub use list::{is_item_for, list_request, parse_list, ListEntry};
 pub use multistatus::{parse_multistatus, MultistatusInfo, Prop, PropChild, Propstat, Response};
 pub use report::{

@@ -320,9 +320,8 @@ pub(crate) fn parse_status(line: &str) -> Result<u16, ProtoError> {
         .nth(1)
         .and_then(|code| code.parse::<u16>().ok())
         .filter(|code| (100..600).contains(code))
-        .ok_or_else(|| ProtoError::Malformed {
-            position: 0,
-            message: format!("invalid status line {:?}", line.trim()),
+        .ok_or_else(|| ProtoError::InvalidStatus {
+            line: line.trim().to_owned(),
         })
 }
 
@@ -474,6 +473,43 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let body = "\u{feff}<?xml version=\"1.0\"?><d:multistatus xmlns:d=\"DAV:\">\
+            <d:response><d:href>/a</d:href><d:status>HTTP/1.1 200 OK</d:status></d:response>\
+            </d:multistatus>";
+        assert_eq!(parse(body).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn five_thousand_responses_stream_one_by_one() {
+        let mut body = String::from(
+            r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">"#,
+        );
+        for i in 0..5000 {
+            body.push_str(&format!(
+                "<d:response><d:href>/cal/work/{i}.ics</d:href><d:propstat><d:prop>\
+                 <d:getetag>\"{i}\"</d:getetag><c:calendar-data>BEGIN:VCALENDAR&#13;\nUID:{i}&#13;\n\
+                 END:VCALENDAR&#13;\n</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status>\
+                 </d:propstat></d:response>"
+            ));
+        }
+        body.push_str("</d:multistatus>");
+        let mut seen = 0usize;
+        let info = parse_multistatus(
+            body.as_bytes(),
+            &url("https://dav.example.com/cal/work/"),
+            |mut r| {
+                let data = r.take_prop(names::CALENDAR_DATA).unwrap().text;
+                assert_eq!(r.href, format!("/cal/work/{seen}.ics"));
+                assert!(data.contains(&format!("UID:{seen}\r\n")));
+                seen += 1;
+            },
+        )
+        .unwrap();
+        assert_eq!((seen, info.responses), (5000, 5000));
+    }
+
+    #[test]
     fn an_empty_multistatus_has_no_responses() {
         let (responses, info) = parse(r#"<d:multistatus xmlns:d="DAV:"/>"#).unwrap();
         assert!(responses.is_empty());
@@ -542,10 +578,10 @@ mod tests {
         ));
         let bad_status = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/a</d:href>
             <d:status>OK</d:status></d:response></d:multistatus>"#;
-        assert!(matches!(
+        assert_eq!(
             parse(bad_status).unwrap_err(),
-            ProtoError::Malformed { .. }
-        ));
+            ProtoError::InvalidStatus { line: "OK".into() }
+        );
     }
 
     #[test]
@@ -598,5 +634,25 @@ mod tests {
         let (responses, _) = parse(body).unwrap();
         assert!(responses[0].resource_ok());
         assert_eq!(etag_of(&responses[0]), Some("\"x1\""));
+    }
+
+    const SAMPLE: &str = r#"<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/cal/work/a.ics</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag><c:calendar-data><![CDATA[BEGIN:VCALENDAR]]>&#13;
+</c:calendar-data><d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:response><d:href>b.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response><d:sync-token>t</d:sync-token></d:multistatus>"#;
+
+    proptest::proptest! {
+        /// Whatever a server or a broken connection delivers, the parser answers with a
+        /// result or an error, never a panic.
+        #[test]
+        fn damaged_bodies_never_panic(
+            cut in 0..SAMPLE.len(),
+            pos in 0..SAMPLE.len(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut body = SAMPLE.as_bytes().to_vec();
+            body[pos] = byte;
+            let _ = parse(&String::from_utf8_lossy(&body));
+            let _ = parse(&String::from_utf8_lossy(&body[..cut]));
+            let _ = parse_multistatus(&body, &url("https://x.example/cal/work/"), |_| {});
+        }
     }
 }

@@ -85,12 +85,14 @@ pub struct ItemData {
     /// Canonical absolute path.
     pub href: String,
     /// The etag as sent (`None` when missing) and the item bytes, exactly as decoded from the
-    /// XML text or CDATA.
+    /// XML text or CDATA: entities (`&#13;`) decoded, line endings and surrounding whitespace
+    /// left as the server sent them.
     pub result: Result<(Option<String>, Vec<u8>), ItemFailure>,
 }
 
 /// `REPORT` `calendar-multiget` (calendars) or `addressbook-multiget` (contacts) for these
-/// hrefs (absolute paths, percent-encoded or not: they are written canonically encoded).
+/// hrefs (absolute paths or full URLs, percent-encoded or not: they are written as canonical
+/// paths).
 pub fn multiget_request(kind: ItemKind, hrefs: &[&str]) -> DavRequest {
     let (root, ns) = match kind {
         ItemKind::Calendar => (names::CALENDAR_MULTIGET, names::NS_CALDAV),
@@ -99,7 +101,12 @@ pub fn multiget_request(kind: ItemKind, hrefs: &[&str]) -> DavRequest {
     let mut out = XmlOut::new(root, &[names::NS_DAV, ns]);
     out.prop_names(&[names::GETETAG, data_prop(kind)]);
     for href in hrefs {
-        out.text_element(names::HREF, &canonical_path(href));
+        // A full URL is tolerated: only its path goes out.
+        let path = match Url::parse(href) {
+            Ok(url) if url.has_host() => canonical_path(url.path()),
+            _ => canonical_path(href),
+        };
+        out.text_element(names::HREF, &path);
     }
     DavRequest {
         method: "REPORT",

@@ -61,10 +61,13 @@ pub fn parse_sync_collection(body: &[u8], base: &Url) -> Result<SyncResult, Prot
 }
 
 /// True when a failed sync-collection request says the token is no longer valid
-/// (`DAV:valid-sync-token` precondition, RFC 6578 §3.2): the storage then starts over
-/// with an empty token and treats the answer as a complete listing.
+/// (`DAV:valid-sync-token` precondition in a `DAV:error` body with a 4xx status, RFC 6578
+/// §3.2): the storage then starts over with an empty token and treats the answer as a
+/// complete listing.
 pub fn is_invalid_sync_token(status: u16, body: &[u8]) -> bool {
-    if !matches!(status, 403 | 409) {
+    // RFC 6578 uses 403 (Radicale, SabreDAV) or 409; the precondition element decides, the
+    // status only has to be a client error.
+    if !(400..500).contains(&status) {
         return false;
     }
     let mut x = XmlIn::new(body);

@@ -141,6 +141,8 @@ pub(crate) struct XmlIn<'a> {
 
 impl<'a> XmlIn<'a> {
     pub(crate) fn new(body: &'a [u8]) -> XmlIn<'a> {
+        // A UTF-8 byte order mark is not content.
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let mut reader = NsReader::from_reader(body);
         let config = reader.config_mut();
         config.expand_empty_elements = true;
@@ -273,10 +275,17 @@ impl<'a> XmlIn<'a> {
         loop {
             let ev = match self.next() {
                 Ok(ev) => ev,
-                // A body like `Internal Server Error <b>...` fails somewhere odd: what matters
-                // is that it never was XML.
-                Err(ProtoError::Malformed { .. }) | Err(ProtoError::Truncated { .. }) => {
-                    return Err(self.not_xml())
+                Err(e @ (ProtoError::Malformed { .. } | ProtoError::Truncated { .. })) => {
+                    // `Internal Server Error <b>...`, a JSON error, an HTML page that is not
+                    // well-formed: what matters is that it never was XML.
+                    let starts_like_xml = String::from_utf8_lossy(self.body)
+                        .trim_start_matches('\u{feff}')
+                        .trim_start()
+                        .starts_with('<');
+                    return Err(match self.not_xml() {
+                        ProtoError::NotXml { .. } if starts_like_xml => e,
+                        other => other,
+                    });
                 }
                 Err(e) => return Err(e),
             };
