@@ -8,7 +8,12 @@
 use sha2::{Digest, Sha256};
 
 use super::component::Component;
-use super::contentline::Line;
+use super::contentline::{split_values, unquote, Line};
+
+/// Parameters whose value is an unordered list: `TYPE=WORK,VOICE` equals `TYPE=VOICE,WORK`
+/// and `TYPE=WORK;TYPE=VOICE`. Other parameters keep their value whole, as order may matter
+/// there (SORT-AS) or a comma may be text.
+const LIST_PARAMS: &[&str] = &["TYPE", "MEMBER", "DELEGATED-TO", "DELEGATED-FROM"];
 
 /// Properties that change without a person editing anything: timestamps rewritten on every
 /// save or export, the producing software, and markers that servers add to stored objects.
@@ -52,17 +57,21 @@ fn ignored(line: &Line<'_>, calendar_level: bool) -> bool {
 }
 
 /// Writes the canonical form of one property: upper-case name, parameters sorted by upper-case
-/// name then value (one entry per value of a multi-valued parameter, quotes dropped), then the
-/// value exactly as written.
+/// name then value (quotes dropped; one entry per value of a list parameter), then the value
+/// exactly as written.
 fn canonical_prop(line: &Line<'_>, out: &mut Vec<u8>) {
     out.extend(line.name().iter().map(u8::to_ascii_uppercase));
     let params_raw = line.params_raw();
     if !params_raw.is_empty() {
-        let mut params: Vec<(Vec<u8>, &[u8])> = line
-            .params()
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_uppercase(), v))
-            .collect();
+        let mut params: Vec<(Vec<u8>, &[u8])> = Vec::new();
+        for (n, v) in line.params() {
+            let n = n.to_ascii_uppercase();
+            if LIST_PARAMS.iter().any(|l| l.as_bytes() == n.as_slice()) {
+                split_values(v, |v| params.push((n.clone(), v)));
+            } else {
+                params.push((n, unquote(v)));
+            }
+        }
         params.sort_unstable();
         for (n, v) in params {
             out.push(b';');

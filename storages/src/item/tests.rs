@@ -879,3 +879,46 @@ fn vcard_in_a_calendar_stream_is_refused() {
     let e = split(ItemKind::Contacts, b"BEGIN:VCALENDAR\nEND:VCALENDAR\n").unwrap_err();
     assert_eq!(e.line, 1);
 }
+
+#[test]
+fn split_finds_timezones_whose_tzid_needs_quoting_or_escaping() {
+    let raw = crlf(&[
+        "BEGIN:VCALENDAR",
+        "BEGIN:VTIMEZONE",
+        "TZID:Kuala Lumpur\\, Singapore",
+        "END:VTIMEZONE",
+        "BEGIN:VTIMEZONE",
+        "TZID:Unused",
+        "END:VTIMEZONE",
+        "BEGIN:VEVENT",
+        "UID:a",
+        "DTSTART;TZID=\"Kuala Lumpur, Singapore\":20081031T094000",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:b",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]);
+    let items = split(ItemKind::Calendar, &raw).unwrap();
+    let a = String::from_utf8(items[0].raw().to_vec()).unwrap();
+    assert!(a.contains("TZID:Kuala Lumpur\\, Singapore\r\n"), "{a}");
+    assert!(!a.contains("Unused"));
+}
+
+#[test]
+fn only_list_parameters_ignore_the_order_of_their_values() {
+    let card = |email: &str| {
+        card_item(&["BEGIN:VCARD", "VERSION:3.0", "UID:x", email, "END:VCARD"])
+            .hash()
+            .to_owned()
+    };
+    assert_eq!(
+        card("EMAIL;TYPE=WORK,INTERNET:a@b"),
+        card("EMAIL;TYPE=INTERNET,WORK:a@b")
+    );
+    assert_ne!(
+        card("N;SORT-AS=\"Doe,John\":Doe;John"),
+        card("N;SORT-AS=\"John,Doe\":Doe;John")
+    );
+    assert_ne!(card("EMAIL;X-LABEL=a,b:a@b"), card("EMAIL;X-LABEL=b,a:a@b"));
+}
