@@ -24,6 +24,9 @@ const IGNORED: &[&str] = &[
     "REV",
     // Radicale stores the resource name of an item in it.
     "X-RADICALE-NAME",
+    // iCloud marks overrides with it depending on the time range asked for; RECURRENCE-ID
+    // already says the component is an override.
+    "X-RECURRENCE-EXCEPTION",
 ];
 
 /// Ignored only on the VCALENDAR itself: calendar-level markers a feed or server adds.

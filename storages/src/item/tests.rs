@@ -358,6 +358,8 @@ fn server_added_properties_do_not_change_the_hash() {
     v.insert(2, "CALSCALE:GREGORIAN");
     let at = index_of(&v, "SUMMARY:Planning meeting");
     v.insert(at, "X-RADICALE-NAME:event-1.ics");
+    let at = index_of(&v, "SUMMARY:Planning meeting (moved)");
+    v.insert(at, "X-RECURRENCE-EXCEPTION:True");
     assert_eq!(cal_item(&v).hash(), base.hash());
     let mut c: Vec<&str> = CARD.to_vec();
     c.insert(3, "X-RADICALE-NAME:card-1.vcf");
