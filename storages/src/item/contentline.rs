@@ -206,6 +206,16 @@ fn locate(content: &[u8]) -> Result<(usize, usize), &'static str> {
     }
 }
 
+/// The start of a line for an error message: at most 40 characters, lossily decoded.
+fn snippet(content: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&content[..content.len().min(120)]);
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    if text.chars().count() > 40 || content.len() > 120 {
+        out.push_str("...");
+    }
+    out
+}
+
 struct Pending<'a> {
     start: usize,
     content_end: usize,
@@ -222,7 +232,7 @@ impl<'a> Pending<'a> {
     fn finish(self, end: usize) -> Result<Line<'a>, ParseError> {
         let (name_len, colon) = locate(&self.content).map_err(|m| ParseError {
             line: self.lineno,
-            message: m.to_owned(),
+            message: format!("{m}: `{}`", snippet(&self.content)),
         })?;
         Ok(Line {
             start: self.start,

@@ -236,7 +236,10 @@ fn garbage_line_is_reported_with_its_number() {
         "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nthis is not a content line\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
     );
     assert_eq!(e.line, 4);
-    assert!(e.message.starts_with("not a content line"), "{e}");
+    assert_eq!(
+        e.message,
+        "not a content line (bad character in the property name): `this is not a content line`"
+    );
 }
 
 #[test]
