@@ -927,3 +927,23 @@ fn only_list_parameters_ignore_the_order_of_their_values() {
     );
     assert_ne!(card("EMAIL;X-LABEL=a,b:a@b"), card("EMAIL;X-LABEL=b,a:a@b"));
 }
+
+#[test]
+fn quoted_printable_soft_break_before_an_empty_line_ends_the_value() {
+    let raw = b"BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:abc=\r\n\r\nTEL:123\r\nUID:q\r\nEND:VCARD\r\n";
+    let item = Item::parse(ItemKind::Contacts, raw.to_vec()).unwrap();
+    let without_tel = b"BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:abc\r\nUID:q\r\nEND:VCARD\r\n";
+    let with_tel = b"BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:abc\r\nTEL:123\r\nUID:q\r\nEND:VCARD\r\n";
+    assert_eq!(
+        item.hash(),
+        Item::parse(ItemKind::Contacts, with_tel.to_vec())
+            .unwrap()
+            .hash()
+    );
+    assert_ne!(
+        item.hash(),
+        Item::parse(ItemKind::Contacts, without_tel.to_vec())
+            .unwrap()
+            .hash()
+    );
+}
