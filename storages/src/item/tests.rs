@@ -947,3 +947,36 @@ fn quoted_printable_soft_break_before_an_empty_line_ends_the_value() {
             .hash()
     );
 }
+
+proptest! {
+    #[test]
+    fn component_order_never_changes_the_hash(order in Just(vec![0usize, 1, 2]).prop_shuffle()) {
+        let parts: [&[&str]; 3] = [&EVENT[3..11], &EVENT[11..21], &EVENT[21..29]];
+        let mut v: Vec<&str> = EVENT[..3].to_vec();
+        for i in order {
+            v.extend_from_slice(parts[i]);
+        }
+        v.push("END:VCALENDAR");
+        prop_assert_eq!(h(cal_item(&v)), h(cal_item(EVENT)));
+    }
+
+    #[test]
+    fn volatile_values_never_change_the_hash(
+        stamp in "[0-9]{8}T[0-9]{6}Z",
+        prodid in "[ -~]{0,40}",
+    ) {
+        let mut v: Vec<String> = EVENT.iter().map(|s| s.to_string()).collect();
+        for line in v.iter_mut() {
+            if line.starts_with("DTSTAMP:") {
+                *line = format!("DTSTAMP:{stamp}");
+            } else if line.starts_with("LAST-MODIFIED:") {
+                *line = format!("LAST-MODIFIED:{stamp}");
+            } else if line.starts_with("PRODID:") {
+                *line = format!("PRODID:{prodid}");
+            }
+        }
+        prop_assert_eq!(h(cal_item(&strs(&v))), h(cal_item(EVENT)));
+        let c = with_line(CARD, index_of(CARD, "REV"), &format!("REV:{stamp}"));
+        prop_assert_eq!(h(card_item(&strs(&c))), h(card_item(CARD)));
+    }
+}
