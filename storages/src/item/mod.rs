@@ -174,7 +174,7 @@ struct Parsed {
 
 /// Cuts a whole calendar (any number of VCALENDARs, each component grouped by UID with the
 /// VTIMEZONEs it uses) or address book into items. Input holding exactly one item comes back
-/// as one item with exactly the input's bytes.
+/// as one item with exactly the input's bytes; empty input (or only blank lines) holds none.
 pub fn split(kind: ItemKind, raw: &[u8]) -> Result<Vec<Item>, ParseError> {
     match kind {
         ItemKind::Calendar => ical::split(raw),

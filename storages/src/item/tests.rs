@@ -243,11 +243,14 @@ fn garbage_line_is_reported_with_its_number() {
 }
 
 #[test]
-fn empty_input_is_refused() {
-    let e = parse_err(ItemKind::Contacts, "");
-    assert_eq!(e.line, 1);
-    let e = parse_err(ItemKind::Calendar, "\r\n\r\n");
-    assert_eq!(e.line, 1);
+fn empty_input_is_no_item_but_an_empty_collection() {
+    for kind in [ItemKind::Calendar, ItemKind::Contacts] {
+        for text in ["", "\r\n\r\n", "\n"] {
+            let e = Item::parse(kind, text.as_bytes().to_vec()).unwrap_err();
+            assert_eq!(e.line, 1);
+            assert!(split(kind, text.as_bytes()).unwrap().is_empty());
+        }
+    }
 }
 
 #[test]
