@@ -10,8 +10,8 @@
 //! [`split`] cuts a whole calendar or address book (singlefile, http feed) into items, each
 //! made of verbatim slices of the input, and [`join`] puts items back into one file.
 //!
-//! Parsing is a small byte-level content-line lexer ([`contentline`]) and a BEGIN/END tree
-//! ([`component`]): nothing is decoded or re-serialized, so legacy charsets and odd bytes
+//! Parsing is a small byte-level content-line lexer (`contentline`) and a BEGIN/END tree
+//! (`component`): nothing is decoded or re-serialized, so legacy charsets and odd bytes
 //! survive untouched.
 
 mod component;
