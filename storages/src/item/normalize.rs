@@ -31,6 +31,10 @@ const IGNORED: &[&str] = &[
     "X-RECURRENCE-EXCEPTION",
 ];
 
+/// Parameters that scheduling servers set (RFC 6638 SCHEDULE-STATUS on ATTENDEE/ORGANIZER:
+/// Cyrus and SabreDAV/Nextcloud write it into stored objects after delivering invitations).
+const IGNORED_PARAMS: &[&str] = &["SCHEDULE-STATUS"];
+
 /// Ignored only on the VCALENDAR itself: calendar-level markers a feed or server adds.
 const IGNORED_CALENDAR_LEVEL: &[&str] = &[
     // Webcal feeds add METHOD:PUBLISH; it says how the object travelled, not what it holds.
@@ -83,6 +87,12 @@ fn canonical_prop(line: &Line<'_>, s: &mut Scratch) {
         s.params.clear();
         s.param_ranges.clear();
         for (n, v) in line.params() {
+            if IGNORED_PARAMS
+                .iter()
+                .any(|i| i.as_bytes().eq_ignore_ascii_case(n))
+            {
+                continue;
+            }
             let list = LIST_PARAMS
                 .iter()
                 .any(|l| l.as_bytes().eq_ignore_ascii_case(n));

@@ -367,6 +367,9 @@ fn server_added_properties_do_not_change_the_hash() {
     let at = index_of(&v, "SUMMARY:Planning meeting (moved)");
     v.insert(at, "X-RECURRENCE-EXCEPTION:True");
     assert_eq!(cal_item(&v).hash(), base.hash());
+    let attendee = index_of(&v, "ATTENDEE");
+    v[attendee] =
+        "ATTENDEE;CN=Jane Doe;SCHEDULE-STATUS=1.2;ROLE=REQ-PARTICIPANT:mailto:jane@example.com";
     let mut c: Vec<&str> = CARD.to_vec();
     c.insert(3, "X-RADICALE-NAME:card-1.vcf");
     assert_eq!(card_item(&c).hash(), card_item(CARD).hash());
