@@ -986,3 +986,42 @@ proptest! {
         prop_assert_eq!(h(card_item(&strs(&c))), h(card_item(CARD)));
     }
 }
+
+#[test]
+fn uids_of_nested_components_are_not_the_items_uid() {
+    let event = cal_item(&[
+        "BEGIN:VCALENDAR",
+        "BEGIN:VEVENT",
+        "UID:event",
+        "BEGIN:VALARM",
+        "UID:alarm",
+        "ACTION:DISPLAY",
+        "END:VALARM",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]);
+    assert_eq!(event.uid(), Some("event"));
+    let renamed = event.with_uid("new");
+    assert!(String::from_utf8_lossy(renamed.raw()).contains("UID:alarm\r\n"));
+
+    let card = card_item(&[
+        "BEGIN:VCARD",
+        "VERSION:2.1",
+        "AGENT:",
+        "BEGIN:VCARD",
+        "VERSION:2.1",
+        "UID:agent",
+        "END:VCARD",
+        "FN:Boss",
+        "END:VCARD",
+    ]);
+    assert_eq!(card.uid(), None);
+    let renamed = card.with_uid("boss");
+    assert_eq!(renamed.uid(), Some("boss"));
+    let text = String::from_utf8_lossy(renamed.raw()).into_owned();
+    assert!(
+        text.starts_with("BEGIN:VCARD\r\nVERSION:2.1\r\nUID:boss\r\nAGENT:"),
+        "{text}"
+    );
+    assert!(text.contains("UID:agent\r\n"));
+}
