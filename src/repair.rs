@@ -178,10 +178,9 @@ async fn move_item(
             target.to_string(),
         ));
     }
-    if let Err(e) = storage.delete(collection, href, etag).await {
-        // The item changed meanwhile: keep both rather than lose the edit, and say so.
-        return Err(e);
-    }
+    // If the item changed meanwhile this fails: both copies stay rather than lose the edit,
+    // and the caller reports it.
+    storage.delete(collection, href, etag).await?;
     Ok(new_href)
 }
 
