@@ -490,3 +490,19 @@ async fn bad_fileext_is_a_config_error() {
         assert_eq!(err.kind(), ErrorKind::Config);
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_uid_gives_one_safe_file_name(uid in proptest::prelude::any::<String>()) {
+        let s = vdir_at(Path::new("/nonexistent"));
+        let href = s.preferred_href(&uid).unwrap();
+        let name = href.as_str();
+        proptest::prop_assert!(!name.starts_with('.'));
+        proptest::prop_assert!(name.len() <= 255);
+        proptest::prop_assert!(name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b)));
+        proptest::prop_assert_eq!(Path::new(name).components().count(), 1);
+        proptest::prop_assert_eq!(s.preferred_href(&uid).unwrap(), href.clone());
+    }
+}
