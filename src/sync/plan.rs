@@ -409,8 +409,7 @@ fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Deci
         }
         (Some(a), Some(b)) => {
             if a.hash == b.hash {
-                let row = row_of(Some(a), Some(b));
-                if sa == row.a.as_ref() && sb == row.b.as_ref() {
+                if same_state(a, sa) && same_state(b, sb) {
                     Decision::Nothing
                 } else {
                     Decision::Record
@@ -426,6 +425,11 @@ fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Deci
             }
         }
     }
+}
+
+/// True when the status recorded exactly this href, etag and hash.
+fn same_state(cur: &Current, st: Option<&SideState>) -> bool {
+    st.is_some_and(|st| st.href == cur.href.0 && st.etag == cur.etag.0 && st.hash == cur.hash)
 }
 
 fn row_of(a: Option<&Current>, b: Option<&Current>) -> ItemRow {
@@ -478,15 +482,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
         .map(String::as_str)
         .collect();
 
-    let mut idents: Vec<&str> = a
+    // Every ident once: a's, then b's not on a, then the status's found on neither side.
+    // Not sorted: the (few) ops are sorted at the end instead of the (many) idents.
+    let idents = a
         .by_ident
         .keys()
-        .chain(b.by_ident.keys())
-        .chain(input.status.keys())
-        .map(String::as_str)
-        .collect();
-    idents.sort_unstable();
-    idents.dedup();
+        .chain(b.by_ident.keys().filter(|i| !a.by_ident.contains_key(*i)))
+        .chain(
+            input
+                .status
+                .keys()
+                .filter(|i| !a.by_ident.contains_key(*i) && !b.by_ident.contains_key(*i)),
+        )
+        .map(String::as_str);
 
     for ident in idents {
         if poisoned.contains(ident) {
@@ -561,5 +569,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
             }),
         }
     }
+    ops.sort_by(|x, y| x.ident().cmp(&y.ident()));
     Ok(ops)
 }

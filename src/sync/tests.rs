@@ -909,3 +909,20 @@ async fn status_path_is_one_sqlite_file_per_pair() {
     assert!(s[0].last_sync.is_some());
     assert!(status::summary(p, "never").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn noop_sync_of_20000_items_reads_and_writes_nothing() {
+    let f = Fixture::new(vec![]);
+    for i in 0..20_000 {
+        let uid = format!("item-{i}");
+        f.a.insert_raw(ROOT_HREF, &format!("{uid}.ics"), ev(&uid, "x"));
+    }
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 0);
+    let reads = f.a.read_count() + f.b.read_count();
+    let started = std::time::Instant::now();
+    f.assert_quiet_sync().await;
+    // Printed, not asserted: timings belong to docs/performance.md, not to a test.
+    eprintln!("no-op sync of 20000 items: {:?}", started.elapsed());
+    assert_eq!(f.a.read_count() + f.b.read_count(), reads);
+}
