@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use davsync_storages::{Etag, Href, Item, ItemRef};
+use davsync_storages::{Changes, Etag, Href, Item, ItemRef};
 
 use super::{PartialSync, Side};
 use crate::status::{ItemRow, SideState};
@@ -254,6 +254,37 @@ pub fn check_emptied(
     };
     check(Side::A, a_len, b_len, &ctx.labels.b)?;
     check(Side::B, b_len, a_len, &ctx.labels.a)
+}
+
+/// The full listing of a side rebuilt from an incremental answer: what the status recorded
+/// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
+/// is the listing itself.
+pub fn listing_from_changes(
+    side: Side,
+    status: &HashMap<String, ItemRow>,
+    changes: Changes,
+) -> Vec<ItemRef> {
+    if changes.complete {
+        return changes.changed;
+    }
+    let mut by_href: HashMap<Href, Etag> = status
+        .values()
+        .filter_map(|row| match side {
+            Side::A => row.a.as_ref(),
+            Side::B => row.b.as_ref(),
+        })
+        .map(|s| (Href(s.href.clone()), Etag(s.etag.clone())))
+        .collect();
+    for href in changes.deleted {
+        by_href.remove(&href);
+    }
+    for r in changes.changed {
+        by_href.insert(r.href, r.etag);
+    }
+    by_href
+        .into_iter()
+        .map(|(href, etag)| ItemRef { href, etag })
+        .collect()
 }
 
 /// The result of reading one href: the item, or why not (the message names nothing yet).

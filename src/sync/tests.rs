@@ -926,3 +926,44 @@ async fn noop_sync_of_20000_items_reads_and_writes_nothing() {
     eprintln!("no-op sync of 20000 items: {:?}", started.elapsed());
     assert_eq!(f.a.read_count() + f.b.read_count(), reads);
 }
+
+#[tokio::test]
+async fn sync_tokens_replace_listings_and_a_failure_falls_back_to_full_listing() {
+    let f = Fixture::new(vec![]);
+    f.a.set_supports_changes(true);
+    f.b.set_supports_changes(true);
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one"));
+    f.a.insert_raw(ROOT_HREF, "2.ics", ev("u2", "two"));
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 0);
+    let row = status::Status::open(f.dir.path(), "p")
+        .unwrap()
+        .collection("")
+        .unwrap()
+        .unwrap();
+    assert!(row.a_token.is_some() && row.b_token.is_some());
+    f.assert_quiet_sync().await;
+    assert_eq!(
+        f.a.list_count() + f.b.list_count(),
+        0,
+        "full listings despite tokens"
+    );
+
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one edited"));
+    f.b.remove_raw(ROOT_HREF, "u2.item");
+    f.b.insert_raw(ROOT_HREF, "3.ics", ev("u3", "three"));
+    f.a.fail_next_writes(1, ErrorKind::Transport);
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 1);
+    let row = status::Status::open(f.dir.path(), "p")
+        .unwrap()
+        .collection("")
+        .unwrap()
+        .unwrap();
+    assert!(row.a_token.is_none(), "token kept after a failure");
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(contents(&f.a), contents(&f.b));
+    assert_eq!(contents(&f.a).len(), 2);
+    f.assert_quiet_sync().await;
+}
