@@ -209,12 +209,12 @@ impl<'a> CollectionJob<'a> {
             return 1;
         }
         let index = plan::StatusIndex::new(status);
-        let need_a = plan::needs_fetch(Side::A, &la, &index);
-        let need_b = plan::needs_fetch(Side::B, &lb, &index);
+        let need_a = plan::needs_fetch(Side::A, la, &index);
+        let need_b = plan::needs_fetch(Side::B, lb, &index);
         let (fa, fb) = futures::join!(self.fetch(Side::A, need_a), self.fetch(Side::B, need_b));
         let ops = match plan::plan(&PlanInput {
-            a: &la,
-            b: &lb,
+            a: la,
+            b: lb,
             status,
             fetched_a: &fa,
             fetched_b: &fb,
