@@ -307,11 +307,14 @@ async fn run_case(
     strategies: Vec<Resolve>,
     actions: Vec<Action>,
     read_only_a: bool,
+    tokens: bool,
 ) -> Result<(), TestCaseError> {
     // With a read-only side, revert settles every difference: no failure is acceptable.
     let resolving = !strategies.is_empty() || read_only_a;
     let keep_both = strategies.contains(&Resolve::KeepBoth);
     let mut w = World::new(strategies, read_only_a);
+    w.a.set_supports_changes(tokens);
+    w.b.set_supports_changes(tokens);
     let opts = SyncOptions::default();
     for action in &actions {
         if read_only_a && matches!(action, Action::FailingSync { on_a: true, .. }) {
@@ -395,14 +398,16 @@ proptest! {
     fn random_edits_and_syncs_converge(
         strategies in strategies(),
         actions in proptest::collection::vec(action(), 1..40),
+        tokens in any::<bool>(),
     ) {
-        runtime().block_on(run_case(strategies, actions, false))?;
+        runtime().block_on(run_case(strategies, actions, false, tokens))?;
     }
 
     #[test]
     fn a_read_only_side_is_never_written_and_revert_mirrors_it(
         actions in proptest::collection::vec(action(), 1..40),
+        tokens in any::<bool>(),
     ) {
-        runtime().block_on(run_case(vec![], actions, true))?;
+        runtime().block_on(run_case(vec![], actions, true, tokens))?;
     }
 }
