@@ -1255,3 +1255,54 @@ async fn root_collection_is_the_configured_url() {
     let root = s.root_collection().await.unwrap();
     assert_eq!(root.href, format!("{}/cal/work/", server.uri()));
 }
+
+#[tokio::test]
+async fn a_reused_digest_nonce_that_expired_is_answered_afresh() {
+    let server = MockServer::start().await;
+    // The first nonce works once; afterwards the server only accepts answers to "n2".
+    Mock::given(method("PROPFIND"))
+        .and(|r: &Request| {
+            r.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("nonce=\"n2\""))
+        })
+        .respond_with(ms(r#"<d:multistatus xmlns:d="DAV:"/>"#))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(|r: &Request| {
+            r.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("nonce=\"n1\""))
+        })
+        .respond_with(ms(r#"<d:multistatus xmlns:d="DAV:"/>"#))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "WWW-Authenticate",
+            "Digest realm=\"dav\", nonce=\"n1\", qop=\"auth\"",
+        ))
+        .up_to_n_times(1)
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "WWW-Authenticate",
+            "Digest realm=\"dav\", nonce=\"n2\", qop=\"auth\"",
+        ))
+        .with_priority(4)
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let c = collection(&server, "/cal/");
+    s.list(&c).await.unwrap();
+    s.list(&c).await.unwrap();
+    s.list(&c).await.unwrap();
+}

@@ -109,17 +109,6 @@ fn invalid(resp: &Response, err: ProtoError) -> Error {
     Error::new(ErrorKind::InvalidData, resp.describe()).with_source(err)
 }
 
-/// Last path segment, percent-decoded: the collection's name.
-fn last_segment(url: &Url) -> String {
-    let seg = url
-        .path_segments()
-        .and_then(|mut s| s.rfind(|s| !s.is_empty()))
-        .unwrap_or_default();
-    percent_encoding::percent_decode_str(seg)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 /// Adds the trailing slash a collection URL needs for relative joins.
 pub(super) fn as_collection_url(mut url: Url) -> Url {
     if !url.path().ends_with('/') {
@@ -595,7 +584,7 @@ impl Storage for DavStorage {
             .collections
             .into_iter()
             .map(|url| Collection {
-                name: last_segment(&url),
+                name: proto::href::last_segment(url.path()),
                 href: url.to_string(),
             })
             .collect())
@@ -886,13 +875,7 @@ impl Storage for DavStorage {
         let Some(info) = info else {
             return Ok(None);
         };
-        let value = match key {
-            MetaKey::DisplayName => info.displayname.clone(),
-            MetaKey::Color => info.color.clone(),
-            MetaKey::Description => info.description.clone(),
-            MetaKey::Order => info.order.clone(),
-        };
-        Ok(value.filter(|v| !v.is_empty()))
+        Ok(info.meta(key).filter(|v| !v.is_empty()).map(str::to_owned))
     }
 
     async fn set_meta(

@@ -53,14 +53,11 @@ impl Auth {
         }
     }
 
-    /// Answers a 401. `None` when there is nothing (more) to try: no credentials, a mode that
-    /// does not negotiate, no usable challenge, or credentials already refused.
-    pub fn answer(
-        &self,
-        challenges: &[&str],
-        sent: Option<&HeaderValue>,
-        req: &RequestLine<'_>,
-    ) -> Option<HeaderValue> {
+    /// Answers a 401 challenge. `None` when there is nothing to try: no credentials, a mode
+    /// that does not negotiate, or no usable challenge. The caller answers at most once per
+    /// request, so refused credentials end in the 401 (a fresh challenge after a reused Digest
+    /// nonce, e.g. an expired one, still gets its one answer).
+    pub fn answer(&self, challenges: &[&str], req: &RequestLine<'_>) -> Option<HeaderValue> {
         if !self.has_credentials() || !matches!(self.mode, AuthMode::Guess | AuthMode::Digest) {
             return None;
         }
@@ -74,13 +71,6 @@ impl Auth {
             (AuthMode::Digest, _) => return None,
             (_, c) => c,
         };
-        if sent.is_some() {
-            // We already answered; only a Digest "stale nonce" deserves another try.
-            let stale = matches!(&client, PasswordClient::Digest(d) if d.stale());
-            if !stale {
-                return None;
-            }
-        }
         let header = self.respond(&mut client, req);
         *self.chosen.lock().expect("auth state poisoned") = Some(client);
         header
@@ -150,7 +140,6 @@ mod tests {
                     "Basic realm=\"x\"",
                     "Digest realm=\"x\", nonce=\"abc\", qop=\"auth\"",
                 ],
-                None,
                 &line(),
             )
             .unwrap();
@@ -163,25 +152,16 @@ mod tests {
     #[test]
     fn guess_falls_back_to_basic_and_remembers_it() {
         let a = auth(AuthMode::Guess);
-        let h = a.answer(&["Basic realm=\"x\""], None, &line()).unwrap();
+        let h = a.answer(&["Basic realm=\"x\""], &line()).unwrap();
         assert_eq!(h.to_str().unwrap(), "Basic YWxpY2U6czNjcmV0");
         assert!(a.preemptive(&line()).is_some());
-    }
-
-    #[test]
-    fn refused_credentials_are_not_resent() {
-        let a = auth(AuthMode::Guess);
-        let first = a.answer(&["Basic realm=\"x\""], None, &line()).unwrap();
-        assert!(a
-            .answer(&["Basic realm=\"x\""], Some(&first), &line())
-            .is_none());
     }
 
     #[test]
     fn digest_mode_ignores_a_basic_only_challenge() {
         let a = auth(AuthMode::Digest);
         assert!(a.preemptive(&line()).is_none());
-        assert!(a.answer(&["Basic realm=\"x\""], None, &line()).is_none());
+        assert!(a.answer(&["Basic realm=\"x\""], &line()).is_none());
     }
 
     #[test]
@@ -194,6 +174,6 @@ mod tests {
     fn no_password_no_header() {
         let a = Auth::new(AuthMode::Basic, Some("alice".into()), None);
         assert!(a.preemptive(&line()).is_none());
-        assert!(a.answer(&["Basic realm=\"x\""], None, &line()).is_none());
+        assert!(a.answer(&["Basic realm=\"x\""], &line()).is_none());
     }
 }

@@ -264,6 +264,12 @@ impl Client {
                 ))
             }
         }
+        if opts.timeout.is_zero() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "timeout must be more than 0 seconds",
+            ));
+        }
         if opts.auth == AuthMode::Bearer {
             match &password {
                 None => {
@@ -426,7 +432,7 @@ impl Client {
         } else {
             None
         };
-        let resp = self.send_once(req, url, sent.clone()).await?;
+        let resp = self.send_once(req, url, sent).await?;
         if resp.status != StatusCode::UNAUTHORIZED || !trusted {
             return Ok(resp);
         }
@@ -436,7 +442,7 @@ impl Client {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        match self.auth.answer(&challenges, sent.as_ref(), &line) {
+        match self.auth.answer(&challenges, &line) {
             Some(answer) => self.send_once(req, url, Some(answer)).await,
             None => Ok(resp),
         }

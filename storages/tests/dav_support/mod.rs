@@ -74,9 +74,12 @@ pub fn hrefs_in(body: &[u8]) -> Vec<String> {
 
 /// A minimal in-memory CalDAV collection at any path: PUT (If-None-Match / If-Match), GET,
 /// DELETE, PROPFIND Depth 1 and multiget REPORT. Enough for round trips.
+/// Path -> (etag, body).
+type Store = HashMap<String, (String, Vec<u8>)>;
+
 #[derive(Clone, Default)]
 pub struct MiniDav {
-    pub items: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    pub items: Arc<Mutex<Store>>,
     counter: Arc<Mutex<u64>>,
 }
 
