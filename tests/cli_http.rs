@@ -140,7 +140,7 @@ async fn basic_credentials_never_appear_in_output_at_vvv() {
     for out in [&r.stdout, &r.stderr] {
         assert!(!out.contains(SECRET), "password in output:\n{out}");
         assert!(
-            !out.contains(&token),
+            !out.contains(token),
             "encoded credentials in output:\n{out}"
         );
     }
