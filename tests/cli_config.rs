@@ -431,3 +431,107 @@ fn shipped_example_commented_options_are_valid() {
         r.stdout
     );
 }
+
+#[test]
+fn http_storage_with_collections_is_refused() {
+    let env = Env::new();
+    env.config(
+        "[storage.feed]\ntype = \"http\"\nurl = \"https://example.com/h.ics\"\n\n\
+         [storage.local]\ntype = \"vdir\"\npath = \"local\"\n\n\
+         [pair.p]\na = \"feed\"\nb = \"local\"\ncollections = [\"from a\"]\n",
+    );
+    let r = config_error(&env);
+    assert!(
+        r.stderr
+            .contains("pair.p.collections: storage \"feed\" is an http feed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn http_storage_cannot_be_made_writable() {
+    let env = Env::new();
+    env.config(
+        "[storage.feed]\ntype = \"http\"\nurl = \"https://example.com/h.ics\"\nread_only = false\n",
+    );
+    let r = config_error(&env);
+    assert!(
+        r.stderr
+            .contains("storage.feed.read_only: an http storage is always read-only"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn singlefile_needs_percent_s_exactly_when_the_pair_has_collections() {
+    let env = Env::new();
+    let cfg = |path: &str, collections: &str| {
+        format!(
+            "[storage.f]\ntype = \"singlefile\"\npath = \"{path}\"\n\n\
+             [storage.v]\ntype = \"vdir\"\npath = \"v\"\nfileext = \".ics\"\n\n\
+             [pair.p]\na = \"v\"\nb = \"f\"\n{collections}\n"
+        )
+    };
+    env.config(&cfg("cal.ics", "collections = [\"from a\"]"));
+    let r = config_error(&env);
+    assert!(
+        r.stderr.contains("its path must contain %s"),
+        "{}",
+        r.stderr
+    );
+    env.config(&cfg("%s.ics", ""));
+    let r = config_error(&env);
+    assert!(
+        r.stderr.contains("which needs `collections`"),
+        "{}",
+        r.stderr
+    );
+    env.config(&cfg("%s.ics", "collections = [\"from a\"]"));
+    env.run(&["check"]).assert_code(0);
+}
+
+#[test]
+fn url_that_is_not_http_is_refused() {
+    let env = Env::new();
+    env.config(&caldav_pair("").replace("https://dav.example.com/", "ftp://dav.example.com/"));
+    let r = config_error(&env);
+    assert!(
+        r.stderr.contains(
+            "storage.remote.url: \"ftp://dav.example.com/\" is not an http:// or https:// URL"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn two_local_storages_without_extension_are_refused() {
+    let env = Env::new();
+    env.config(
+        "[storage.a]\ntype = \"vdir\"\npath = \"a\"\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = \"b\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\n",
+    );
+    let r = config_error(&env);
+    assert!(
+        r.stderr.contains("storage.a: cannot tell whether it holds calendars or contacts: set `fileext` to \".ics\" or \".vcf\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn key_for_caldav_only_is_refused_on_carddav() {
+    let env = Env::new();
+    env.config(
+        "[storage.card]\ntype = \"carddav\"\nurl = \"https://dav.example.com/\"\nitem_types = [\"VEVENT\"]\n",
+    );
+    let r = config_error(&env);
+    assert!(
+        r.stderr.contains("storage.card.item_types: key `item_types` is not valid for a storage of type \"carddav\""),
+        "{}",
+        r.stderr
+    );
+}

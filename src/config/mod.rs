@@ -216,3 +216,64 @@ pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
     };
     resolve::resolve(&source, raw)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> Source {
+        Source {
+            path: PathBuf::from("/etc/davsync.toml"),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn location_counts_columns_in_characters() {
+        let s = source("[a]\nname = \"ünï\" # x\n");
+        let start = s.text.find("\"ünï\"").unwrap();
+        let loc = s.locate(start..start + "\"ünï\"".len());
+        assert_eq!((loc.line, loc.column), (2, 8));
+        assert_eq!(loc.line_text, "name = \"ünï\" # x");
+        assert_eq!(loc.caret, (7, 5));
+    }
+
+    #[test]
+    fn problem_renders_cargo_style() {
+        let s = source("[storage.a]\nread_onyl = true\n");
+        let p = s.problem(12..21, "unknown field `read_onyl`");
+        assert_eq!(
+            p.to_string(),
+            "unknown field `read_onyl`\n --> /etc/davsync.toml:2:1\n  |\n2 | read_onyl = true\n  | ^^^^^^^^^"
+        );
+    }
+
+    #[test]
+    fn caret_is_cut_at_the_end_of_the_line() {
+        let s = source("a = [\n  1,\n]\n");
+        let loc = s.locate(4..s.text.len());
+        assert_eq!(loc.line_text, "a = [");
+        assert_eq!(loc.caret, (4, 1));
+    }
+
+    #[test]
+    fn table_of_an_offset_is_the_last_header_before_it() {
+        let s = source("[general]\nx = 1\n[storage.cal]\ny = 2\n");
+        assert_eq!(
+            s.table_at(s.text.find("y").unwrap()).as_deref(),
+            Some("storage.cal")
+        );
+        assert_eq!(
+            s.table_at(s.text.find("x").unwrap()).as_deref(),
+            Some("general")
+        );
+    }
+
+    #[test]
+    fn crlf_config_files_are_located_without_the_carriage_return() {
+        let s = source("[a]\r\nbad = 1\r\n");
+        let loc = s.locate(5..8);
+        assert_eq!(loc.line_text, "bad = 1");
+        assert_eq!((loc.line, loc.column), (2, 1));
+    }
+}

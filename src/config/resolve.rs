@@ -954,3 +954,113 @@ fn check_pair_shapes(cx: &mut Ctx, raw: &RawConfig, storages: &BTreeMap<String, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_spellings_normalize_to_lowercase_hex() {
+        let hex = "0123456789abcdef".repeat(4);
+        let colons = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap().to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(":");
+        for spelling in [
+            hex.clone(),
+            format!("SHA256:{colons}"),
+            format!("sha256:{hex}"),
+            colons,
+        ] {
+            assert_eq!(fingerprint(&spelling).unwrap(), hex, "{spelling}");
+        }
+    }
+
+    #[test]
+    fn sha1_pins_are_refused_in_both_forms() {
+        assert!(fingerprint(&"ab".repeat(20)).unwrap_err().contains("SHA-1"));
+        assert!(fingerprint(&format!("sha1:{}", "ab".repeat(20)))
+            .unwrap_err()
+            .contains("SHA-1"));
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        super::super::parse(Path::new("/cfg/dir/config.toml"), text.to_owned())
+    }
+
+    #[test]
+    fn vdir_takes_the_kind_and_fileext_of_its_partner() {
+        let c = parse(
+            "[storage.l]\ntype = \"vdir\"\npath = \"contacts\"\n\
+             [storage.r]\ntype = \"carddav\"\nurl = \"https://x.example/\"\n\
+             [pair.p]\na = \"l\"\nb = \"r\"\n",
+        )
+        .unwrap();
+        let l = &c.storages["l"];
+        assert_eq!(l.kind, Some(ItemKind::Contacts));
+        match &l.params {
+            StorageParams::Vdir { path, fileext, .. } => {
+                assert_eq!(fileext, ".vcf");
+                assert_eq!(path, Path::new("/cfg/dir/contacts"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = parse(
+            "[storage.r]\ntype = \"caldav\"\nurl = \"https://x.example/\"\n\
+             [storage.l]\ntype = \"vdir\"\npath = \"/abs\"\n\
+             [pair.p]\na = \"l\"\nb = \"r\"\n",
+        )
+        .unwrap();
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(c.status_path, home.join(".local/share/davsync/status"));
+        let StorageParams::Dav(d) = &c.storages["r"].params else {
+            panic!()
+        };
+        assert_eq!(d.auth, AuthChoice::Guess);
+        assert_eq!(d.verify, VerifyChoice::Yes);
+        assert_eq!(d.timeout, Duration::from_secs(30));
+        let p = &c.pairs["p"];
+        assert_eq!(p.partial_sync, PartialSync::Revert);
+        assert!(p.conflict_resolution.is_empty());
+        assert!(p.collections.is_none());
+    }
+
+    #[test]
+    fn strategies_and_collections_resolve_in_order() {
+        let c = parse(
+            "[storage.a]\ntype = \"vdir\"\npath = \"a\"\nfileext = \".ics\"\n\
+             [storage.b]\ntype = \"vdir\"\npath = \"b\"\nfileext = \".ics\"\n\
+             [pair.p]\na = \"a\"\nb = \"b\"\n\
+             collections = [\"from b\", \"work\", [\"home\", \"h\", \"Home\"]]\n\
+             conflict_resolution = [\"newer wins\", { command = [\"meld\"] }, \"keep both\"]\n",
+        )
+        .unwrap();
+        let p = &c.pairs["p"];
+        assert_eq!(
+            p.collections.as_deref().unwrap(),
+            [
+                CollectionSpec::FromB,
+                CollectionSpec::Named("work".into()),
+                CollectionSpec::Mapped {
+                    name: "home".into(),
+                    a: "h".into(),
+                    b: "Home".into()
+                }
+            ]
+        );
+        assert_eq!(
+            p.conflict_resolution,
+            [
+                Strategy::NewerWins,
+                Strategy::Command(vec!["meld".into()]),
+                Strategy::KeepBoth
+            ]
+        );
+    }
+}
