@@ -535,3 +535,22 @@ fn key_for_caldav_only_is_refused_on_carddav() {
         r.stderr
     );
 }
+
+#[test]
+fn check_lists_pairs_in_file_order() {
+    let env = Env::new();
+    env.config(
+        "[storage.a]\ntype = \"vdir\"\npath = \"a\"\nfileext = \".ics\"\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = \"b\"\nfileext = \".ics\"\n\n\
+         [pair.zeta]\na = \"a\"\nb = \"b\"\n\n[pair.alpha]\na = \"b\"\nb = \"a\"\n",
+    );
+    let r = env.run(&["check"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.lines(),
+        [
+            "pair zeta: a (vdir) <-> b (vdir), collections: none (the storages themselves)",
+            "pair alpha: b (vdir) <-> a (vdir), collections: none (the storages themselves)",
+        ]
+    );
+}

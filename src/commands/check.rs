@@ -16,7 +16,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             config.source.path.display()
         ));
     }
-    for pair in config.pairs.values() {
+    for pair in config.pairs_in_order() {
         out.line(&line(config, pair));
     }
     Ok(ExitCode::SUCCESS)

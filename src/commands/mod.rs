@@ -42,7 +42,7 @@ pub struct Target<'c> {
 }
 
 /// Resolves `PAIR[/COLLECTION]` arguments (all pairs when none) in config order. A bare
-/// `PAIR` wins over `PAIR/COLLECTION` for the same pair.
+/// `PAIR` wins over `PAIR/COLLECTION` for the same pair. Output follows the file's order.
 pub fn select<'c>(
     config: &'c Config,
     args: &[String],
@@ -56,8 +56,7 @@ pub fn select<'c>(
     }
     if args.is_empty() {
         return Ok(config
-            .pairs
-            .values()
+            .pairs_in_order()
             .map(|pair| Target { pair, only: None })
             .collect());
     }
@@ -71,7 +70,7 @@ pub fn select<'c>(
         let Some(pair) = config.pairs.get(name) else {
             anyhow::bail!(
                 "unknown pair {name:?} (configured pairs: {})",
-                config.pairs.keys().cloned().collect::<Vec<_>>().join(", ")
+                config.pair_order.join(", ")
             );
         };
         if let Some(c) = coll {
@@ -113,8 +112,7 @@ pub fn select<'c>(
         }
     }
     Ok(config
-        .pairs
-        .values()
+        .pairs_in_order()
         .filter_map(|pair| {
             wanted
                 .iter()

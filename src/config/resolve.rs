@@ -36,6 +36,15 @@ pub struct Config {
     pub status_path: PathBuf,
     pub storages: BTreeMap<String, StorageConfig>,
     pub pairs: BTreeMap<String, PairConfig>,
+    /// Pair names in the order of the file, for output.
+    pub pair_order: Vec<String>,
+}
+
+impl Config {
+    /// The pairs in the order of the file.
+    pub fn pairs_in_order(&self) -> impl Iterator<Item = &PairConfig> {
+        self.pair_order.iter().filter_map(|n| self.pairs.get(n))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +247,14 @@ pub fn resolve(source: &Source, raw: RawConfig) -> Result<Config, ConfigError> {
         check_pair_shapes(&mut cx, &raw, &storages);
     }
 
+    let mut named: Vec<(usize, String)> = raw
+        .pair
+        .keys()
+        .map(|k| (k.span().start, k.get_ref().clone()))
+        .collect();
+    named.sort();
+    let pair_order = named.into_iter().map(|(_, n)| n).collect();
+
     if !cx.problems.is_empty() {
         // In file order, as a reader fixes them.
         cx.problems
@@ -251,6 +268,7 @@ pub fn resolve(source: &Source, raw: RawConfig) -> Result<Config, ConfigError> {
         status_path,
         storages,
         pairs,
+        pair_order,
     })
 }
 
