@@ -94,10 +94,19 @@ impl ConfigError {
 }
 
 /// The text of the config file and where it came from, to turn byte spans into locations.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Source {
     pub path: PathBuf,
     pub text: String,
+}
+
+/// Leaves the text out: it may hold a literal password.
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Source {

@@ -978,6 +978,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_output_of_a_config_holds_no_literal_password() {
+        let c = parse(
+            "[storage.r]\ntype = \"caldav\"\nurl = \"https://x.example/\"\npassword = \"hunter2\"\n",
+        )
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(text.contains("caldav") || text.contains("CalDav"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
     fn fingerprint_spellings_normalize_to_lowercase_hex() {
         let hex = "0123456789abcdef".repeat(4);
         let colons = hex
