@@ -50,11 +50,11 @@ fn misspelled_key_read_onyl_is_refused_with_location_and_caret() {
     let r = config_error(&env);
     assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
     assert!(
-        r.stderr.contains("unknown field `read_onyl`"),
+        r.stderr
+            .starts_with("error: storage.a.read_onyl: unknown field `read_onyl`, expected one of"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("[storage.a]"), "{}", r.stderr);
     // status_path is prepended by the helper: 3 lines.
     assert_points_at(&r, &env, 8, 1, "read_onyl = true", "^^^^^^^^^");
 }
@@ -553,4 +553,37 @@ fn check_lists_pairs_in_file_order() {
             "pair alpha: b (vdir) <-> a (vdir), collections: none (the storages themselves)",
         ]
     );
+}
+
+#[test]
+fn value_of_the_wrong_type_names_its_key() {
+    let env = Env::new();
+    env.config(&two_vdirs("").replacen(
+        "fileext = \".ics\"",
+        "fileext = \".ics\"\nread_only = \"yes\"",
+        1,
+    ));
+    let r = config_error(&env);
+    assert!(
+        r.stderr.starts_with(
+            "error: storage.a.read_only: invalid type: string \"yes\", expected a boolean"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_points_at(&r, &env, 8, 13, "read_only = \"yes\"", "^^^^^");
+}
+
+#[test]
+fn missing_type_names_the_table_and_the_key() {
+    let env = Env::new();
+    env.config("[storage.a]\npath = \"a\"\n");
+    let r = config_error(&env);
+    assert!(
+        r.stderr
+            .starts_with("error: [storage.a]: missing field `type`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(":4:1"), "{}", r.stderr);
 }

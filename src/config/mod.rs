@@ -137,10 +137,34 @@ impl Source {
         }
     }
 
+    /// The key of the `key = value` line holding the given offset, for errors serde reports
+    /// without naming the key (`invalid type: string "yes", expected a boolean`).
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let offset = offset.min(self.text.len());
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[line_start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| line_start + i);
+        let line = &self.text[line_start..line_end];
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') || trimmed.starts_with('#') {
+            return None;
+        }
+        let eq = line.find('=')?;
+        let key = line[..eq].trim();
+        let plain = |c: char| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c);
+        (!key.is_empty() && key.chars().all(plain)).then(|| key.to_owned())
+    }
+
     /// The `[table]` header governing the given offset, for errors serde reports without
     /// naming the table (`unknown field ...`).
     fn table_at(&self, offset: usize) -> Option<String> {
-        let before = &self.text[..offset.min(self.text.len())];
+        // Up to the end of the offset's own line: a header names itself.
+        let offset = offset.min(self.text.len());
+        let end = self.text[offset..]
+            .find('\n')
+            .map_or(self.text.len(), |i| offset + i);
+        let before = &self.text[..end];
         before.lines().rev().find_map(|l| {
             let l = l.trim();
             if l.starts_with('[') && !l.starts_with("[[") {
@@ -207,9 +231,11 @@ pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
             let message = e.message().trim_end().to_owned();
             let problem = match e.span() {
                 Some(span) => {
-                    let message = match source.table_at(span.start) {
-                        Some(table) => format!("[{table}]: {message}"),
-                        _ => message,
+                    let message = match (source.table_at(span.start), source.key_at(span.start)) {
+                        (Some(table), Some(key)) => format!("{table}.{key}: {message}"),
+                        (Some(table), None) => format!("[{table}]: {message}"),
+                        (None, Some(key)) => format!("{key}: {message}"),
+                        (None, None) => message,
                     };
                     source.problem(span, message)
                 }
