@@ -390,3 +390,14 @@ fn tilde_and_variables_in_paths_are_expanded_and_relative_paths_follow_the_confi
     );
     assert_eq!(std::fs::read_dir(env.path("elsewhere")).unwrap().count(), 0);
 }
+
+#[test]
+fn verbose_adds_logs_on_stderr_only() {
+    let env = env_with_two_events();
+    let r = env.run(&["-v", "sync"]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("INFO"), "{}", r.stderr);
+    assert!(!r.stderr.contains('\u{1b}'), "no colour codes off a terminal");
+    assert_eq!(r.lines().len(), 2, "stdout keeps only the change lines");
+    assert!(r.lines().iter().all(|l| l.starts_with("Copying (uploading) item ")));
+}
