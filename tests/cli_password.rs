@@ -104,3 +104,16 @@ fn password_never_appears_in_output_at_vv() {
         assert!(!out.stderr.is_empty(), "the failure must be reported");
     }
 }
+
+#[test]
+fn password_command_of_a_storage_shared_by_two_pairs_runs_once() {
+    let env = Env::new();
+    env.config(
+        &(remote_pair("password.command = [\"sh\", \"-c\", \"echo ran >> count; echo pw\"]")
+            + "[storage.other]\ntype = \"vdir\"\npath = \"other\"\nfileext = \".ics\"\n\n\
+               [pair.q]\na = \"other\"\nb = \"remote\"\n"),
+    );
+    let r = env.run(&["sync"]);
+    assert_eq!(r.code, 1, "the server is unreachable: {}", r.stderr);
+    assert_eq!(env.read("count"), "ran\n");
+}

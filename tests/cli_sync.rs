@@ -397,7 +397,13 @@ fn verbose_adds_logs_on_stderr_only() {
     let r = env.run(&["-v", "sync"]);
     r.assert_code(0);
     assert!(r.stderr.contains("INFO"), "{}", r.stderr);
-    assert!(!r.stderr.contains('\u{1b}'), "no colour codes off a terminal");
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "no colour codes off a terminal"
+    );
     assert_eq!(r.lines().len(), 2, "stdout keeps only the change lines");
-    assert!(r.lines().iter().all(|l| l.starts_with("Copying (uploading) item ")));
+    assert!(r
+        .lines()
+        .iter()
+        .all(|l| l.starts_with("Copying (uploading) item ")));
 }

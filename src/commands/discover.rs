@@ -16,9 +16,10 @@ use crate::sync::{discover_pair, DiscoveredCollection, PairSpec, Reporter};
 
 pub async fn run(config: &Config, pairs: &[String], quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, pairs, false)?;
+    let mut builder = backends::Builder::new(config);
     let mut specs = Vec::new();
     for t in &targets {
-        specs.push(backends::pair_spec(config, t.pair)?);
+        specs.push(builder.pair_spec(t.pair)?);
     }
     let reporter = CliReporter::new(false, quiet);
     let runs = specs

@@ -11,9 +11,10 @@ use crate::sync::metasync_pair;
 
 pub async fn run(config: &Config, targets: &[String], quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, targets, true)?;
+    let mut builder = backends::Builder::new(config);
     let mut specs = Vec::new();
     for t in &targets {
-        specs.push((backends::pair_spec(config, t.pair)?, t.only.clone()));
+        specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
     let reporter = CliReporter::new(false, quiet);
     let runs = specs

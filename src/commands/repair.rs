@@ -42,7 +42,7 @@ pub async fn run(config: &Config, args: &RepairArgs, quiet: bool) -> anyhow::Res
     }
     // Not wrapped in DryRun: repair's own dry run reads everything and writes nothing.
     // A dry run of a read-only storage goes through the ReadOnly wrapper: it only reads.
-    let storage = backends::handle(config, st, false)?.storage;
+    let storage = backends::handle(config, st)?.storage;
     let out = CliReporter::new(false, quiet);
 
     let with_collections = config

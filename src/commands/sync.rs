@@ -14,9 +14,10 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     let targets = select(config, &args.targets, true)?;
     // Every storage is built (and every password fetched) before any pair starts, so a
     // config error stops the run with nothing touched.
+    let mut builder = backends::Builder::new(config);
     let mut specs = Vec::new();
     for t in &targets {
-        specs.push((backends::pair_spec(config, t.pair)?, t.only.clone()));
+        specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
     let reporter = CliReporter::new(args.dry_run, quiet);
     let runs = specs.iter().map(|(spec, only)| {

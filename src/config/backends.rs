@@ -1,7 +1,8 @@
 //! Builds the storages a command uses into engine handles: resolves their passwords, then
-//! constructs the backend, wrapped in `ReadOnly` (read_only, http) and, for `--dry-run`, in
-//! `DryRun`.
+//! constructs the backend, wrapped in `ReadOnly` (read_only, http). Not wrapped in `DryRun`:
+//! the engine does that itself for `SyncOptions::dry_run`, and repair has its own dry run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use davsync_storages::dav::{DavOptions, DavStorage};
@@ -9,7 +10,7 @@ use davsync_storages::http::{HttpOptions, HttpStorage};
 use davsync_storages::net::{AuthMode, TransportOptions, Verify};
 use davsync_storages::singlefile::{SingleFile, SingleFileOptions};
 use davsync_storages::vdir::{Vdir, VdirOptions};
-use davsync_storages::wrappers::{DryRun, ReadOnly};
+use davsync_storages::wrappers::ReadOnly;
 use davsync_storages::{ItemKind, Storage};
 
 use super::resolve::{
@@ -18,15 +19,42 @@ use super::resolve::{
 use super::{ConfigError, Problem};
 use crate::sync::{PairSpec, StorageHandle};
 
-/// Builds both storages of a pair into a [`PairSpec`]. Password sources run here, so only
-/// for the pairs the command acts on.
-///
-/// Not wrapped in `DryRun`: the engine wraps the storages itself for
-/// `SyncOptions::dry_run`.
-pub fn pair_spec(config: &Config, pair: &PairConfig) -> Result<PairSpec, ConfigError> {
-    let a = handle(config, &config.storages[&pair.a], false)?;
-    let b = handle(config, &config.storages[&pair.b], false)?;
-    Ok(PairSpec {
+/// Builds the storages of the pairs a command acts on, each once: a storage shared by two
+/// pairs gets one client (one connection pool, one auth state) and its password command
+/// runs once.
+pub struct Builder<'c> {
+    config: &'c Config,
+    built: HashMap<String, StorageHandle>,
+}
+
+impl<'c> Builder<'c> {
+    pub fn new(config: &'c Config) -> Self {
+        Builder {
+            config,
+            built: HashMap::new(),
+        }
+    }
+
+    /// Builds both storages of a pair into a [`PairSpec`]. Password sources run here, so
+    /// only for the pairs the command acts on.
+    pub fn pair_spec(&mut self, pair: &PairConfig) -> Result<PairSpec, ConfigError> {
+        let a = self.storage(&pair.a)?;
+        let b = self.storage(&pair.b)?;
+        Ok(pair_spec_from(pair, a, b))
+    }
+
+    fn storage(&mut self, name: &str) -> Result<StorageHandle, ConfigError> {
+        if let Some(h) = self.built.get(name) {
+            return Ok(h.clone());
+        }
+        let h = handle(self.config, &self.config.storages[name])?;
+        self.built.insert(name.to_owned(), h.clone());
+        Ok(h)
+    }
+}
+
+fn pair_spec_from(pair: &PairConfig, a: StorageHandle, b: StorageHandle) -> PairSpec {
+    PairSpec {
         name: pair.name.clone(),
         a,
         b,
@@ -34,15 +62,11 @@ pub fn pair_spec(config: &Config, pair: &PairConfig) -> Result<PairSpec, ConfigE
         conflict_resolution: pair.conflict_resolution.clone(),
         partial_sync: pair.partial_sync,
         metadata: pair.metadata.clone(),
-    })
+    }
 }
 
 /// Builds one storage into an engine handle.
-pub fn handle(
-    config: &Config,
-    st: &StorageConfig,
-    dry_run: bool,
-) -> Result<StorageHandle, ConfigError> {
+pub fn handle(config: &Config, st: &StorageConfig) -> Result<StorageHandle, ConfigError> {
     let password = password(config, st)?;
     let kind = st.kind.ok_or_else(|| {
         ConfigError::single(format!(
@@ -55,11 +79,6 @@ pub fn handle(
         .map_err(|msg| ConfigError::single(format!("storage {:?}: {msg}", st.name)))?;
     let storage = if st.is_read_only() {
         read_only(storage)
-    } else {
-        storage
-    };
-    let storage = if dry_run {
-        dry_run_wrap(storage)
     } else {
         storage
     };
@@ -155,8 +174,4 @@ fn construct(
 
 fn read_only(s: Arc<dyn Storage>) -> Arc<dyn Storage> {
     Arc::new(ReadOnly::new(s))
-}
-
-fn dry_run_wrap(s: Arc<dyn Storage>) -> Arc<dyn Storage> {
-    Arc::new(DryRun::new(s))
 }
