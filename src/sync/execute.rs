@@ -84,14 +84,6 @@ impl<'a> CollectionJob<'a> {
         Done::Failed
     }
 
-    async fn list(&self, side: Side) -> Result<Vec<ItemRef>, Error> {
-        let s = self.side(side);
-        if s.phantom {
-            return Ok(Vec::new());
-        }
-        s.storage.list(&s.collection).await
-    }
-
     async fn fetch(&self, side: Side, hrefs: Vec<Href>) -> HashMap<Href, FetchResult> {
         let s = self.side(side);
         let mut out = HashMap::with_capacity(hrefs.len());
@@ -126,8 +118,25 @@ impl<'a> CollectionJob<'a> {
 
     /// Syncs the collection; returns the number of failures reported.
     pub async fn run(&self) -> usize {
-        let (la, lb) = futures::join!(self.list(Side::A), self.list(Side::B));
-        let (la, lb) = match (la, lb) {
+        let status = match self.status.items(&self.name) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail(&format!(
+                    "{}: reading the status: {e}",
+                    self.ctx.labels.pair
+                ));
+                return 1;
+            }
+        };
+        let tokens = match self.status.collection(&self.name) {
+            Ok(Some(row)) => (row.a_token, row.b_token),
+            _ => (None, None),
+        };
+        let (la, lb) = futures::join!(
+            self.listing(Side::A, tokens.0, &status),
+            self.listing(Side::B, tokens.1, &status)
+        );
+        let ((la, ta), (lb, tb)) = match (la, lb) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) => {
                 self.fail(&format!(
@@ -146,28 +155,67 @@ impl<'a> CollectionJob<'a> {
                 return 1;
             }
         };
-        let status = match self.status.items(&self.name) {
-            Ok(s) => s,
-            Err(e) => {
-                self.fail(&format!(
-                    "{}: reading the status: {e}",
-                    self.ctx.labels.pair
-                ));
-                return 1;
-            }
+        let failures = self.run_listed(&la, &lb, &status).await;
+        // A token is only worth keeping when everything up to it was synced: an item that
+        // failed would not show up in the next delta. After a failure, list fully next time.
+        let (ta, tb) = if failures == 0 {
+            (ta, tb)
+        } else {
+            (None, None)
         };
-        if let Err(message) = plan::check_emptied(la.len(), lb.len(), &status, &self.ctx) {
+        if let Err(e) = self
+            .status
+            .set_tokens(&self.name, ta.as_deref(), tb.as_deref())
+        {
+            self.fail(&format!(
+                "{}: recording sync tokens: {e}",
+                self.ctx.labels.pair
+            ));
+            return failures + 1;
+        }
+        failures
+    }
+
+    /// The side's items now, and the token to ask for changes next time. Uses
+    /// [`Storage::changes`] when the backend offers it, the full listing otherwise.
+    async fn listing(
+        &self,
+        side: Side,
+        token: Option<String>,
+        status: &HashMap<String, ItemRow>,
+    ) -> Result<(Vec<ItemRef>, Option<String>), Error> {
+        let s = self.side(side);
+        if s.phantom {
+            return Ok((Vec::new(), None));
+        }
+        let since = token.map(davsync_storages::SyncToken);
+        match s.storage.changes(&s.collection, since.as_ref()).await? {
+            Some(changes) => {
+                let new_token = changes.token.clone().map(|t| t.0);
+                Ok((plan::listing_from_changes(side, status, changes), new_token))
+            }
+            None => Ok((s.storage.list(&s.collection).await?, None)),
+        }
+    }
+
+    async fn run_listed(
+        &self,
+        la: &[ItemRef],
+        lb: &[ItemRef],
+        status: &HashMap<String, ItemRow>,
+    ) -> usize {
+        if let Err(message) = plan::check_emptied(la.len(), lb.len(), status, &self.ctx) {
             self.fail(&message);
             return 1;
         }
-        let index = plan::StatusIndex::new(&status);
-        let need_a = plan::needs_fetch(Side::A, &la, &index);
-        let need_b = plan::needs_fetch(Side::B, &lb, &index);
+        let index = plan::StatusIndex::new(status);
+        let need_a = plan::needs_fetch(Side::A, la, &index);
+        let need_b = plan::needs_fetch(Side::B, lb, &index);
         let (fa, fb) = futures::join!(self.fetch(Side::A, need_a), self.fetch(Side::B, need_b));
         let ops = match plan::plan(&PlanInput {
-            a: &la,
-            b: &lb,
-            status: &status,
+            a: la,
+            b: lb,
+            status,
             fetched_a: &fa,
             fetched_b: &fb,
             ctx: &self.ctx,
@@ -183,7 +231,7 @@ impl<'a> CollectionJob<'a> {
         let mut done = 0u64;
         let mut failures = 0usize;
         let mut conflicts: Vec<(String, String)> = Vec::new();
-        let status_ref = &status;
+        let status_ref = status;
         let mut results = futures::stream::iter(ops.into_iter().map(|op| async move {
             let ident = op.ident().map(str::to_owned);
             let writes = op.writes();

@@ -15,7 +15,6 @@ use futures::StreamExt;
 
 pub mod collections;
 pub mod conflict;
-mod dry_run;
 pub mod execute;
 pub mod metasync;
 pub mod plan;
@@ -275,7 +274,7 @@ pub(crate) fn open_status(
 pub(crate) fn storages(pair: &PairSpec, dry_run: bool) -> (Arc<dyn Storage>, Arc<dyn Storage>) {
     let wrap = |s: &Arc<dyn Storage>| -> Arc<dyn Storage> {
         if dry_run {
-            Arc::new(dry_run::DryRun::new(s.clone()))
+            Arc::new(davsync_storages::wrappers::DryRun::new(s.clone()))
         } else {
             s.clone()
         }

@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use davsync_storages::{Etag, Href, Item, ItemRef};
+use davsync_storages::{Changes, Etag, Href, Item, ItemRef};
 
 use super::{PartialSync, Side};
 use crate::status::{ItemRow, SideState};
@@ -256,6 +256,37 @@ pub fn check_emptied(
     check(Side::B, b_len, a_len, &ctx.labels.a)
 }
 
+/// The full listing of a side rebuilt from an incremental answer: what the status recorded
+/// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
+/// is the listing itself.
+pub fn listing_from_changes(
+    side: Side,
+    status: &HashMap<String, ItemRow>,
+    changes: Changes,
+) -> Vec<ItemRef> {
+    if changes.complete {
+        return changes.changed;
+    }
+    let mut by_href: HashMap<Href, Etag> = status
+        .values()
+        .filter_map(|row| match side {
+            Side::A => row.a.as_ref(),
+            Side::B => row.b.as_ref(),
+        })
+        .map(|s| (Href(s.href.clone()), Etag(s.etag.clone())))
+        .collect();
+    for href in changes.deleted {
+        by_href.remove(&href);
+    }
+    for r in changes.changed {
+        by_href.insert(r.href, r.etag);
+    }
+    by_href
+        .into_iter()
+        .map(|(href, etag)| ItemRef { href, etag })
+        .collect()
+}
+
 /// The result of reading one href: the item, or why not (the message names nothing yet).
 pub type FetchResult = Result<Item, FetchError>;
 
@@ -409,8 +440,7 @@ fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Deci
         }
         (Some(a), Some(b)) => {
             if a.hash == b.hash {
-                let row = row_of(Some(a), Some(b));
-                if sa == row.a.as_ref() && sb == row.b.as_ref() {
+                if same_state(a, sa) && same_state(b, sb) {
                     Decision::Nothing
                 } else {
                     Decision::Record
@@ -426,6 +456,11 @@ fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Deci
             }
         }
     }
+}
+
+/// True when the status recorded exactly this href, etag and hash.
+fn same_state(cur: &Current, st: Option<&SideState>) -> bool {
+    st.is_some_and(|st| st.href == cur.href.0 && st.etag == cur.etag.0 && st.hash == cur.hash)
 }
 
 fn row_of(a: Option<&Current>, b: Option<&Current>) -> ItemRow {
@@ -478,15 +513,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
         .map(String::as_str)
         .collect();
 
-    let mut idents: Vec<&str> = a
+    // Every ident once: a's, then b's not on a, then the status's found on neither side.
+    // Not sorted: the (few) ops are sorted at the end instead of the (many) idents.
+    let idents = a
         .by_ident
         .keys()
-        .chain(b.by_ident.keys())
-        .chain(input.status.keys())
-        .map(String::as_str)
-        .collect();
-    idents.sort_unstable();
-    idents.dedup();
+        .chain(b.by_ident.keys().filter(|i| !a.by_ident.contains_key(*i)))
+        .chain(
+            input
+                .status
+                .keys()
+                .filter(|i| !a.by_ident.contains_key(*i) && !b.by_ident.contains_key(*i)),
+        )
+        .map(String::as_str);
 
     for ident in idents {
         if poisoned.contains(ident) {
@@ -561,5 +600,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
             }),
         }
     }
+    ops.sort_by(|x, y| x.ident().cmp(&y.ident()));
     Ok(ops)
 }

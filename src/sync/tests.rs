@@ -909,3 +909,142 @@ async fn status_path_is_one_sqlite_file_per_pair() {
     assert!(s[0].last_sync.is_some());
     assert!(status::summary(p, "never").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn noop_sync_of_20000_items_reads_and_writes_nothing() {
+    let f = Fixture::new(vec![]);
+    for i in 0..20_000 {
+        let uid = format!("item-{i}");
+        f.a.insert_raw(ROOT_HREF, &format!("{uid}.ics"), ev(&uid, "x"));
+    }
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 0);
+    let reads = f.a.read_count() + f.b.read_count();
+    let started = std::time::Instant::now();
+    f.assert_quiet_sync().await;
+    // Printed, not asserted: timings belong to docs/performance.md, not to a test.
+    eprintln!("no-op sync of 20000 items: {:?}", started.elapsed());
+    assert_eq!(f.a.read_count() + f.b.read_count(), reads);
+}
+
+#[tokio::test]
+async fn sync_tokens_replace_listings_and_a_failure_falls_back_to_full_listing() {
+    let f = Fixture::new(vec![]);
+    f.a.set_supports_changes(true);
+    f.b.set_supports_changes(true);
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one"));
+    f.a.insert_raw(ROOT_HREF, "2.ics", ev("u2", "two"));
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 0);
+    let row = status::Status::open(f.dir.path(), "p")
+        .unwrap()
+        .collection("")
+        .unwrap()
+        .unwrap();
+    assert!(row.a_token.is_some() && row.b_token.is_some());
+    f.assert_quiet_sync().await;
+    assert_eq!(
+        f.a.list_count() + f.b.list_count(),
+        0,
+        "full listings despite tokens"
+    );
+
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one edited"));
+    f.b.remove_raw(ROOT_HREF, "u2.item");
+    f.b.insert_raw(ROOT_HREF, "3.ics", ev("u3", "three"));
+    f.a.fail_next_writes(1, ErrorKind::Transport);
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 1);
+    let row = status::Status::open(f.dir.path(), "p")
+        .unwrap()
+        .collection("")
+        .unwrap()
+        .unwrap();
+    assert!(row.a_token.is_none(), "token kept after a failure");
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(contents(&f.a), contents(&f.b));
+    assert_eq!(contents(&f.a).len(), 2);
+    f.assert_quiet_sync().await;
+}
+
+fn ev_modified(uid: &str, summary: &str, last_modified: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nSUMMARY:{summary}\r\n\
+         LAST-MODIFIED:{last_modified}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+#[tokio::test]
+async fn newer_wins_takes_the_later_last_modified_from_either_side() {
+    for (a_time, b_time, winner) in [
+        ("20240102T000000Z", "20240101T000000Z", "on a"),
+        ("20240101T000000Z", "20240102T000000Z", "on b"),
+    ] {
+        let f = Fixture::new(vec![Strategy::NewerWins]);
+        f.a.insert_raw(ROOT_HREF, "u1.item", ev("u1", "base"));
+        f.sync().await;
+        f.a.insert_raw(ROOT_HREF, "u1.item", ev_modified("u1", "on a", a_time));
+        f.b.insert_raw(ROOT_HREF, "u1.item", ev_modified("u1", "on b", b_time));
+        let (report, rec) = f.sync().await;
+        assert_eq!(report.failures, 0, "{:?}", rec.failures());
+        assert!(rec
+            .changes()
+            .contains(&"Conflict: item u1 in p resolved by \"newer wins\"".to_owned()));
+        let both = [contents(&f.a), contents(&f.b)].concat().join("");
+        assert!(
+            both.matches(&format!("SUMMARY:{winner}")).count() == 2,
+            "{both}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn read_only_wrapper_side_is_never_written_under_revert() {
+    let inner = Arc::new(MemoryStorage::new(ItemKind::Calendar));
+    let mut f = Fixture::new(vec![Strategy::BWins]);
+    f.pair.a.storage = Arc::new(davsync_storages::wrappers::ReadOnly::new(inner.clone()));
+    inner.insert_raw(ROOT_HREF, "1.ics", ev("u1", "feed"));
+    inner.insert_raw(ROOT_HREF, "2.ics", ev("u2", "feed"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    // b edits and deletes; the feed changes too: b wins would pick b, but revert rules.
+    f.b.insert_raw(ROOT_HREF, "u1.item", ev("u1", "local edit"));
+    f.b.remove_raw(ROOT_HREF, "u2.item");
+    inner.insert_raw(ROOT_HREF, "2.ics", ev("u2", "feed changed"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(inner.write_count(), 0);
+    assert_eq!(
+        rec.changes(),
+        vec![
+            "Copying (updating) item u1 to sb",
+            "Copying (uploading) item u2 to sb",
+        ]
+    );
+    assert_eq!(contents(&f.b), contents(&inner));
+}
+
+#[tokio::test]
+async fn dry_run_with_collections_announces_creation_and_creates_nothing() {
+    let mut f = Fixture::new(vec![]);
+    with_collections(&mut f, vec![CollectionSpec::FromA]);
+    f.a.insert_raw("mem:/work/", "1.ics", ev("w1", "x"));
+    let (report, rec) = f
+        .sync_with(&SyncOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(
+        rec.changes(),
+        vec![
+            "Copying (uploading) item w1 to sb/work",
+            "Creating collection work on sb",
+        ]
+    );
+    assert_eq!(f.b.collection_hrefs(), vec![ROOT_HREF.to_owned()]);
+    assert_eq!(f.writes(), 0);
+    assert!(!status::path_for(f.dir.path(), "p").exists());
+}

@@ -228,7 +228,7 @@ impl MemoryStorage {
         self.reads.load(Ordering::SeqCst)
     }
 
-    /// Every `list`/`changes` call so far.
+    /// Every `list` call so far (`changes` calls are not counted).
     pub fn list_count(&self) -> usize {
         self.lists.load(Ordering::SeqCst)
     }
@@ -554,15 +554,31 @@ impl Storage for MemoryStorage {
         if !self.supports_changes.load(Ordering::SeqCst) {
             return Ok(None);
         }
+        {
+            let mut h = self.hooks.lock().unwrap();
+            if h.fail_lists > 0 {
+                h.fail_lists -= 1;
+                return Err(Error::new(
+                    ErrorKind::Transport,
+                    format!("injected failure listing {}", collection.href),
+                ));
+            }
+        }
         let now = self.counter.load(Ordering::SeqCst);
         let since: Option<u64> = since.and_then(|t| t.as_str().parse().ok());
-        let listing = self.list(collection).await?;
         self.with_coll(collection, |c| {
             let token = Some(SyncToken(now.to_string()));
             let Some(since) = since else {
                 return Ok(Some(Changes {
                     token,
-                    changed: listing,
+                    changed: c
+                        .items
+                        .iter()
+                        .map(|(href, (_, etag))| ItemRef {
+                            href: href.clone(),
+                            etag: etag.clone(),
+                        })
+                        .collect(),
                     deleted: Vec::new(),
                     complete: true,
                 }));

@@ -205,6 +205,26 @@ pub fn parse_items(
     })
 }
 
+/// `REPORT` `calendar-query` (Depth 1) matching every calendar object resource (a filter of
+/// `VCALENDAR` alone, RFC 4791 §9.7.1): a whole-collection read that returns exactly what an
+/// unfiltered listing lists, whatever components the items hold.
+pub fn calendar_query_all_request(with_data: bool) -> DavRequest {
+    let mut out = XmlOut::new(names::CALENDAR_QUERY, &[names::NS_DAV, names::NS_CALDAV]);
+    if with_data {
+        out.prop_names(&[names::GETETAG, names::CALENDAR_DATA]);
+    } else {
+        out.prop_names(&[names::GETETAG, names::RESOURCETYPE, names::GETCONTENTTYPE]);
+    }
+    out.start(names::FILTER)
+        .empty_with(names::COMP_FILTER, &[(names::ATTR_NAME, "VCALENDAR")])
+        .end();
+    DavRequest {
+        method: "REPORT",
+        depth: Some("1"),
+        body: out.finish(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
