@@ -400,7 +400,11 @@ impl<'a> CollectionJob<'a> {
     fn item_failure(&self, ident: &str, side: Side, what: &str, e: &Error, item: &Item) -> Done {
         let label = &self.side(side).label;
         let mut msg = format!("{what} item {ident} to {label} failed: {}", describe(e));
-        if item.uid().is_none() && e.kind() == ErrorKind::Refused {
+        let refusal = !matches!(
+            e.kind(),
+            ErrorKind::Transport | ErrorKind::Io | ErrorKind::Auth | ErrorKind::PreconditionFailed
+        );
+        if item.uid().is_none() && refusal {
             msg.push_str(
                 " (the item has no UID; run `davsync repair` on the other storage to give it one)",
             );

@@ -299,7 +299,17 @@ pub async fn discover_pair(
         .with_source(e)
     })?;
     let (a, b) = storages(pair, false);
-    let pairing = collections::pair_collections(pair, &a, &b, &status, create, reporter).await?;
+    // `discover` prints one line per collection, marking the created ones itself: the
+    // `Creating collection` change lines of a sync would say the same thing twice.
+    struct FailuresOnly<'r>(&'r dyn Reporter);
+    impl Reporter for FailuresOnly<'_> {
+        fn change(&self, _line: &str) {}
+        fn failure(&self, message: &str) {
+            self.0.failure(message)
+        }
+    }
+    let quiet = FailuresOnly(reporter);
+    let pairing = collections::pair_collections(pair, &a, &b, &status, create, &quiet).await?;
     Ok(pairing
         .collections
         .into_iter()

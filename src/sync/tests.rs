@@ -851,7 +851,9 @@ async fn discover_lists_pairs_and_creates_missing_collections() {
             created: Some(Side::B),
         }]
     );
-    assert_eq!(rec.changes(), vec!["Creating collection personal on sb"]);
+    // The caller prints `(created)` on the collection's line instead of a change line.
+    assert_eq!(rec.changes(), Vec::<String>::new());
+    assert_eq!(f.b.collection_hrefs(), vec![ROOT_HREF, "mem:/personal/"]);
     assert!(!status::path_for(f.dir.path(), "p").exists());
 }
 
