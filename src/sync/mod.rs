@@ -161,6 +161,18 @@ pub async fn sync_pair(
         }
     };
     let mut failures = pairing.failures;
+    if let (Some(only), Some(_)) = (&opts.only_collections, &pair.collections) {
+        for name in only {
+            if !pairing.collections.iter().any(|p| p.name == *name) {
+                reporter.failure(&format!(
+                    "pair {}: no collection {name} on either side (or not selected by the \
+                     pair's `collections`)",
+                    pair.name
+                ));
+                failures += 1;
+            }
+        }
+    }
     let mut jobs = Vec::new();
     for paired in pairing.collections {
         if let Some(only) = &opts.only_collections {
