@@ -824,6 +824,14 @@ async fn only_collections_restricts_the_sync() {
         .changes()
         .contains(&"Copying (uploading) item t1 to sb/two".to_owned()));
     assert!(!rec.changes().iter().any(|l| l.contains("o1")));
+    let (report, rec) = f
+        .sync_with(&SyncOptions {
+            only_collections: Some(vec!["nope".into()]),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(report.failures, 1);
+    assert!(rec.failures()[0].starts_with("pair p: no collection nope"));
 }
 
 #[tokio::test]
