@@ -11,9 +11,11 @@
 //! A rename is an upload under the new name followed by a delete of the old one, the delete
 //! conditional on the etag read, so an item edited meanwhile is never lost (at worst it
 //! exists twice and the failure is reported). An item whose UID changes is moved to the
-//! preferred href of its new UID the same way, or updated in place on storages without
-//! preferred hrefs (DAV). Every change goes through `report` as one line; with `dry_run`
-//! the lines start with `Would: ` and nothing is written. Failures (unreadable items,
+//! preferred href of its new UID the same way. Items whose hrefs are server paths
+//! (CalDAV/CardDAV) are never renamed; a new UID is written there in place.
+//!
+//! Every change goes through `report` as one line; with `dry_run` the lines start with
+//! `Would: ` and nothing is written. Failures (unreadable items,
 //! refused writes) are logged with `tracing::error!` (shown on stderr even with `-q`) and
 //! counted, and the rest of the collection is still repaired.
 
@@ -101,7 +103,7 @@ pub async fn repair(
                 continue;
             }
             let fixed = item.with_uid(&new_uid);
-            let res = match storage.preferred_href(&new_uid) {
+            let res = match named_target(storage, &href, &new_uid) {
                 Some(target) if target != href => {
                     move_item(storage, collection, &href, &etag, &fixed, &target)
                         .await
@@ -125,7 +127,7 @@ pub async fn repair(
         }
 
         let uid = item.uid().unwrap_or_default();
-        let Some(target) = storage.preferred_href(uid) else {
+        let Some(target) = named_target(storage, &href, uid) else {
             continue;
         };
         if target == href {
@@ -157,6 +159,17 @@ pub async fn repair(
         }
     }
     out
+}
+
+/// Where an item with `uid` belongs, for storages that name their items after UIDs inside
+/// the collection (vdir files, singlefile keys): hrefs without a `/`. Hrefs that are server
+/// paths (CalDAV/CardDAV) are never moved: other clients know the items by them, and the
+/// interface promises renames of vdir files only.
+fn named_target(storage: &dyn Storage, href: &Href, uid: &str) -> Option<Href> {
+    if href.as_str().contains('/') {
+        return None;
+    }
+    storage.preferred_href(uid)
 }
 
 /// Stores `item` under `target` and deletes `href` (if still at `etag`). When the storage
@@ -455,5 +468,105 @@ mod tests {
         assert!(lines.is_empty(), "{lines:?}");
         assert_eq!(out, RepairOutcome::default());
         assert_eq!(snapshot(dir.path()), before);
+    }
+
+    /// A vdir seen through server-style hrefs (`/dav/<file>`), as CalDAV/CardDAV list them,
+    /// while `preferred_href` stays a bare file name as the DAV backend returns it.
+    struct PathHrefs(Vdir);
+
+    const PREFIX: &str = "/dav/";
+
+    fn inner(h: &Href) -> Href {
+        Href(h.as_str().strip_prefix(PREFIX).unwrap().to_owned())
+    }
+
+    fn outer(h: Href) -> Href {
+        Href(format!("{PREFIX}{h}"))
+    }
+
+    #[async_trait::async_trait]
+    impl Storage for PathHrefs {
+        fn item_kind(&self) -> ItemKind {
+            self.0.item_kind()
+        }
+        async fn root_collection(&self) -> davsync_storages::Result<Collection> {
+            self.0.root_collection().await
+        }
+        async fn discover(&self) -> davsync_storages::Result<Vec<Collection>> {
+            self.0.discover().await
+        }
+        async fn list(
+            &self,
+            c: &Collection,
+        ) -> davsync_storages::Result<Vec<davsync_storages::ItemRef>> {
+            let mut refs = self.0.list(c).await?;
+            for r in &mut refs {
+                r.href = outer(r.href.clone());
+            }
+            Ok(refs)
+        }
+        async fn get_many(
+            &self,
+            c: &Collection,
+            hrefs: &[Href],
+        ) -> davsync_storages::Result<Vec<davsync_storages::Fetched>> {
+            let hs: Vec<Href> = hrefs.iter().map(inner).collect();
+            let got = self.0.get_many(c, &hs).await?;
+            Ok(got.into_iter().map(|(h, r)| (outer(h), r)).collect())
+        }
+        async fn upload(
+            &self,
+            c: &Collection,
+            item: &Item,
+        ) -> davsync_storages::Result<(Href, Etag)> {
+            let (h, e) = self.0.upload(c, item).await?;
+            Ok((outer(h), e))
+        }
+        async fn update(
+            &self,
+            c: &Collection,
+            href: &Href,
+            item: &Item,
+            etag: &Etag,
+        ) -> davsync_storages::Result<Etag> {
+            self.0.update(c, &inner(href), item, etag).await
+        }
+        async fn delete(
+            &self,
+            c: &Collection,
+            href: &Href,
+            etag: &Etag,
+        ) -> davsync_storages::Result<()> {
+            self.0.delete(c, &inner(href), etag).await
+        }
+        fn preferred_href(&self, uid: &str) -> Option<Href> {
+            self.0.preferred_href(uid)
+        }
+    }
+
+    #[tokio::test]
+    async fn server_paths_are_never_renamed_and_new_uids_are_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("nouid.ics"), ics(None, "no uid")).unwrap();
+        std::fs::write(dir.path().join("server-name.ics"), ics(Some("x"), "x")).unwrap();
+        let s = PathHrefs(vdir(dir.path()));
+        let c = s.root_collection().await.unwrap();
+        let mut lines = Vec::new();
+        let out = repair(&s, &c, "dav", false, &mut |l| lines.push(l.to_owned())).await;
+        assert_eq!(
+            masked(&lines),
+            ["Giving item /dav/nouid.ics a new UID <uid> in dav"]
+        );
+        assert_eq!(
+            out,
+            RepairOutcome {
+                changes: 1,
+                failures: 0
+            }
+        );
+        assert_eq!(names(dir.path()), ["nouid.ics", "server-name.ics"]);
+        let text = std::fs::read_to_string(dir.path().join("nouid.ics")).unwrap();
+        let item = Item::parse(ItemKind::Calendar, text.into_bytes()).unwrap();
+        assert!(lines[0].contains(item.uid().expect("a UID now")));
     }
 }

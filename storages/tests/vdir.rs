@@ -491,6 +491,55 @@ async fn bad_fileext_is_a_config_error() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_of_one_uid_have_exactly_one_winner() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(vdir_at(dir.path()));
+        let c = root(&s).await;
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let (s, c) = (s.clone(), c.clone());
+                tokio::spawn(
+                    async move { s.upload(&c, &event("race", &format!("writer {i}"))).await },
+                )
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "round {round}"),
+            }
+        }
+        assert_eq!(ok, 1, "round {round}");
+        assert_eq!(entries(dir.path()), vec!["race.ics"], "round {round}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlinked_item_files_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("real.ics");
+    std::fs::write(&target, event("linked", "L").raw()).unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("linked.ics")).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("gone.ics"),
+        dir.path().join("dangling.ics"),
+    )
+    .unwrap();
+    let s = vdir_at(dir.path());
+    let c = root(&s).await;
+    let listed = s.list(&c).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].href.as_str(), "linked.ics");
+    let (item, etag) = s.get(&c, &listed[0].href).await.unwrap();
+    assert_eq!(item.uid(), Some("linked"));
+    assert_eq!(etag, listed[0].etag);
+}
+
 proptest::proptest! {
     #[test]
     fn any_uid_gives_one_safe_file_name(uid in proptest::prelude::any::<String>()) {

@@ -173,6 +173,15 @@ fn is_base64(prefix: &[u8]) -> bool {
     contains_ci(prefix, b"BASE64") || contains_ci(prefix, b"ENCODING=B")
 }
 
+/// Whether a vCard line is quoted-printable and ends in a soft line break (`=`).
+fn is_soft_break(content: &[u8]) -> bool {
+    content.last() == Some(&b'=')
+        && content
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|c| contains_ci(&content[..c], b"QUOTED-PRINTABLE"))
+}
+
 /// Locates the name end and the value colon of an unfolded line, or says what is wrong.
 fn locate(content: &[u8]) -> Result<(usize, usize), &'static str> {
     let mut i = 0;
@@ -206,6 +215,16 @@ fn locate(content: &[u8]) -> Result<(usize, usize), &'static str> {
     }
 }
 
+/// The start of a line for an error message: at most 40 characters, lossily decoded.
+fn snippet(content: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&content[..content.len().min(120)]);
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    if text.chars().count() > 40 || content.len() > 120 {
+        out.push_str("...");
+    }
+    out
+}
+
 struct Pending<'a> {
     start: usize,
     content_end: usize,
@@ -222,7 +241,7 @@ impl<'a> Pending<'a> {
     fn finish(self, end: usize) -> Result<Line<'a>, ParseError> {
         let (name_len, colon) = locate(&self.content).map_err(|m| ParseError {
             line: self.lineno,
-            message: m.to_owned(),
+            message: format!("{m}: `{}`", snippet(&self.content)),
         })?;
         Ok(Line {
             start: self.start,
@@ -252,17 +271,19 @@ pub(crate) fn lex(kind: ItemKind, input: &[u8]) -> Result<Vec<Line<'_>>, ParseEr
         let content_end = phys.content_end + body_start;
         let text = &input[start..content_end];
         if text.is_empty() {
+            // A quoted-printable soft break followed by an empty line ends the value there.
+            if let Some(p) = pending.as_mut() {
+                if kind == ItemKind::Contacts && is_soft_break(&p.content) {
+                    p.content.to_mut().pop();
+                }
+            }
             continue;
         }
         if let Some(p) = pending.as_mut() {
-            if kind == ItemKind::Contacts && p.content.last() == Some(&b'=') {
-                let colon = p.content.iter().position(|&b| b == b':');
-                if colon.is_some_and(|c| contains_ci(&p.content[..c], b"QUOTED-PRINTABLE")) {
-                    let c = p.content.to_mut();
-                    c.pop();
-                    p.append(text, content_end);
-                    continue;
-                }
+            if kind == ItemKind::Contacts && is_soft_break(&p.content) {
+                p.content.to_mut().pop();
+                p.append(text, content_end);
+                continue;
             }
             if text[0] == b' ' || text[0] == b'\t' {
                 p.append(&text[1..], content_end);

@@ -148,6 +148,9 @@ const BARE_WRAPPER: &[&[u8]] = &[
 
 pub(super) fn split(raw: &[u8]) -> Result<Vec<Item>, ParseError> {
     let lines = lex(ItemKind::Calendar, raw)?;
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
     let tree = parse_tree(&lines)?;
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut by_uid: HashMap<String, usize> = HashMap::new();
