@@ -1025,3 +1025,46 @@ fn uids_of_nested_components_are_not_the_items_uid() {
     );
     assert!(text.contains("UID:agent\r\n"));
 }
+
+#[test]
+fn join_keeps_differing_definitions_of_one_tzid_apart() {
+    let with_zone = |uid: &str, offset: &str| {
+        let uid = format!("UID:{uid}");
+        let offset = format!("TZOFFSETTO:{offset}");
+        cal_item(&[
+            "BEGIN:VCALENDAR",
+            "BEGIN:VTIMEZONE",
+            "TZID:Office",
+            "BEGIN:STANDARD",
+            "DTSTART:19700101T000000",
+            &offset,
+            "TZOFFSETFROM:+0000",
+            "END:STANDARD",
+            "END:VTIMEZONE",
+            "BEGIN:VEVENT",
+            &uid,
+            "DTSTART;TZID=Office:20240105T100000",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        ])
+    };
+    let items = [
+        with_zone("a", "+0100"),
+        with_zone("b", "+0200"),
+        with_zone("c", "+0100"),
+    ];
+    let joined = join(ItemKind::Calendar, &items);
+    let text = String::from_utf8(joined.clone()).unwrap();
+    assert_eq!(text.matches("BEGIN:VCALENDAR").count(), 2);
+    assert_eq!(text.matches("TZID:Office").count(), 2);
+    let again = split(ItemKind::Calendar, &joined).unwrap();
+    let hashes = |v: &[Item]| -> Vec<String> {
+        let mut h: Vec<String> = v
+            .iter()
+            .map(|i| format!("{} {}", i.ident(), i.hash()))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(hashes(&again), hashes(&items));
+}
