@@ -1306,3 +1306,24 @@ async fn a_reused_digest_nonce_that_expired_is_answered_afresh() {
     s.list(&c).await.unwrap();
     s.list(&c).await.unwrap();
 }
+
+#[tokio::test]
+async fn get_all_too_large_for_one_answer_leaves_it_to_list_and_multiget() {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .and(body_string_contains("calendar-query"))
+        .respond_with(ms(format!(
+            r#"<d:multistatus xmlns:d="DAV:"><!-- {} --></d:multistatus>"#,
+            "x".repeat(4096)
+        )))
+        .mount(&server)
+        .await;
+    let mut o = opts(&server, "/cal/", ItemKind::Calendar);
+    o.transport.max_response_bytes = 1024;
+    let s = DavStorage::new(o).unwrap();
+    assert!(s
+        .get_all(&collection(&server, "/cal/"))
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -456,7 +456,16 @@ impl DavStorage {
         out: &mut Vec<Fetched>,
         seen: &mut HashSet<String>,
     ) -> Result<bool> {
-        let resp = self.dav(url, req).await?;
+        let resp = match self.dav(url, req).await {
+            Ok(resp) => resp,
+            // Too large (or cut short) for one answer: the engine's list + batched multiget
+            // reads the same items in bounded pieces.
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                tracing::debug!("{e}; reading the collection in batches instead");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
         if !resp.is_success() {
             if matches!(resp.status.as_u16(), 400 | 403 | 405 | 415 | 422 | 501) {
                 tracing::debug!("{}: query refused, listing instead", resp.describe());
