@@ -215,3 +215,104 @@ fn malformed_files_give_a_line_numbered_error_or_items_never_a_panic() {
     }
     assert!(errors > 10, "only {errors} malformed files were refused");
 }
+
+/// What an independent parser (the `icalendar` crate) sees in a calendar: the UIDs of the
+/// components other than VTIMEZONE (in order), the TZIDs defined, and per component the TZIDs
+/// its properties (and those of its sub-components) refer to.
+struct Seen {
+    uids: Vec<Option<String>>,
+    zones: HashSet<String>,
+    references: Vec<String>,
+}
+
+fn icalendar_view(text: &str) -> Option<Seen> {
+    use icalendar::parser::{read_components, unfold, Component};
+    fn refs(c: &Component<'_>, out: &mut Vec<String>) {
+        for p in &c.properties {
+            for param in &p.params {
+                if param.key.as_str().eq_ignore_ascii_case("TZID") {
+                    if let Some(v) = &param.val {
+                        out.push(v.as_str().trim_matches('"').to_owned());
+                    }
+                }
+            }
+        }
+        for sub in &c.components {
+            refs(sub, out);
+        }
+    }
+    let unfolded = unfold(text);
+    let top = read_components(&unfolded).ok()?;
+    let mut seen = Seen {
+        uids: Vec::new(),
+        zones: HashSet::new(),
+        references: Vec::new(),
+    };
+    for cal in top.iter().filter(|c| c.name.as_str() == "VCALENDAR") {
+        for c in &cal.components {
+            if c.name.as_str() == "VTIMEZONE" {
+                if let Some(id) = c.find_prop("TZID") {
+                    seen.zones.insert(id.val.as_str().replace("\\,", ","));
+                }
+            } else {
+                seen.uids
+                    .push(c.find_prop("UID").map(|u| u.val.as_str().trim().to_owned()));
+                refs(c, &mut seen.references);
+            }
+        }
+    }
+    Some(seen)
+}
+
+/// The `icalendar` crate cannot keep bytes, so davsync does not use it to parse; here it is an
+/// independent check that splitting loses no component and carries the timezones each item
+/// refers to.
+#[test]
+fn split_agrees_with_an_independent_parser() {
+    let mut compared = 0;
+    for row in manifest()
+        .iter()
+        .filter(|r| acceptable(r) && r.kind == ItemKind::Calendar)
+    {
+        let bytes = read(row);
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        // It only understands CRLF or LF files that are nothing but VCALENDARs.
+        if text.contains("\r\r") || text.replace("\r\n", "\n").contains('\r') {
+            continue;
+        }
+        let Some(whole) = icalendar_view(text) else {
+            continue;
+        };
+        if whole.uids.is_empty() {
+            continue;
+        }
+        let items = split(row.kind, &bytes).unwrap();
+        let mut uids = Vec::new();
+        for item in &items {
+            let text = std::str::from_utf8(item.raw()).unwrap();
+            let seen = icalendar_view(text)
+                .unwrap_or_else(|| panic!("{}: item {} does not parse", row.file, item.ident()));
+            for r in &seen.references {
+                assert!(
+                    !whole.zones.contains(r) || seen.zones.contains(r),
+                    "{}: item {} refers to TZID {r} but does not carry it",
+                    row.file,
+                    item.ident()
+                );
+            }
+            uids.extend(seen.uids);
+        }
+        let mut expected = whole.uids.clone();
+        expected.sort();
+        uids.sort();
+        assert_eq!(
+            uids, expected,
+            "{}: components lost or duplicated",
+            row.file
+        );
+        compared += 1;
+    }
+    assert!(compared > 80, "only {compared} calendars compared");
+}

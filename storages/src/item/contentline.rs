@@ -56,27 +56,55 @@ impl<'a> Line<'a> {
         &self.content[self.colon + 1..]
     }
 
-    /// The parameters as (name, value) pairs; a multi-valued parameter gives one pair per
-    /// value, quotes removed. A bare vCard 2.1 parameter (`TEL;WORK:`) gives (name, "").
+    /// The parameters as (name, raw value) pairs in order: a multi-valued parameter gives its
+    /// whole value text (commas and quotes included); a bare vCard 2.1 parameter (`TEL;WORK:`)
+    /// gives (name, "").
     pub fn params(&self) -> Vec<(&[u8], &[u8])> {
         let mut out = Vec::new();
         for_each_param(self.params_raw(), |n, v| out.push((n, v)));
         out
     }
 
-    /// The values of the named parameter (case-insensitive).
+    /// The values of the named parameter (case-insensitive), each without surrounding quotes.
     pub fn param(&self, name: &str) -> Vec<&[u8]> {
         let mut out = Vec::new();
         for_each_param(self.params_raw(), |n, v| {
             if n.eq_ignore_ascii_case(name.as_bytes()) {
-                out.push(v)
+                out.push(unquote(v))
             }
         });
         out
     }
 }
 
-/// Calls `f(name, value)` for every parameter value in `raw` (which starts with `;`).
+/// A parameter value without its surrounding double quotes, if it is one quoted string.
+pub(crate) fn unquote(v: &[u8]) -> &[u8] {
+    if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' && !v[1..v.len() - 1].contains(&b'"')
+    {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+/// Splits a multi-valued parameter value at the commas outside quotes, unquoting each value.
+pub(crate) fn split_values<'v>(v: &'v [u8], mut f: impl FnMut(&'v [u8])) {
+    let mut start = 0;
+    let mut in_quote = false;
+    for (i, &b) in v.iter().enumerate() {
+        match b {
+            b'"' => in_quote = !in_quote,
+            b',' if !in_quote => {
+                f(unquote(&v[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    f(unquote(&v[start..]));
+}
+
+/// Calls `f(name, raw value)` for every parameter in `raw` (which starts with `;`).
 fn for_each_param<'b>(raw: &'b [u8], mut f: impl FnMut(&'b [u8], &'b [u8])) {
     let mut i = 0;
     while i < raw.len() {
@@ -92,33 +120,15 @@ fn for_each_param<'b>(raw: &'b [u8], mut f: impl FnMut(&'b [u8], &'b [u8])) {
             continue;
         }
         i += 1; // '='
-        loop {
-            let v_start = i;
-            if i < raw.len() && raw[i] == b'"' {
-                i += 1;
-                let q_start = i;
-                while i < raw.len() && raw[i] != b'"' {
-                    i += 1;
-                }
-                let v = &raw[q_start..i];
-                i = (i + 1).min(raw.len());
-                f(name, v);
-                // skip anything up to the next separator
-                while i < raw.len() && raw[i] != b',' && raw[i] != b';' {
-                    i += 1;
-                }
-            } else {
-                while i < raw.len() && raw[i] != b',' && raw[i] != b';' {
-                    i += 1;
-                }
-                f(name, &raw[v_start..i]);
+        let v_start = i;
+        let mut in_quote = false;
+        while i < raw.len() && (in_quote || raw[i] != b';') {
+            if raw[i] == b'"' {
+                in_quote = !in_quote;
             }
-            if i < raw.len() && raw[i] == b',' {
-                i += 1;
-                continue;
-            }
-            break;
+            i += 1;
         }
+        f(name, &raw[v_start..i]);
     }
 }
 
@@ -163,6 +173,15 @@ fn is_base64(prefix: &[u8]) -> bool {
     contains_ci(prefix, b"BASE64") || contains_ci(prefix, b"ENCODING=B")
 }
 
+/// Whether a vCard line is quoted-printable and ends in a soft line break (`=`).
+fn is_soft_break(content: &[u8]) -> bool {
+    content.last() == Some(&b'=')
+        && content
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|c| contains_ci(&content[..c], b"QUOTED-PRINTABLE"))
+}
+
 /// Locates the name end and the value colon of an unfolded line, or says what is wrong.
 fn locate(content: &[u8]) -> Result<(usize, usize), &'static str> {
     let mut i = 0;
@@ -196,6 +215,16 @@ fn locate(content: &[u8]) -> Result<(usize, usize), &'static str> {
     }
 }
 
+/// The start of a line for an error message: at most 40 characters, lossily decoded.
+fn snippet(content: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&content[..content.len().min(120)]);
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    if text.chars().count() > 40 || content.len() > 120 {
+        out.push_str("...");
+    }
+    out
+}
+
 struct Pending<'a> {
     start: usize,
     content_end: usize,
@@ -212,7 +241,7 @@ impl<'a> Pending<'a> {
     fn finish(self, end: usize) -> Result<Line<'a>, ParseError> {
         let (name_len, colon) = locate(&self.content).map_err(|m| ParseError {
             line: self.lineno,
-            message: m.to_owned(),
+            message: format!("{m}: `{}`", snippet(&self.content)),
         })?;
         Ok(Line {
             start: self.start,
@@ -242,17 +271,19 @@ pub(crate) fn lex(kind: ItemKind, input: &[u8]) -> Result<Vec<Line<'_>>, ParseEr
         let content_end = phys.content_end + body_start;
         let text = &input[start..content_end];
         if text.is_empty() {
+            // A quoted-printable soft break followed by an empty line ends the value there.
+            if let Some(p) = pending.as_mut() {
+                if kind == ItemKind::Contacts && is_soft_break(&p.content) {
+                    p.content.to_mut().pop();
+                }
+            }
             continue;
         }
         if let Some(p) = pending.as_mut() {
-            if kind == ItemKind::Contacts && p.content.last() == Some(&b'=') {
-                let colon = p.content.iter().position(|&b| b == b':');
-                if colon.is_some_and(|c| contains_ci(&p.content[..c], b"QUOTED-PRINTABLE")) {
-                    let c = p.content.to_mut();
-                    c.pop();
-                    p.append(text, content_end);
-                    continue;
-                }
+            if kind == ItemKind::Contacts && is_soft_break(&p.content) {
+                p.content.to_mut().pop();
+                p.append(text, content_end);
+                continue;
             }
             if text[0] == b' ' || text[0] == b'\t' {
                 p.append(&text[1..], content_end);

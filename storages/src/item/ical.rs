@@ -13,11 +13,23 @@ fn err(line: usize, message: String) -> ParseError {
     ParseError { line, message }
 }
 
-/// The TZID a VTIMEZONE defines.
+/// The TZID a VTIMEZONE defines, unescaped as TEXT (`Kuala Lumpur\, Singapore` is what a
+/// `TZID="Kuala Lumpur, Singapore"` parameter names).
 fn tzid(c: &Component, lines: &[Line<'_>]) -> Vec<u8> {
-    c.prop(lines, "TZID")
-        .map(|l| l.value().trim_ascii().to_vec())
-        .unwrap_or_default()
+    let Some(l) = c.prop(lines, "TZID") else {
+        return Vec::new();
+    };
+    let v = l.value().trim_ascii();
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && matches!(v.get(i + 1), Some(b',' | b';' | b'\\')) {
+            i += 1;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
 }
 
 /// The TZIDs a component refers to, in any parameter of any of its (nested) properties.
@@ -136,6 +148,9 @@ const BARE_WRAPPER: &[&[u8]] = &[
 
 pub(super) fn split(raw: &[u8]) -> Result<Vec<Item>, ParseError> {
     let lines = lex(ItemKind::Calendar, raw)?;
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
     let tree = parse_tree(&lines)?;
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut by_uid: HashMap<String, usize> = HashMap::new();

@@ -10,8 +10,8 @@
 //! [`split`] cuts a whole calendar or address book (singlefile, http feed) into items, each
 //! made of verbatim slices of the input, and [`join`] puts items back into one file.
 //!
-//! Parsing is a small byte-level content-line lexer ([`contentline`]) and a BEGIN/END tree
-//! ([`component`]): nothing is decoded or re-serialized, so legacy charsets and odd bytes
+//! Parsing is a small byte-level content-line lexer (`contentline`) and a BEGIN/END tree
+//! (`component`): nothing is decoded or re-serialized, so legacy charsets and odd bytes
 //! survive untouched.
 
 mod component;
@@ -174,7 +174,7 @@ struct Parsed {
 
 /// Cuts a whole calendar (any number of VCALENDARs, each component grouped by UID with the
 /// VTIMEZONEs it uses) or address book into items. Input holding exactly one item comes back
-/// as one item with exactly the input's bytes.
+/// as one item with exactly the input's bytes; empty input (or only blank lines) holds none.
 pub fn split(kind: ItemKind, raw: &[u8]) -> Result<Vec<Item>, ParseError> {
     match kind {
         ItemKind::Calendar => ical::split(raw),

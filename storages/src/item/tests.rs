@@ -236,15 +236,21 @@ fn garbage_line_is_reported_with_its_number() {
         "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nthis is not a content line\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
     );
     assert_eq!(e.line, 4);
-    assert!(e.message.starts_with("not a content line"), "{e}");
+    assert_eq!(
+        e.message,
+        "not a content line (bad character in the property name): `this is not a content line`"
+    );
 }
 
 #[test]
-fn empty_input_is_refused() {
-    let e = parse_err(ItemKind::Contacts, "");
-    assert_eq!(e.line, 1);
-    let e = parse_err(ItemKind::Calendar, "\r\n\r\n");
-    assert_eq!(e.line, 1);
+fn empty_input_is_no_item_but_an_empty_collection() {
+    for kind in [ItemKind::Calendar, ItemKind::Contacts] {
+        for text in ["", "\r\n\r\n", "\n"] {
+            let e = Item::parse(kind, text.as_bytes().to_vec()).unwrap_err();
+            assert_eq!(e.line, 1);
+            assert!(split(kind, text.as_bytes()).unwrap().is_empty());
+        }
+    }
 }
 
 #[test]
@@ -358,7 +364,12 @@ fn server_added_properties_do_not_change_the_hash() {
     v.insert(2, "CALSCALE:GREGORIAN");
     let at = index_of(&v, "SUMMARY:Planning meeting");
     v.insert(at, "X-RADICALE-NAME:event-1.ics");
+    let at = index_of(&v, "SUMMARY:Planning meeting (moved)");
+    v.insert(at, "X-RECURRENCE-EXCEPTION:True");
     assert_eq!(cal_item(&v).hash(), base.hash());
+    let attendee = index_of(&v, "ATTENDEE");
+    v[attendee] =
+        "ATTENDEE;CN=Jane Doe;SCHEDULE-STATUS=1.2;ROLE=REQ-PARTICIPANT:mailto:jane@example.com";
     let mut c: Vec<&str> = CARD.to_vec();
     c.insert(3, "X-RADICALE-NAME:card-1.vcf");
     assert_eq!(card_item(&c).hash(), card_item(CARD).hash());
@@ -878,4 +889,139 @@ fn vcard_in_a_calendar_stream_is_refused() {
     assert_eq!(e.line, 1);
     let e = split(ItemKind::Contacts, b"BEGIN:VCALENDAR\nEND:VCALENDAR\n").unwrap_err();
     assert_eq!(e.line, 1);
+}
+
+#[test]
+fn split_finds_timezones_whose_tzid_needs_quoting_or_escaping() {
+    let raw = crlf(&[
+        "BEGIN:VCALENDAR",
+        "BEGIN:VTIMEZONE",
+        "TZID:Kuala Lumpur\\, Singapore",
+        "END:VTIMEZONE",
+        "BEGIN:VTIMEZONE",
+        "TZID:Unused",
+        "END:VTIMEZONE",
+        "BEGIN:VEVENT",
+        "UID:a",
+        "DTSTART;TZID=\"Kuala Lumpur, Singapore\":20081031T094000",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:b",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]);
+    let items = split(ItemKind::Calendar, &raw).unwrap();
+    let a = String::from_utf8(items[0].raw().to_vec()).unwrap();
+    assert!(a.contains("TZID:Kuala Lumpur\\, Singapore\r\n"), "{a}");
+    assert!(!a.contains("Unused"));
+}
+
+#[test]
+fn only_list_parameters_ignore_the_order_of_their_values() {
+    let card = |email: &str| {
+        card_item(&["BEGIN:VCARD", "VERSION:3.0", "UID:x", email, "END:VCARD"])
+            .hash()
+            .to_owned()
+    };
+    assert_eq!(
+        card("EMAIL;TYPE=WORK,INTERNET:a@b"),
+        card("EMAIL;TYPE=INTERNET,WORK:a@b")
+    );
+    assert_ne!(
+        card("N;SORT-AS=\"Doe,John\":Doe;John"),
+        card("N;SORT-AS=\"John,Doe\":Doe;John")
+    );
+    assert_ne!(card("EMAIL;X-LABEL=a,b:a@b"), card("EMAIL;X-LABEL=b,a:a@b"));
+}
+
+#[test]
+fn quoted_printable_soft_break_before_an_empty_line_ends_the_value() {
+    let raw = b"BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:abc=\r\n\r\nTEL:123\r\nUID:q\r\nEND:VCARD\r\n";
+    let item = Item::parse(ItemKind::Contacts, raw.to_vec()).unwrap();
+    let without_tel = b"BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:abc\r\nUID:q\r\nEND:VCARD\r\n";
+    let with_tel = b"BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:abc\r\nTEL:123\r\nUID:q\r\nEND:VCARD\r\n";
+    assert_eq!(
+        item.hash(),
+        Item::parse(ItemKind::Contacts, with_tel.to_vec())
+            .unwrap()
+            .hash()
+    );
+    assert_ne!(
+        item.hash(),
+        Item::parse(ItemKind::Contacts, without_tel.to_vec())
+            .unwrap()
+            .hash()
+    );
+}
+
+proptest! {
+    #[test]
+    fn component_order_never_changes_the_hash(order in Just(vec![0usize, 1, 2]).prop_shuffle()) {
+        let parts: [&[&str]; 3] = [&EVENT[3..11], &EVENT[11..21], &EVENT[21..29]];
+        let mut v: Vec<&str> = EVENT[..3].to_vec();
+        for i in order {
+            v.extend_from_slice(parts[i]);
+        }
+        v.push("END:VCALENDAR");
+        prop_assert_eq!(h(cal_item(&v)), h(cal_item(EVENT)));
+    }
+
+    #[test]
+    fn volatile_values_never_change_the_hash(
+        stamp in "[0-9]{8}T[0-9]{6}Z",
+        prodid in "[ -~]{0,40}",
+    ) {
+        let mut v: Vec<String> = EVENT.iter().map(|s| s.to_string()).collect();
+        for line in v.iter_mut() {
+            if line.starts_with("DTSTAMP:") {
+                *line = format!("DTSTAMP:{stamp}");
+            } else if line.starts_with("LAST-MODIFIED:") {
+                *line = format!("LAST-MODIFIED:{stamp}");
+            } else if line.starts_with("PRODID:") {
+                *line = format!("PRODID:{prodid}");
+            }
+        }
+        prop_assert_eq!(h(cal_item(&strs(&v))), h(cal_item(EVENT)));
+        let c = with_line(CARD, index_of(CARD, "REV"), &format!("REV:{stamp}"));
+        prop_assert_eq!(h(card_item(&strs(&c))), h(card_item(CARD)));
+    }
+}
+
+#[test]
+fn uids_of_nested_components_are_not_the_items_uid() {
+    let event = cal_item(&[
+        "BEGIN:VCALENDAR",
+        "BEGIN:VEVENT",
+        "UID:event",
+        "BEGIN:VALARM",
+        "UID:alarm",
+        "ACTION:DISPLAY",
+        "END:VALARM",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]);
+    assert_eq!(event.uid(), Some("event"));
+    let renamed = event.with_uid("new");
+    assert!(String::from_utf8_lossy(renamed.raw()).contains("UID:alarm\r\n"));
+
+    let card = card_item(&[
+        "BEGIN:VCARD",
+        "VERSION:2.1",
+        "AGENT:",
+        "BEGIN:VCARD",
+        "VERSION:2.1",
+        "UID:agent",
+        "END:VCARD",
+        "FN:Boss",
+        "END:VCARD",
+    ]);
+    assert_eq!(card.uid(), None);
+    let renamed = card.with_uid("boss");
+    assert_eq!(renamed.uid(), Some("boss"));
+    let text = String::from_utf8_lossy(renamed.raw()).into_owned();
+    assert!(
+        text.starts_with("BEGIN:VCARD\r\nVERSION:2.1\r\nUID:boss\r\nAGENT:"),
+        "{text}"
+    );
+    assert!(text.contains("UID:agent\r\n"));
 }

@@ -42,6 +42,9 @@ pub(super) fn parse_one(raw: &[u8]) -> Result<Parsed, ParseError> {
 
 pub(super) fn split(raw: &[u8]) -> Result<Vec<Item>, ParseError> {
     let lines = lex(ItemKind::Contacts, raw)?;
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
     let tree = parse_tree(&lines)?;
     for c in &tree {
         if c.name != "VCARD" {
