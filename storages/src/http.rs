@@ -72,6 +72,14 @@ impl HttpStorage {
         let req = Request::new(Method::GET, self.url.clone())
             .header(ACCEPT, "text/calendar, */*;q=0.5")?;
         let resp = self.client.send(&req).await?.ok(Target::Collection)?;
+        // An empty body is no calendar at all (an empty feed still has its VCALENDAR): a
+        // server hiccup must not read as "every event was removed".
+        if resp.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("{}: empty response, not an iCalendar feed", resp.describe()),
+            ));
+        }
         let items = item::split(ItemKind::Calendar, &resp.body).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidData,
