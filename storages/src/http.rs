@@ -26,13 +26,21 @@ pub struct HttpOptions {
 }
 
 /// A read-only iCalendar feed.
-#[derive(Debug)]
 pub struct HttpStorage {
     client: Client,
     url: Url,
     /// The items of the last download, so `get_many` after `list` does not fetch the feed
     /// again.
     last: Mutex<Option<HashMap<Href, (Item, Etag)>>>,
+}
+
+impl std::fmt::Debug for HttpStorage {
+    /// The URL only: the cached feed can be large.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStorage")
+            .field("url", &self.url.as_str())
+            .finish()
+    }
 }
 
 /// `webcal://host/x.ics` -> `https://host/x.ics` (the url crate cannot change a non-special
