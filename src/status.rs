@@ -104,7 +104,7 @@ pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, 
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn = open_read_only(&path)?;
     if user_version(&conn)? == 0 {
         return Ok(Vec::new());
     }
@@ -140,6 +140,33 @@ pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, 
         }
     }
     Ok(out)
+}
+
+/// Opens a status database for reading without leaving a trace: a read-only connection to a
+/// WAL database would create `-wal`/`-shm` files next to it, which `status` and a dry run must
+/// not. Without a `-wal` file the database file holds everything, so it is opened as
+/// immutable (no locks, no side files); with one (a sync is running or was killed), the
+/// ordinary read-only open is needed to see the latest commits.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    }
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -265,7 +292,7 @@ impl Status {
         if !path.exists() {
             return Status::in_memory();
         }
-        let disk = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let disk = open_read_only(&path)?;
         let version = user_version(&disk)?;
         if version == 0 {
             return Status::in_memory();

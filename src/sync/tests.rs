@@ -578,6 +578,15 @@ async fn dry_run_reports_the_same_lines_and_writes_nothing_anywhere() {
     f.a.insert_raw(ROOT_HREF, "u3.item", ev("u3", "three"));
     let db = status::path_for(f.dir.path(), "p");
     let db_before = std::fs::read(&db).unwrap();
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let files_before = listing(f.dir.path());
     let writes = f.writes();
     let dry = SyncOptions {
         dry_run: true,
@@ -593,6 +602,7 @@ async fn dry_run_reports_the_same_lines_and_writes_nothing_anywhere() {
     assert_eq!(rec.changes(), expected);
     assert_eq!(f.writes(), writes);
     assert_eq!(std::fs::read(&db).unwrap(), db_before);
+    assert_eq!(listing(f.dir.path()), files_before);
     // The real sync does exactly what the dry run announced.
     let (_, rec) = f.sync().await;
     assert_eq!(rec.changes(), expected);
@@ -918,6 +928,12 @@ async fn status_path_is_one_sqlite_file_per_pair() {
     assert_eq!(s[0].items, 1);
     assert!(s[0].last_sync.is_some());
     assert!(status::summary(p, "never").unwrap().is_empty());
+    // Reading the status leaves no side files behind.
+    let names: Vec<String> = std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["p.sqlite"]);
 }
 
 #[tokio::test]
