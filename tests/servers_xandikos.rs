@@ -42,6 +42,6 @@ fn metasync_copies_displayname_and_color_both_ways() {
 }
 
 #[test]
-fn thousand_events_upload_then_noop_then_one_change() {
+fn thousand_events_download_then_noop_then_one_change() {
     sc::thousand_events(Xandikos);
 }
