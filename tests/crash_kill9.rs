@@ -173,7 +173,7 @@ fn kill9_during_upload_to_radicale_then_rerun_converges() {
         return;
     };
     let mut rng = Rng::new(seed() ^ 0x5eed);
-    let n = 300;
+    let n = 150;
     let mut full = Duration::ZERO;
     for round in 0..2 {
         let name = format!("crash{round}");
