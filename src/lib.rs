@@ -4,6 +4,7 @@
 //! The binary is a thin `main` over [`run`]. The library exposes the engine so integration
 //! tests can drive it over in-memory storages.
 
+pub mod repair;
 pub mod status;
 pub mod sync;
 

@@ -1,7 +1,32 @@
 //! The status: per pair, what each item looked like on each side after the last sync.
-//! (Being written: SQLite, one row per item, committed right after the operation it records.)
+//!
+//! One SQLite database per pair, `<status_path>/<pair>.sqlite` (characters outside
+//! `[A-Za-z0-9._-]` in the pair name are written as `%XX`). WAL journal, `synchronous=NORMAL`:
+//! every statement is its own transaction, committed before the engine moves on, so a killed
+//! process loses nothing it has recorded. The engine records each item's row right after the
+//! storage write it describes; docs/sync-algorithm.md explains why the window between the
+//! two is harmless (the next sync recognizes the item on both sides and only records it).
+//!
+//! Schema (versioned with `PRAGMA user_version`, migrated forward on open):
+//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token)`
+//! - `items(collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)`,
+//!   primary key `(collection, ident)`; a side's columns are NULL when the item is not
+//!   recorded there.
+//! - `conflicts(collection, ident, reason)`: unresolved conflicts of the last sync.
+//! - `meta(collection, key, value)`: the last synced value of each metadata key.
+//!
+//! A dry run uses [`Status::open_dry`]: the database copied into memory, never written back.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
 
 /// One collection of a pair, as `davsync status` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,11 +39,523 @@ pub struct CollectionSummary {
     pub unresolved: Vec<String>,
 }
 
+/// What an item looked like on one side after it was last synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideState {
+    pub href: String,
+    pub etag: String,
+    /// The normalized hash ([`davsync_storages::Item::hash`]).
+    pub hash: String,
+}
+
+/// The status row of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ItemRow {
+    pub ident: String,
+    pub a: Option<SideState>,
+    pub b: Option<SideState>,
+}
+
+/// The status row of one collection.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CollectionRow {
+    pub name: String,
+    pub a_href: Option<String>,
+    pub b_href: Option<String>,
+    pub last_sync: Option<DateTime<Utc>>,
+    pub a_token: Option<String>,
+    pub b_token: Option<String>,
+}
+
+/// The database file of a pair.
+pub fn path_for(status_dir: &Path, pair: &str) -> PathBuf {
+    let mut name = String::new();
+    for b in pair.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !name.is_empty()) {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    status_dir.join(format!("{name}.sqlite"))
+}
+
 /// The summary of one pair's status; empty when the pair was never synced.
-pub fn summary(
-    status_dir: &std::path::Path,
-    pair: &str,
-) -> Result<Vec<CollectionSummary>, rusqlite::Error> {
-    let _ = (status_dir, pair);
-    todo!("status::summary")
+pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, rusqlite::Error> {
+    let path = path_for(status_dir, pair);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    if user_version(&conn)? == 0 {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<CollectionSummary> = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT c.name, c.last_sync,
+                (SELECT COUNT(*) FROM items i WHERE i.collection = c.name)
+         FROM collections c ORDER BY c.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (collection, last_sync, items) = row?;
+        out.push(CollectionSummary {
+            collection,
+            items: items as usize,
+            last_sync: last_sync.as_deref().and_then(parse_time),
+            unresolved: Vec::new(),
+        });
+    }
+    let mut stmt =
+        conn.prepare("SELECT collection, ident FROM conflicts ORDER BY collection, ident")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (collection, ident) = row?;
+        if let Some(s) = out.iter_mut().find(|s| s.collection == collection) {
+            s.unresolved.push(ident);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings a database to [`SCHEMA_VERSION`], one step per version, each in a transaction.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version = user_version(conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "status schema version {version} is newer than this davsync understands \
+                 ({SCHEMA_VERSION})"
+            )),
+        ));
+    }
+    if version < 1 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE collections (
+                 name TEXT PRIMARY KEY NOT NULL,
+                 a_href TEXT, b_href TEXT,
+                 last_sync TEXT,
+                 a_token TEXT, b_token TEXT
+             );
+             CREATE TABLE items (
+                 collection TEXT NOT NULL,
+                 ident TEXT NOT NULL,
+                 a_href TEXT, a_etag TEXT, a_hash TEXT,
+                 b_href TEXT, b_etag TEXT, b_hash TEXT,
+                 PRIMARY KEY (collection, ident)
+             );
+             CREATE TABLE conflicts (
+                 collection TEXT NOT NULL,
+                 ident TEXT NOT NULL,
+                 reason TEXT NOT NULL,
+                 PRIMARY KEY (collection, ident)
+             );
+             CREATE TABLE meta (
+                 collection TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 value TEXT,
+                 PRIMARY KEY (collection, key)
+             );
+             PRAGMA user_version = 1;",
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// An open status of one pair. Every method commits before returning (see the module docs).
+/// Shared by the concurrent collection syncs of a pair; SQLite work is short, so a mutex
+/// suffices.
+pub struct Status {
+    conn: Mutex<Connection>,
+    /// Test hook: after this many more writes, writes fail (-1: never).
+    fail_after: AtomicI64,
+}
+
+impl std::fmt::Debug for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Status")
+    }
+}
+
+impl Status {
+    fn from_conn(mut conn: Connection) -> rusqlite::Result<Status> {
+        migrate(&mut conn)?;
+        Ok(Status {
+            conn: Mutex::new(conn),
+            fail_after: AtomicI64::new(-1),
+        })
+    }
+
+    /// Opens (creating it and `status_dir` when missing) the status of `pair`.
+    pub fn open(status_dir: &Path, pair: &str) -> rusqlite::Result<Status> {
+        std::fs::create_dir_all(status_dir).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("creating {}: {e}", status_dir.display())),
+            )
+        })?;
+        let conn = Connection::open(path_for(status_dir, pair))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Status::from_conn(conn)
+    }
+
+    /// An empty status that lives in memory only.
+    pub fn in_memory() -> rusqlite::Result<Status> {
+        Status::from_conn(Connection::open_in_memory()?)
+    }
+
+    /// The status of `pair` copied into memory: reads see the last sync, writes go nowhere.
+    /// Creates no file and no directory.
+    pub fn open_dry(status_dir: &Path, pair: &str) -> rusqlite::Result<Status> {
+        let path = path_for(status_dir, pair);
+        if !path.exists() {
+            return Status::in_memory();
+        }
+        let disk = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let version = user_version(&disk)?;
+        if version == 0 {
+            return Status::in_memory();
+        }
+        if version == SCHEMA_VERSION {
+            return Status::copy_into_memory(&disk);
+        }
+        // Another schema: migrate a scratch copy (refuses a newer one), never the original.
+        let scratch = tempfile::NamedTempFile::new().map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("scratch copy of {}: {e}", path.display())),
+            )
+        })?;
+        drop(disk);
+        std::fs::copy(&path, scratch.path()).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("copying {}: {e}", path.display())),
+            )
+        })?;
+        let mut conn = Connection::open(scratch.path())?;
+        migrate(&mut conn)?;
+        Status::copy_into_memory(&conn)
+    }
+
+    fn copy_into_memory(src: &Connection) -> rusqlite::Result<Status> {
+        let status = Status::in_memory()?;
+        {
+            let mut mem = status.conn.lock().unwrap();
+            copy_tables(src, &mut mem)?;
+        }
+        Ok(status)
+    }
+
+    /// Test hook: after `n` more successful writes, every write fails, as if the process
+    /// died between a storage write and the status commit.
+    #[doc(hidden)]
+    pub fn fail_writes_after(&self, n: i64) {
+        self.fail_after.store(n, Ordering::SeqCst);
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let left = self.fail_after.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some("injected status write failure".into()),
+            ));
+        }
+        if left > 0 {
+            self.fail_after.store(left - 1, Ordering::SeqCst);
+        }
+        f(&self.conn.lock().unwrap())
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        f(&self.conn.lock().unwrap())
+    }
+
+    pub fn collection(&self, name: &str) -> rusqlite::Result<Option<CollectionRow>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT name, a_href, b_href, last_sync, a_token, b_token
+                 FROM collections WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(CollectionRow {
+                        name: r.get(0)?,
+                        a_href: r.get(1)?,
+                        b_href: r.get(2)?,
+                        last_sync: r
+                            .get::<_, Option<String>>(3)?
+                            .as_deref()
+                            .and_then(parse_time),
+                        a_token: r.get(4)?,
+                        b_token: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Every collection recorded for the pair.
+    pub fn collections(&self) -> rusqlite::Result<Vec<CollectionRow>> {
+        let names: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM collections ORDER BY name")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(row) = self.collection(&n)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records where a collection lives (keeps its tokens and last sync).
+    pub fn set_collection(&self, name: &str, a_href: &str, b_href: &str) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO collections (name, a_href, b_href) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET a_href = ?2, b_href = ?3",
+                params![name, a_href, b_href],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn set_last_sync(&self, name: &str, at: DateTime<Utc>) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE collections SET last_sync = ?2 WHERE name = ?1",
+                params![name, at.to_rfc3339()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Stores the sync tokens to ask for changes next time (`None`: list fully).
+    pub fn set_tokens(&self, name: &str, a: Option<&str>, b: Option<&str>) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE collections SET a_token = ?2, b_token = ?3 WHERE name = ?1",
+                params![name, a, b],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Forgets a collection, its items, conflicts and metadata.
+    pub fn forget_collection(&self, name: &str) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = (|| {
+                for table in ["items", "conflicts", "meta"] {
+                    c.execute(
+                        &format!("DELETE FROM {table} WHERE collection = ?1"),
+                        [name],
+                    )?;
+                }
+                c.execute("DELETE FROM collections WHERE name = ?1", [name])?;
+                Ok(())
+            })();
+            match r {
+                Ok(()) => c.execute_batch("COMMIT"),
+                Err(e) => {
+                    c.execute_batch("ROLLBACK").ok();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// All item rows of a collection, by ident: the one query of a sync.
+    pub fn items(&self, collection: &str) -> rusqlite::Result<HashMap<String, ItemRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash
+                 FROM items WHERE collection = ?1",
+            )?;
+            let rows = stmt.query_map([collection], |r| {
+                let side = |i: usize| -> rusqlite::Result<Option<SideState>> {
+                    let href: Option<String> = r.get(i)?;
+                    Ok(match href {
+                        Some(href) => Some(SideState {
+                            href,
+                            etag: r.get::<_, Option<String>>(i + 1)?.unwrap_or_default(),
+                            hash: r.get::<_, Option<String>>(i + 2)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    })
+                };
+                Ok(ItemRow {
+                    ident: r.get(0)?,
+                    a: side(1)?,
+                    b: side(4)?,
+                })
+            })?;
+            let mut out = HashMap::new();
+            for row in rows {
+                let row = row?;
+                out.insert(row.ident.clone(), row);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn item_count(&self, collection: &str) -> rusqlite::Result<usize> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM items WHERE collection = ?1",
+                [collection],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+        })
+    }
+
+    /// Records (inserts or replaces) one item row; a row with neither side is deleted.
+    pub fn put_item(&self, collection: &str, row: &ItemRow) -> rusqlite::Result<()> {
+        if row.a.is_none() && row.b.is_none() {
+            return self.remove_item(collection, &row.ident);
+        }
+        self.write(|c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT OR REPLACE INTO items
+                 (collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let a = row.a.as_ref();
+            let b = row.b.as_ref();
+            stmt.execute(params![
+                collection,
+                row.ident,
+                a.map(|s| &s.href),
+                a.map(|s| &s.etag),
+                a.map(|s| &s.hash),
+                b.map(|s| &s.href),
+                b.map(|s| &s.etag),
+                b.map(|s| &s.hash),
+            ])
+            .map(drop)
+        })
+    }
+
+    pub fn remove_item(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM items WHERE collection = ?1 AND ident = ?2")?
+                .execute([collection, ident])
+                .map(drop)
+        })
+    }
+
+    /// Replaces the unresolved conflicts of a collection with `conflicts` (ident, reason).
+    pub fn set_conflicts(
+        &self,
+        collection: &str,
+        conflicts: &[(String, String)],
+    ) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = (|| {
+                c.execute("DELETE FROM conflicts WHERE collection = ?1", [collection])?;
+                for (ident, reason) in conflicts {
+                    c.execute(
+                        "INSERT OR REPLACE INTO conflicts (collection, ident, reason)
+                         VALUES (?1, ?2, ?3)",
+                        params![collection, ident, reason],
+                    )?;
+                }
+                Ok(())
+            })();
+            match r {
+                Ok(()) => c.execute_batch("COMMIT"),
+                Err(e) => {
+                    c.execute_batch("ROLLBACK").ok();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// The last synced value of a metadata key: `None` never synced, `Some(None)` synced as
+    /// unset.
+    pub fn meta(&self, collection: &str, key: &str) -> rusqlite::Result<Option<Option<String>>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT value FROM meta WHERE collection = ?1 AND key = ?2",
+                [collection, key],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn set_meta(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO meta (collection, key, value) VALUES (?1, ?2, ?3)",
+                params![collection, key, value],
+            )
+            .map(drop)
+        })
+    }
+}
+
+/// Copies every row of the status tables from `src` into `dst` (same schema version).
+fn copy_tables(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
+    let tx = dst.transaction()?;
+    for (table, cols) in [
+        (
+            "collections",
+            "name, a_href, b_href, last_sync, a_token, b_token",
+        ),
+        (
+            "items",
+            "collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash",
+        ),
+        ("conflicts", "collection, ident, reason"),
+        ("meta", "collection, key, value"),
+    ] {
+        let n = cols.split(',').count();
+        let mut stmt = src.prepare(&format!("SELECT {cols} FROM {table}"))?;
+        let placeholders: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+        let mut ins = tx.prepare(&format!(
+            "INSERT INTO {table} ({cols}) VALUES ({})",
+            placeholders.join(", ")
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let vals: Vec<rusqlite::types::Value> =
+                (0..n).map(|i| r.get(i)).collect::<Result<_, _>>()?;
+            ins.execute(rusqlite::params_from_iter(vals))?;
+        }
+    }
+    tx.commit()
 }

@@ -11,6 +11,23 @@
 use std::sync::Arc;
 
 use davsync_storages::{MetaKey, Storage};
+use futures::StreamExt;
+
+pub mod collections;
+pub mod conflict;
+pub mod execute;
+pub mod metasync;
+pub mod plan;
+
+#[cfg(test)]
+mod tests;
+
+use crate::status::Status;
+use execute::{describe, CollectionJob, SideCtx};
+use plan::{Labels, PlanContext};
+
+/// How many collections of one pair sync at once.
+const COLLECTION_CONCURRENCY: usize = 4;
 
 /// Which storage of a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,28 +137,179 @@ pub struct DiscoveredCollection {
 }
 
 /// Syncs one pair. Item and collection failures are reported and counted in the
-/// [`PairReport`]; an `Err` means the pair could not be synced at all (status unreadable,
-/// discovery failed) and has also been reported.
+/// [`PairReport`]; failures of the whole pair (status unreadable, discovery failed) too.
 pub async fn sync_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     opts: &SyncOptions,
     reporter: &dyn Reporter,
 ) -> PairReport {
-    let _ = (pair, status_dir, opts, reporter);
-    todo!("sync_pair")
+    let status = match open_status(pair, status_dir, opts.dry_run, reporter) {
+        Some(s) => s,
+        None => return PairReport { failures: 1 },
+    };
+    let (a, b) = storages(pair, opts.dry_run);
+    let pairing = match collections::pair_collections(pair, &a, &b, &status, true, reporter).await {
+        Ok(p) => p,
+        Err(e) => {
+            reporter.failure(&format!(
+                "pair {}: finding collections failed: {}",
+                pair.name,
+                describe(&e)
+            ));
+            return PairReport { failures: 1 };
+        }
+    };
+    let mut failures = pairing.failures;
+    let mut jobs = Vec::new();
+    for paired in pairing.collections {
+        if let Some(only) = &opts.only_collections {
+            if pair.collections.is_some() && !only.contains(&paired.name) {
+                continue;
+            }
+        }
+        if paired.vanished {
+            failures += collections::vanished(pair, &a, &b, &paired, &status, opts, reporter).await;
+            continue;
+        }
+        let (Some(ca), Some(cb)) = (paired.a.clone(), paired.b.clone()) else {
+            continue;
+        };
+        if let Err(e) = status.set_collection(&paired.name, &ca.href, &cb.href) {
+            reporter.failure(&format!(
+                "{}: recording the collection in the status: {e}",
+                pair_label(pair, &paired.name)
+            ));
+            failures += 1;
+            continue;
+        }
+        let phantom = opts.dry_run;
+        jobs.push(CollectionJob {
+            name: paired.name.clone(),
+            a: SideCtx {
+                label: storage_label(pair, &pair.a.name, &ca.name),
+                storage: a.clone(),
+                collection: ca,
+                phantom: phantom && paired.created == Some(Side::A),
+            },
+            b: SideCtx {
+                label: storage_label(pair, &pair.b.name, &cb.name),
+                storage: b.clone(),
+                collection: cb,
+                phantom: phantom && paired.created == Some(Side::B),
+            },
+            status: &status,
+            ctx: PlanContext {
+                labels: Labels {
+                    pair: pair_label(pair, &paired.name),
+                    a: String::new(),
+                    b: String::new(),
+                },
+                read_only_a: a.read_only(),
+                read_only_b: b.read_only(),
+                partial_sync: pair.partial_sync,
+                force_delete: opts.force_delete,
+            },
+            strategies: &pair.conflict_resolution,
+            reporter,
+            dry_run: opts.dry_run,
+        });
+    }
+    for job in &mut jobs {
+        job.ctx.labels.a = job.a.label.clone();
+        job.ctx.labels.b = job.b.label.clone();
+    }
+    let mut runs = futures::stream::iter(jobs.iter().map(|j| j.run()))
+        .buffer_unordered(COLLECTION_CONCURRENCY);
+    while let Some(n) = runs.next().await {
+        failures += n;
+    }
+    PairReport { failures }
+}
+
+/// `<pair>` or `<pair>/<collection>`.
+pub(crate) fn pair_label(pair: &PairSpec, collection: &str) -> String {
+    if pair.collections.is_none() {
+        pair.name.clone()
+    } else {
+        format!("{}/{collection}", pair.name)
+    }
+}
+
+/// `<storage>` or `<storage>/<collection>`.
+pub(crate) fn storage_label(pair: &PairSpec, storage: &str, collection: &str) -> String {
+    if pair.collections.is_none() {
+        storage.to_owned()
+    } else {
+        format!("{storage}/{collection}")
+    }
+}
+
+/// The pair's status: on disk, or for a dry run an in-memory copy that is never written.
+pub(crate) fn open_status(
+    pair: &PairSpec,
+    status_dir: &std::path::Path,
+    dry_run: bool,
+    reporter: &dyn Reporter,
+) -> Option<Status> {
+    let res = if dry_run {
+        Status::open_dry(status_dir, &pair.name)
+    } else {
+        Status::open(status_dir, &pair.name)
+    };
+    match res {
+        Ok(s) => Some(s),
+        Err(e) => {
+            reporter.failure(&format!(
+                "pair {}: opening the status {}: {e}",
+                pair.name,
+                crate::status::path_for(status_dir, &pair.name).display()
+            ));
+            None
+        }
+    }
+}
+
+/// The pair's storages, wrapped in `DryRun` for a dry run.
+pub(crate) fn storages(pair: &PairSpec, dry_run: bool) -> (Arc<dyn Storage>, Arc<dyn Storage>) {
+    let wrap = |s: &Arc<dyn Storage>| -> Arc<dyn Storage> {
+        if dry_run {
+            Arc::new(davsync_storages::wrappers::DryRun::new(s.clone()))
+        } else {
+            s.clone()
+        }
+    };
+    (wrap(&pair.a.storage), wrap(&pair.b.storage))
 }
 
 /// Discovers the collections of both sides and pairs them per the pair's `collections`,
-/// creating missing ones when `create` (unless that side is read-only).
+/// creating missing ones when `create` (unless that side is read-only). Reads the status
+/// (to tell a vanished collection from a new one) but never writes it.
 pub async fn discover_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     create: bool,
     reporter: &dyn Reporter,
 ) -> Result<Vec<DiscoveredCollection>, davsync_storages::Error> {
-    let _ = (pair, status_dir, create, reporter);
-    todo!("discover_pair")
+    let status = Status::open_dry(status_dir, &pair.name).map_err(|e| {
+        davsync_storages::Error::new(
+            davsync_storages::ErrorKind::Io,
+            format!("pair {}: reading the status", pair.name),
+        )
+        .with_source(e)
+    })?;
+    let (a, b) = storages(pair, false);
+    let pairing = collections::pair_collections(pair, &a, &b, &status, create, reporter).await?;
+    Ok(pairing
+        .collections
+        .into_iter()
+        .map(|p| DiscoveredCollection {
+            name: p.name,
+            a: p.a.map(|c| c.href),
+            b: p.b.map(|c| c.href),
+            created: p.created,
+        })
+        .collect())
 }
 
 /// Syncs the collection properties named in the pair's `metadata`.
@@ -151,6 +319,5 @@ pub async fn metasync_pair(
     only_collections: Option<&[String]>,
     reporter: &dyn Reporter,
 ) -> PairReport {
-    let _ = (pair, status_dir, only_collections, reporter);
-    todo!("metasync_pair")
+    metasync::metasync_pair(pair, status_dir, only_collections, reporter).await
 }

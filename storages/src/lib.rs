@@ -26,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod item;
 pub mod memory;
+pub mod net;
 pub mod singlefile;
 pub mod storage;
 pub mod vdir;

@@ -1,1 +1,630 @@
-//! placeholder: memory backend (being written).
+//! An in-memory storage: the reference implementation of the [`Storage`] contract, and the
+//! backend the engine's tests run against.
+//!
+//! It holds bytes, not parsed items, so a test can plant a malformed item
+//! ([`MemoryStorage::insert_raw`]) and see how the engine copes. Etags are a global counter, so
+//! every write yields a fresh etag, exactly as a server would.
+//!
+//! The test hooks (failure injection, write counting, hanging after a write) exist because
+//! the engine's promises are about what it does *not* do: "no write at all", "a read-only side
+//! is never written", "an interrupted sync converges". Counting and failing at the storage
+//! boundary is the only honest way to check them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::item::{Item, ItemKind};
+use crate::storage::{
+    Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
+};
+
+/// The href of the collection [`Storage::root_collection`] returns.
+pub const ROOT_HREF: &str = "mem:/";
+
+#[derive(Debug, Default, Clone)]
+struct MemCollection {
+    name: String,
+    items: BTreeMap<Href, (Vec<u8>, Etag)>,
+    meta: BTreeMap<MetaKey, String>,
+    /// (version, href, deleted) of every change, for [`Storage::changes`].
+    log: Vec<(u64, Href, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct Hooks {
+    /// Fail this many of the next write calls.
+    fail_writes: usize,
+    fail_write_kind: Option<ErrorKind>,
+    /// Writes to these hrefs fail (upload: the href the item would get).
+    fail_hrefs: HashSet<Href>,
+    /// `list` (and `changes`) fail this many times.
+    fail_lists: usize,
+    /// `get_many` fails for these hrefs (each entry, not the whole call).
+    fail_reads: HashSet<Href>,
+    /// Before the next write to this href, replace its content (a concurrent edit).
+    concurrent_edit: Option<(Href, Vec<u8>)>,
+    /// After this many more successful writes, every write hangs forever after completing.
+    hang_after: Option<usize>,
+}
+
+/// A storage that lives in memory. Cheap to create; clone the `Arc` to share.
+#[derive(Debug)]
+pub struct MemoryStorage {
+    kind: ItemKind,
+    read_only: std::sync::atomic::AtomicBool,
+    supports_changes: std::sync::atomic::AtomicBool,
+    state: Mutex<BTreeMap<String, MemCollection>>,
+    hooks: Mutex<Hooks>,
+    counter: AtomicU64,
+    writes: AtomicUsize,
+    reads: AtomicUsize,
+    lists: AtomicUsize,
+}
+
+impl MemoryStorage {
+    /// An empty storage whose root collection ([`ROOT_HREF`]) exists.
+    pub fn new(kind: ItemKind) -> MemoryStorage {
+        let mut state = BTreeMap::new();
+        state.insert(ROOT_HREF.to_owned(), MemCollection::default());
+        MemoryStorage {
+            kind,
+            read_only: false.into(),
+            supports_changes: false.into(),
+            state: Mutex::new(state),
+            hooks: Mutex::new(Hooks::default()),
+            counter: AtomicU64::new(0),
+            writes: AtomicUsize::new(0),
+            reads: AtomicUsize::new(0),
+            lists: AtomicUsize::new(0),
+        }
+    }
+
+    /// Makes [`Storage::read_only`] answer `true`. Writes are still counted (and refused with
+    /// [`ErrorKind::ReadOnly`]), so a test can assert that none was even attempted.
+    pub fn set_read_only(&self, ro: bool) {
+        self.read_only.store(ro, Ordering::SeqCst);
+    }
+
+    /// Enables [`Storage::changes`] (off by default, like most backends).
+    pub fn set_supports_changes(&self, on: bool) {
+        self.supports_changes.store(on, Ordering::SeqCst);
+    }
+
+    fn next_etag(&self) -> (u64, Etag) {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        (n, Etag(format!("\"e{n}\"")))
+    }
+
+    fn root() -> Collection {
+        Collection {
+            href: ROOT_HREF.to_owned(),
+            name: String::new(),
+        }
+    }
+
+    /// Stores bytes under `href` in the collection `coll_href` (created if missing) without
+    /// parsing them and without counting a write: test setup, or "someone else edited it".
+    /// Returns the new etag.
+    pub fn insert_raw(&self, coll_href: &str, href: &str, raw: impl Into<Vec<u8>>) -> Etag {
+        let (n, etag) = self.next_etag();
+        let mut state = self.state.lock().unwrap();
+        let coll = state
+            .entry(coll_href.to_owned())
+            .or_insert_with(|| MemCollection {
+                name: name_of(coll_href),
+                ..Default::default()
+            });
+        let href = Href(href.to_owned());
+        coll.items.insert(href.clone(), (raw.into(), etag.clone()));
+        coll.log.push((n, href, false));
+        etag
+    }
+
+    /// Removes an item without counting a write (an edit made outside the sync).
+    pub fn remove_raw(&self, coll_href: &str, href: &str) -> bool {
+        let (n, _) = self.next_etag();
+        let mut state = self.state.lock().unwrap();
+        let Some(coll) = state.get_mut(coll_href) else {
+            return false;
+        };
+        let href = Href(href.to_owned());
+        let found = coll.items.remove(&href).is_some();
+        if found {
+            coll.log.push((n, href, true));
+        }
+        found
+    }
+
+    /// Removes a whole collection without counting a write (it vanished on the server).
+    pub fn remove_collection_raw(&self, coll_href: &str) -> bool {
+        self.state.lock().unwrap().remove(coll_href).is_some()
+    }
+
+    /// Gives every item of the collection a fresh etag, content unchanged (a server that
+    /// rewrote its etags).
+    pub fn touch_all(&self, coll_href: &str) {
+        let hrefs: Vec<Href> = self
+            .state
+            .lock()
+            .unwrap()
+            .get(coll_href)
+            .map(|c| c.items.keys().cloned().collect())
+            .unwrap_or_default();
+        for h in hrefs {
+            let (n, etag) = self.next_etag();
+            let mut state = self.state.lock().unwrap();
+            let coll = state.get_mut(coll_href).expect("collection");
+            if let Some(e) = coll.items.get_mut(&h) {
+                e.1 = etag;
+                coll.log.push((n, h, false));
+            }
+        }
+    }
+
+    /// Moves an item to another href, keeping its bytes (with a fresh etag).
+    pub fn move_raw(&self, coll_href: &str, from: &str, to: &str) -> bool {
+        let raw = {
+            let state = self.state.lock().unwrap();
+            match state
+                .get(coll_href)
+                .and_then(|c| c.items.get(&Href::from(from)))
+            {
+                Some((raw, _)) => raw.clone(),
+                None => return false,
+            }
+        };
+        self.remove_raw(coll_href, from);
+        self.insert_raw(coll_href, to, raw);
+        true
+    }
+
+    /// The items of a collection: href, etag and bytes, sorted by href.
+    pub fn items(&self, coll_href: &str) -> Vec<(Href, Etag, Vec<u8>)> {
+        self.state
+            .lock()
+            .unwrap()
+            .get(coll_href)
+            .map(|c| {
+                c.items
+                    .iter()
+                    .map(|(h, (raw, e))| (h.clone(), e.clone(), raw.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The hrefs of all collections, root included.
+    pub fn collection_hrefs(&self) -> Vec<String> {
+        self.state.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Sets a metadata value without counting a write.
+    pub fn set_meta_raw(&self, coll_href: &str, key: MetaKey, value: Option<&str>) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(c) = state.get_mut(coll_href) {
+            match value {
+                Some(v) => {
+                    c.meta.insert(key, v.to_owned());
+                }
+                None => {
+                    c.meta.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Every write call so far (upload, update, delete, create/delete collection, set_meta),
+    /// successful or not.
+    pub fn write_count(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Every item read so far (each href asked of `get_many` counts once).
+    pub fn read_count(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// Every `list` call so far (`changes` calls are not counted).
+    pub fn list_count(&self) -> usize {
+        self.lists.load(Ordering::SeqCst)
+    }
+
+    /// The next `n` write calls fail with `kind`.
+    pub fn fail_next_writes(&self, n: usize, kind: ErrorKind) {
+        let mut h = self.hooks.lock().unwrap();
+        h.fail_writes = n;
+        h.fail_write_kind = Some(kind);
+    }
+
+    /// Every write to `href` fails with [`ErrorKind::Refused`] (uploads: the href derived
+    /// from the UID, see [`preferred_href`](Storage::preferred_href)).
+    pub fn fail_href(&self, href: &str) {
+        self.hooks
+            .lock()
+            .unwrap()
+            .fail_hrefs
+            .insert(Href::from(href));
+    }
+
+    /// Reading `href` fails with [`ErrorKind::Transport`].
+    pub fn fail_read(&self, href: &str) {
+        self.hooks
+            .lock()
+            .unwrap()
+            .fail_reads
+            .insert(Href::from(href));
+    }
+
+    /// The next `n` listings fail with [`ErrorKind::Transport`].
+    pub fn fail_next_lists(&self, n: usize) {
+        self.hooks.lock().unwrap().fail_lists = n;
+    }
+
+    /// Right before the next write to `href`, someone else stores `raw` there, so that
+    /// write meets a fresh etag.
+    pub fn edit_before_next_write(&self, href: &str, raw: impl Into<Vec<u8>>) {
+        self.hooks.lock().unwrap().concurrent_edit = Some((Href::from(href), raw.into()));
+    }
+
+    /// After `n` more writes succeed, the next write completes and then never returns: the
+    /// caller is stuck as if killed right after the storage acted.
+    pub fn hang_after_writes(&self, n: usize) {
+        self.hooks.lock().unwrap().hang_after = Some(n);
+    }
+
+    /// Clears every injected failure.
+    pub fn clear_failures(&self) {
+        *self.hooks.lock().unwrap() = Hooks::default();
+    }
+
+    /// Counts a write and applies the hooks that act before it.
+    fn before_write(&self, coll: &Collection, href: Option<&Href>) -> Result<()> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if self.read_only() {
+            return Err(Error::new(ErrorKind::ReadOnly, coll.href.clone()));
+        }
+        let edit = {
+            let mut h = self.hooks.lock().unwrap();
+            if h.fail_writes > 0 {
+                h.fail_writes -= 1;
+                let kind = h.fail_write_kind.unwrap_or(ErrorKind::Transport);
+                return Err(Error::new(
+                    kind,
+                    format!("injected failure on {}", coll.href),
+                ));
+            }
+            if let Some(href) = href {
+                if h.fail_hrefs.contains(href) {
+                    return Err(Error::new(ErrorKind::Refused, href.to_string()));
+                }
+            }
+            match (&h.concurrent_edit, href) {
+                (Some((eh, _)), Some(href)) if eh == href => h.concurrent_edit.take(),
+                _ => None,
+            }
+        };
+        if let Some((href, raw)) = edit {
+            self.insert_raw(&coll.href, href.as_str(), raw);
+        }
+        Ok(())
+    }
+
+    /// Applies the hang hook after a successful write.
+    async fn after_write(&self) {
+        let hang = {
+            let mut h = self.hooks.lock().unwrap();
+            match h.hang_after {
+                Some(0) => true,
+                Some(n) => {
+                    h.hang_after = Some(n - 1);
+                    false
+                }
+                None => false,
+            }
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn with_coll<T>(
+        &self,
+        coll: &Collection,
+        f: impl FnOnce(&mut MemCollection) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.state.lock().unwrap();
+        match state.get_mut(&coll.href) {
+            Some(c) => f(c),
+            None => Err(Error::new(ErrorKind::NotFound, coll.href.clone())),
+        }
+    }
+}
+
+fn name_of(coll_href: &str) -> String {
+    coll_href
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The href an item with this UID gets: its UID (or content hash) with `.item` appended,
+/// slashes replaced so it stays a single path segment.
+fn href_for(uid: &str) -> Href {
+    Href(format!("{}.item", uid.replace('/', "_")))
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    fn item_kind(&self) -> ItemKind {
+        self.kind
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only.load(Ordering::SeqCst)
+    }
+
+    async fn root_collection(&self) -> Result<Collection> {
+        Ok(Self::root())
+    }
+
+    async fn discover(&self) -> Result<Vec<Collection>> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(href, _)| href.as_str() != ROOT_HREF)
+            .map(|(href, c)| Collection {
+                href: href.clone(),
+                name: c.name.clone(),
+            })
+            .collect())
+    }
+
+    async fn create_collection(&self, name: &str) -> Result<Collection> {
+        let href = format!("{ROOT_HREF}{name}/");
+        let coll = Collection {
+            href: href.clone(),
+            name: name.to_owned(),
+        };
+        self.before_write(&coll, None)?;
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.contains_key(&href) {
+                return Err(Error::new(ErrorKind::AlreadyExists, href));
+            }
+            state.insert(
+                href,
+                MemCollection {
+                    name: name.to_owned(),
+                    ..Default::default()
+                },
+            );
+        }
+        self.after_write().await;
+        Ok(coll)
+    }
+
+    async fn delete_collection(&self, collection: &Collection) -> Result<()> {
+        self.before_write(collection, None)?;
+        if self
+            .state
+            .lock()
+            .unwrap()
+            .remove(&collection.href)
+            .is_none()
+        {
+            return Err(Error::new(ErrorKind::NotFound, collection.href.clone()));
+        }
+        self.after_write().await;
+        Ok(())
+    }
+
+    async fn list(&self, collection: &Collection) -> Result<Vec<ItemRef>> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut h = self.hooks.lock().unwrap();
+            if h.fail_lists > 0 {
+                h.fail_lists -= 1;
+                return Err(Error::new(
+                    ErrorKind::Transport,
+                    format!("injected failure listing {}", collection.href),
+                ));
+            }
+        }
+        self.with_coll(collection, |c| {
+            Ok(c.items
+                .iter()
+                .map(|(href, (_, etag))| ItemRef {
+                    href: href.clone(),
+                    etag: etag.clone(),
+                })
+                .collect())
+        })
+    }
+
+    async fn get_many(&self, collection: &Collection, hrefs: &[Href]) -> Result<Vec<Fetched>> {
+        self.reads.fetch_add(hrefs.len(), Ordering::SeqCst);
+        let failing = self.hooks.lock().unwrap().fail_reads.clone();
+        let raw: Vec<(Href, Option<(Vec<u8>, Etag)>)> = self.with_coll(collection, |c| {
+            Ok(hrefs
+                .iter()
+                .map(|h| (h.clone(), c.items.get(h).cloned()))
+                .collect())
+        })?;
+        Ok(raw
+            .into_iter()
+            .map(|(href, found)| {
+                let res =
+                    if failing.contains(&href) {
+                        Err(Error::new(
+                            ErrorKind::Transport,
+                            format!("injected failure reading {href}"),
+                        ))
+                    } else {
+                        match found {
+                            None => Err(Error::new(ErrorKind::NotFound, href.to_string())),
+                            Some((bytes, etag)) => match Item::parse(self.kind, bytes) {
+                                Ok(item) => Ok((item, etag)),
+                                Err(e) => Err(Error::new(ErrorKind::InvalidData, href.to_string())
+                                    .with_source(e)),
+                            },
+                        }
+                    };
+                (href, res)
+            })
+            .collect())
+    }
+
+    async fn upload(&self, collection: &Collection, item: &Item) -> Result<(Href, Etag)> {
+        let href = href_for(item.ident());
+        self.before_write(collection, Some(&href))?;
+        let (n, etag) = self.next_etag();
+        self.with_coll(collection, |c| {
+            if c.items.contains_key(&href) {
+                return Err(Error::new(ErrorKind::AlreadyExists, href.to_string()));
+            }
+            c.items
+                .insert(href.clone(), (item.raw().to_vec(), etag.clone()));
+            c.log.push((n, href.clone(), false));
+            Ok(())
+        })?;
+        self.after_write().await;
+        Ok((href, etag))
+    }
+
+    async fn update(
+        &self,
+        collection: &Collection,
+        href: &Href,
+        item: &Item,
+        etag: &Etag,
+    ) -> Result<Etag> {
+        self.before_write(collection, Some(href))?;
+        let (n, new) = self.next_etag();
+        self.with_coll(collection, |c| match c.items.get_mut(href) {
+            None => Err(Error::new(ErrorKind::NotFound, href.to_string())),
+            Some((_, cur)) if cur != etag => {
+                Err(Error::new(ErrorKind::PreconditionFailed, href.to_string()))
+            }
+            Some(entry) => {
+                *entry = (item.raw().to_vec(), new.clone());
+                c.log.push((n, href.clone(), false));
+                Ok(())
+            }
+        })?;
+        self.after_write().await;
+        Ok(new)
+    }
+
+    async fn delete(&self, collection: &Collection, href: &Href, etag: &Etag) -> Result<()> {
+        self.before_write(collection, Some(href))?;
+        let (n, _) = self.next_etag();
+        self.with_coll(collection, |c| match c.items.get(href) {
+            None => Err(Error::new(ErrorKind::NotFound, href.to_string())),
+            Some((_, cur)) if cur != etag => {
+                Err(Error::new(ErrorKind::PreconditionFailed, href.to_string()))
+            }
+            Some(_) => {
+                c.items.remove(href);
+                c.log.push((n, href.clone(), true));
+                Ok(())
+            }
+        })?;
+        self.after_write().await;
+        Ok(())
+    }
+
+    fn preferred_href(&self, uid: &str) -> Option<Href> {
+        Some(href_for(uid))
+    }
+
+    /// Tokens are the value of the etag counter: everything logged after it is a change.
+    async fn changes(
+        &self,
+        collection: &Collection,
+        since: Option<&SyncToken>,
+    ) -> Result<Option<Changes>> {
+        if !self.supports_changes.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        {
+            let mut h = self.hooks.lock().unwrap();
+            if h.fail_lists > 0 {
+                h.fail_lists -= 1;
+                return Err(Error::new(
+                    ErrorKind::Transport,
+                    format!("injected failure listing {}", collection.href),
+                ));
+            }
+        }
+        let now = self.counter.load(Ordering::SeqCst);
+        let since: Option<u64> = since.and_then(|t| t.as_str().parse().ok());
+        self.with_coll(collection, |c| {
+            let token = Some(SyncToken(now.to_string()));
+            let Some(since) = since else {
+                return Ok(Some(Changes {
+                    token,
+                    changed: c
+                        .items
+                        .iter()
+                        .map(|(href, (_, etag))| ItemRef {
+                            href: href.clone(),
+                            etag: etag.clone(),
+                        })
+                        .collect(),
+                    deleted: Vec::new(),
+                    complete: true,
+                }));
+            };
+            let mut touched: BTreeMap<&Href, bool> = BTreeMap::new();
+            for (v, href, _) in &c.log {
+                if *v > since && *v <= now {
+                    touched.insert(href, true);
+                }
+            }
+            let mut changes = Changes {
+                token,
+                ..Default::default()
+            };
+            for href in touched.keys() {
+                match c.items.get(*href) {
+                    Some((_, etag)) => changes.changed.push(ItemRef {
+                        href: (*href).clone(),
+                        etag: etag.clone(),
+                    }),
+                    None => changes.deleted.push((*href).clone()),
+                }
+            }
+            Ok(Some(changes))
+        })
+    }
+
+    async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
+        self.with_coll(collection, |c| Ok(c.meta.get(&key).cloned()))
+    }
+
+    async fn set_meta(
+        &self,
+        collection: &Collection,
+        key: MetaKey,
+        value: Option<&str>,
+    ) -> Result<()> {
+        self.before_write(collection, None)?;
+        self.with_coll(collection, |c| {
+            match value {
+                Some(v) => c.meta.insert(key, v.to_owned()),
+                None => c.meta.remove(&key),
+            };
+            Ok(())
+        })?;
+        self.after_write().await;
+        Ok(())
+    }
+}

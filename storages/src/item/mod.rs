@@ -3,20 +3,38 @@
 //! An [`Item`] keeps its bytes exactly as they were read; everything else is derived:
 //! - the UID (`None` when the item has none: it is then identified by its hash);
 //! - the hash of its normalized form, used to tell a real edit from noise (refolding,
-//!   line endings, reordering, PRODID/DTSTAMP/LAST-MODIFIED/REV, server-added X- properties);
+//!   line endings, reordering, PRODID/DTSTAMP/LAST-MODIFIED/REV, server-added properties;
+//!   docs/normalization.md has the full list);
 //! - the LAST-MODIFIED (iCalendar) or REV (vCard) instant, for `newer wins`.
 //!
-//! [`split`] cuts a whole calendar or address book (singlefile, http feed) into items and
-//! [`join`] puts items back into one file.
+//! [`split`] cuts a whole calendar or address book (singlefile, http feed) into items, each
+//! made of verbatim slices of the input, and [`join`] puts items back into one file.
 //!
-//! NOTE: this first version is a minimal placeholder so the engine can be built against the
-//! API; the full parser and normalization replace it.
+//! Parsing is a small byte-level content-line lexer (`contentline`) and a BEGIN/END tree
+//! (`component`): nothing is decoded or re-serialized, so legacy charsets and odd bytes
+//! survive untouched.
+
+mod component;
+mod contentline;
+mod datetime;
+mod ical;
+mod normalize;
+mod vcard;
+
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
+
+/// Parses a LAST-MODIFIED / REV value (any RFC 6350 timestamp or date form, RFC 5545
+/// DATE-TIME) into an instant; a date alone is midnight UTC. `None` when it names no instant.
+pub fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
+    datetime::parse_timestamp(value.as_bytes())
+}
 
 /// What a storage holds: decides how bytes are split and which properties matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +60,38 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Where the parts of an item sit in its bytes, so [`join`] can reassemble items without
+/// parsing them again.
+#[derive(Debug)]
+enum Layout {
+    Calendar {
+        /// The BEGIN:VCALENDAR line.
+        begin: Range<usize>,
+        /// Calendar-level property lines (VERSION, PRODID, CALSCALE, X-WR-...).
+        props: Vec<Range<usize>>,
+        /// VTIMEZONEs with their TZID and normalized digest.
+        timezones: Vec<Zone>,
+        /// Every other component (the master, its overrides).
+        components: Vec<Range<usize>>,
+        /// Normalized digest of the calendar-level properties.
+        wrapper: [u8; 32],
+        eol: &'static [u8],
+    },
+    Contacts {
+        /// The card, without a leading byte order mark or blank lines.
+        body: Range<usize>,
+        eol: &'static [u8],
+    },
+}
+
+/// A VTIMEZONE inside an item.
+#[derive(Debug)]
+struct Zone {
+    tzid: Vec<u8>,
+    span: Range<usize>,
+    digest: [u8; 32],
+}
+
 #[derive(Debug)]
 struct Inner {
     kind: ItemKind,
@@ -49,6 +99,7 @@ struct Inner {
     uid: Option<String>,
     hash: String,
     last_modified: Option<DateTime<Utc>>,
+    layout: Layout,
 }
 
 /// One calendar object (with its overrides and timezones) or one vCard, byte for byte.
@@ -57,48 +108,23 @@ struct Inner {
 pub struct Item(Arc<Inner>);
 
 impl Item {
-    /// Parses the bytes of exactly one item (one VCALENDAR holding one UID, or one VCARD).
+    /// Parses the bytes of exactly one item: one VCALENDAR whose components (other than
+    /// VTIMEZONE) all share one UID, or a single component without UID; or one VCARD.
+    /// Anything holding more than one item is an error naming the line of the second one:
+    /// storages that hold several items per file go through [`split`].
     pub fn parse(kind: ItemKind, raw: impl Into<Vec<u8>>) -> Result<Item, ParseError> {
         let raw = raw.into();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let lines = unfold(&text);
-        if !lines
-            .first()
-            .is_some_and(|l| l.to_ascii_uppercase().starts_with("BEGIN:"))
-        {
-            return Err(ParseError {
-                line: 1,
-                message: "does not begin with BEGIN:".into(),
-            });
-        }
-        let mut uid = None;
-        let mut norm: Vec<&str> = Vec::new();
-        for l in &lines {
-            let upper = l.to_ascii_uppercase();
-            if uid.is_none() && upper.starts_with("UID:") {
-                uid = Some(l[4..].trim().to_owned());
-            }
-            if ["PRODID", "DTSTAMP", "LAST-MODIFIED", "REV"]
-                .iter()
-                .any(|p| upper.starts_with(&format!("{p}:")) || upper.starts_with(&format!("{p};")))
-            {
-                continue;
-            }
-            norm.push(l);
-        }
-        norm.sort_unstable();
-        let mut h = Sha256::new();
-        for l in norm {
-            h.update(l.as_bytes());
-            h.update(b"\n");
-        }
-        let hash = hex::encode(h.finalize());
+        let parsed = match kind {
+            ItemKind::Calendar => ical::parse_one(&raw)?,
+            ItemKind::Contacts => vcard::parse_one(&raw)?,
+        };
         Ok(Item(Arc::new(Inner {
             kind,
             raw,
-            uid,
-            hash,
-            last_modified: None,
+            uid: parsed.uid,
+            hash: hex::encode(parsed.digest),
+            last_modified: parsed.last_modified,
+            layout: parsed.layout,
         })))
     }
 
@@ -112,7 +138,7 @@ impl Item {
     }
 
     pub fn uid(&self) -> Option<&str> {
-        self.0.uid.as_deref().filter(|u| !u.is_empty())
+        self.0.uid.as_deref()
     }
 
     /// The identity the status is keyed by: the UID, or the content hash for an item without
@@ -131,56 +157,56 @@ impl Item {
         self.0.last_modified
     }
 
-    /// The same item under another UID (every component's UID line rewritten), for `repair`
-    /// and `keep both`.
+    /// The same item under another UID, for `repair` and `keep both`: the UID line of every
+    /// component (or of the card) is rewritten, or added after BEGIN (after VERSION in a
+    /// vCard) where there is none. All other bytes stay as they were. Line breaks in `uid`
+    /// are dropped, as a UID cannot hold them.
     pub fn with_uid(&self, uid: &str) -> Item {
-        let text = String::from_utf8_lossy(&self.0.raw);
-        let mut out = String::new();
-        let mut replaced = false;
-        for line in text.split_inclusive('\n') {
-            if line.to_ascii_uppercase().starts_with("UID:") {
-                let eol = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
-                out.push_str(&format!("UID:{uid}{eol}"));
-                replaced = true;
-            } else if !replaced
-                && line.to_ascii_uppercase().starts_with("END:V")
-                && !line.to_ascii_uppercase().starts_with("END:VCALENDAR")
-            {
-                let eol = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
-                out.push_str(&format!("UID:{uid}{eol}"));
-                out.push_str(line);
-                replaced = true;
-            } else {
-                out.push_str(line);
-            }
-        }
-        Item::parse(self.kind(), out.into_bytes()).expect("re-parsing an item with a new UID")
+        let uid: String = uid.chars().filter(|&c| c != '\r' && c != '\n').collect();
+        let raw = match self.0.kind {
+            ItemKind::Calendar => ical::with_uid(&self.0.raw, &uid),
+            ItemKind::Contacts => vcard::with_uid(&self.0.raw, &uid),
+        };
+        Item::parse(self.0.kind, raw)
+            .expect("an item stays parseable when only its UID line changes")
     }
 }
 
-fn unfold(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if (line.starts_with(' ') || line.starts_with('\t')) && !out.is_empty() {
-            out.last_mut().unwrap().push_str(&line[1..]);
-        } else if !line.is_empty() {
-            out.push(line.to_owned());
-        }
-    }
-    out
+/// What parsing one item yields besides its bytes.
+struct Parsed {
+    uid: Option<String>,
+    digest: [u8; 32],
+    last_modified: Option<DateTime<Utc>>,
+    layout: Layout,
 }
 
 /// Cuts a whole calendar (any number of VCALENDARs, each component grouped by UID with the
-/// VTIMEZONEs it uses) or address book into items.
+/// VTIMEZONEs it uses) or address book into items. Input holding exactly one item comes back
+/// as one item with exactly the input's bytes; empty input (or only blank lines) holds none.
 pub fn split(kind: ItemKind, raw: &[u8]) -> Result<Vec<Item>, ParseError> {
-    let _ = (kind, raw);
-    todo!("item::split")
+    match kind {
+        ItemKind::Calendar => ical::split(raw),
+        ItemKind::Contacts => vcard::split(raw),
+    }
 }
 
-/// Puts items back into one file: one VCALENDAR with each VTIMEZONE once, or the VCARDs one
-/// after another.
+/// Puts items back into one file: one VCALENDAR (the calendar-level properties of the first
+/// item, each VTIMEZONE once, then every item's components), or the VCARDs one after another.
+/// Items whose calendar-level properties really differ (beyond PRODID and the other ignored
+/// ones), or that define one TZID differently, go into separate VCALENDARs, so that nothing
+/// they hold is lost and splitting the result gives the same items back.
+/// No items give an empty VCALENDAR, or an empty address book (no bytes).
 pub fn join(kind: ItemKind, items: &[Item]) -> Vec<u8> {
-    let _ = (kind, items);
-    todo!("item::join")
+    match kind {
+        ItemKind::Calendar => ical::join(items),
+        ItemKind::Contacts => vcard::join(items),
+    }
+}
+
+/// Appends `bytes`, then `eol` unless they already end a line.
+fn push_line_span(out: &mut Vec<u8>, bytes: &[u8], eol: &[u8]) {
+    out.extend_from_slice(bytes);
+    if !matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        out.extend_from_slice(eol);
+    }
 }

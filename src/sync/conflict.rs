@@ -1,0 +1,159 @@
+//! Conflict resolution: the pair's strategies, tried in order until one resolves.
+//!
+//! A strategy either resolves (names the version that goes to both sides) or passes, with a
+//! reason that ends up in the "left unresolved" line when every strategy passed.
+
+use std::path::Path;
+
+use davsync_storages::Item;
+use sha2::{Digest, Sha256};
+
+use super::{Side, Strategy};
+
+/// How a conflict was resolved.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// This side's version goes to the other side.
+    Take(Side),
+    /// a keeps its version; b's version, under a fresh UID, lands on both sides.
+    KeepBoth { renamed: Item },
+    /// A merged version goes to both sides.
+    Merged(Item),
+}
+
+/// The outcome of trying the strategies.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Resolved {
+        strategy: &'static str,
+        resolution: Resolution,
+    },
+    Unresolved {
+        reason: String,
+    },
+}
+
+pub fn strategy_name(s: &Strategy) -> &'static str {
+    match s {
+        Strategy::AWins => "a wins",
+        Strategy::BWins => "b wins",
+        Strategy::NewerWins => "newer wins",
+        Strategy::KeepBoth => "keep both",
+        Strategy::Command(_) => "command",
+    }
+}
+
+/// The fresh UID `keep both` gives b's version. Derived from the UID and b's content, so a
+/// sync interrupted halfway through `keep both` and run again picks the same UID and finds
+/// the copy it already made instead of making another.
+pub fn fresh_uid(uid: &str, b_hash: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(uid.as_bytes());
+    h.update(b"\0");
+    h.update(b_hash.as_bytes());
+    let d = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&d[..16]);
+    uuid::Builder::from_sha1_bytes(bytes)
+        .into_uuid()
+        .to_string()
+        .to_uppercase()
+}
+
+/// Tries `strategies` in order on versions `a` and `b` (whose normalized hashes differ).
+/// With `dry_run`, a `command` is not run (it may be interactive) and counts as resolving
+/// with a's version.
+pub async fn resolve(strategies: &[Strategy], a: &Item, b: &Item, dry_run: bool) -> Outcome {
+    if strategies.is_empty() {
+        return Outcome::Unresolved {
+            reason: "the versions differ and no conflict_resolution is configured".into(),
+        };
+    }
+    let mut passed: Vec<String> = Vec::new();
+    for s in strategies {
+        let name = strategy_name(s);
+        let resolution = match s {
+            Strategy::AWins => Ok(Resolution::Take(Side::A)),
+            Strategy::BWins => Ok(Resolution::Take(Side::B)),
+            Strategy::NewerWins => match (a.last_modified(), b.last_modified()) {
+                (Some(ta), Some(tb)) if ta > tb => Ok(Resolution::Take(Side::A)),
+                (Some(ta), Some(tb)) if tb > ta => Ok(Resolution::Take(Side::B)),
+                (Some(_), Some(_)) => Err("same LAST-MODIFIED/REV on both sides".to_owned()),
+                _ => Err("LAST-MODIFIED/REV missing on a side".to_owned()),
+            },
+            Strategy::KeepBoth => match b.uid() {
+                Some(uid) => Ok(Resolution::KeepBoth {
+                    renamed: b.with_uid(&fresh_uid(uid, b.hash())),
+                }),
+                None => Err("the item has no UID".to_owned()),
+            },
+            Strategy::Command(cmd) => {
+                if dry_run {
+                    Ok(Resolution::Take(Side::A))
+                } else {
+                    run_command(cmd, a, b).await
+                }
+            }
+        };
+        match resolution {
+            Ok(resolution) => {
+                return Outcome::Resolved {
+                    strategy: name,
+                    resolution,
+                }
+            }
+            Err(why) => passed.push(format!("{name}: {why}")),
+        }
+    }
+    Outcome::Unresolved {
+        reason: format!("every strategy passed ({})", passed.join("; ")),
+    }
+}
+
+/// Runs the merge command on two temporary files and reads the first back.
+async fn run_command(cmd: &[String], a: &Item, b: &Item) -> Result<Resolution, String> {
+    let Some((prog, args)) = cmd.split_first() else {
+        return Err("empty command".into());
+    };
+    let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary folder: {e}"))?;
+    let ext = match a.kind() {
+        davsync_storages::ItemKind::Calendar => "ics",
+        davsync_storages::ItemKind::Contacts => "vcf",
+    };
+    let pa = dir.path().join(format!("a.{ext}"));
+    let pb = dir.path().join(format!("b.{ext}"));
+    write(&pa, a.raw())?;
+    write(&pb, b.raw())?;
+    let status = tokio::process::Command::new(prog)
+        .args(args)
+        .arg(&pa)
+        .arg(&pb)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| format!("running {prog}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{prog} exited with {status}"));
+    }
+    let merged = std::fs::read(&pa).map_err(|e| format!("reading the merged file: {e}"))?;
+    let merged = Item::parse(a.kind(), merged)
+        .map_err(|e| format!("the merged version does not parse: {e}"))?;
+    if merged.ident() != a.ident() {
+        return Err(format!(
+            "the merged version has UID {} instead of {}",
+            merged.ident(),
+            a.ident()
+        ));
+    }
+    Ok(if merged.hash() == a.hash() {
+        Resolution::Take(Side::A)
+    } else if merged.hash() == b.hash() {
+        Resolution::Take(Side::B)
+    } else {
+        Resolution::Merged(merged)
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+}

@@ -1,0 +1,755 @@
+//! Runs the plan of one collection: list, read what changed, plan, then perform each op and
+//! record its status row right after the storage acted (see docs/sync-algorithm.md for why
+//! that order keeps an interrupted sync safe).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use davsync_storages::{Collection, Error, ErrorKind, Href, Item, ItemRef, Storage};
+use futures::StreamExt;
+
+use super::conflict::{self, Outcome, Resolution};
+use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanInput};
+use super::{PartialSync, Reporter, Side, Strategy};
+use crate::status::{ItemRow, SideState, Status};
+
+/// How many hrefs one `get_many` asks for.
+const FETCH_BATCH: usize = 100;
+/// How many item writes of one collection run at once.
+const WRITE_CONCURRENCY: usize = 8;
+
+/// One side of a collection being synced.
+pub struct SideCtx {
+    pub storage: Arc<dyn Storage>,
+    pub collection: Collection,
+    /// `<storage>` or `<storage>/<collection>`.
+    pub label: String,
+    /// True when the collection was only just created by a dry run: it does not exist, so it
+    /// is taken as empty instead of listed.
+    pub phantom: bool,
+}
+
+/// One collection of a pair to sync.
+pub struct CollectionJob<'a> {
+    /// The key of the collection in the status (empty without `collections`).
+    pub name: String,
+    pub a: SideCtx,
+    pub b: SideCtx,
+    pub status: &'a Status,
+    pub ctx: PlanContext,
+    pub strategies: &'a [Strategy],
+    pub reporter: &'a dyn Reporter,
+    pub dry_run: bool,
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+/// What became of one op.
+enum Done {
+    Ok,
+    Failed,
+    Unresolved(String),
+}
+
+/// Describes a storage error once: the context names the thing, the source adds why.
+pub fn describe(e: &Error) -> String {
+    match std::error::Error::source(e) {
+        Some(src) => format!("{e} ({src})"),
+        None => e.to_string(),
+    }
+}
+
+impl<'a> CollectionJob<'a> {
+    fn side(&self, side: Side) -> &SideCtx {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    fn read_only(&self, side: Side) -> bool {
+        match side {
+            Side::A => self.ctx.read_only_a,
+            Side::B => self.ctx.read_only_b,
+        }
+    }
+
+    fn fail(&self, message: &str) -> Done {
+        self.reporter.failure(message);
+        Done::Failed
+    }
+
+    async fn fetch(&self, side: Side, hrefs: Vec<Href>) -> HashMap<Href, FetchResult> {
+        let s = self.side(side);
+        let mut out = HashMap::with_capacity(hrefs.len());
+        for chunk in hrefs.chunks(FETCH_BATCH) {
+            match s.storage.get_many(&s.collection, chunk).await {
+                Ok(fetched) => {
+                    for (href, res) in fetched {
+                        out.insert(
+                            href,
+                            res.map(|(item, _)| item).map_err(|e| FetchError {
+                                malformed: e.kind() == ErrorKind::InvalidData,
+                                message: describe(&e),
+                            }),
+                        );
+                    }
+                }
+                Err(e) => {
+                    for href in chunk {
+                        out.insert(
+                            href.clone(),
+                            Err(FetchError {
+                                malformed: false,
+                                message: describe(&e),
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Syncs the collection; returns the number of failures reported.
+    pub async fn run(&self) -> usize {
+        let status = match self.status.items(&self.name) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail(&format!(
+                    "{}: reading the status: {e}",
+                    self.ctx.labels.pair
+                ));
+                return 1;
+            }
+        };
+        let tokens = match self.status.collection(&self.name) {
+            Ok(Some(row)) => (row.a_token, row.b_token),
+            _ => (None, None),
+        };
+        let (la, lb) = futures::join!(
+            self.listing(Side::A, tokens.0, &status),
+            self.listing(Side::B, tokens.1, &status)
+        );
+        let ((la, ta), (lb, tb)) = match (la, lb) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => {
+                self.fail(&format!(
+                    "{}: listing failed: {}",
+                    self.a.label,
+                    describe(&e)
+                ));
+                return 1;
+            }
+            (_, Err(e)) => {
+                self.fail(&format!(
+                    "{}: listing failed: {}",
+                    self.b.label,
+                    describe(&e)
+                ));
+                return 1;
+            }
+        };
+        let failures = self.run_listed(&la, &lb, &status).await;
+        // A token is only worth keeping when everything up to it was synced: an item that
+        // failed would not show up in the next delta. After a failure, list fully next time.
+        let (ta, tb) = if failures == 0 {
+            (ta, tb)
+        } else {
+            (None, None)
+        };
+        if let Err(e) = self
+            .status
+            .set_tokens(&self.name, ta.as_deref(), tb.as_deref())
+        {
+            self.fail(&format!(
+                "{}: recording sync tokens: {e}",
+                self.ctx.labels.pair
+            ));
+            return failures + 1;
+        }
+        failures
+    }
+
+    /// The side's items now, and the token to ask for changes next time. Uses
+    /// [`Storage::changes`] when the backend offers it, the full listing otherwise.
+    async fn listing(
+        &self,
+        side: Side,
+        token: Option<String>,
+        status: &HashMap<String, ItemRow>,
+    ) -> Result<(Vec<ItemRef>, Option<String>), Error> {
+        let s = self.side(side);
+        if s.phantom {
+            return Ok((Vec::new(), None));
+        }
+        let since = token.map(davsync_storages::SyncToken);
+        match s.storage.changes(&s.collection, since.as_ref()).await? {
+            Some(changes) => {
+                let new_token = changes.token.clone().map(|t| t.0);
+                Ok((plan::listing_from_changes(side, status, changes), new_token))
+            }
+            None => Ok((s.storage.list(&s.collection).await?, None)),
+        }
+    }
+
+    async fn run_listed(
+        &self,
+        la: &[ItemRef],
+        lb: &[ItemRef],
+        status: &HashMap<String, ItemRow>,
+    ) -> usize {
+        if let Err(message) = plan::check_emptied(la.len(), lb.len(), status, &self.ctx) {
+            self.fail(&message);
+            return 1;
+        }
+        let index = plan::StatusIndex::new(status);
+        let need_a = plan::needs_fetch(Side::A, la, &index);
+        let need_b = plan::needs_fetch(Side::B, lb, &index);
+        let (fa, fb) = futures::join!(self.fetch(Side::A, need_a), self.fetch(Side::B, need_b));
+        let ops = match plan::plan(&PlanInput {
+            a: la,
+            b: lb,
+            status,
+            fetched_a: &fa,
+            fetched_b: &fb,
+            ctx: &self.ctx,
+        }) {
+            Ok(ops) => ops,
+            Err(message) => {
+                self.fail(&message);
+                return 1;
+            }
+        };
+        let ops = self.hydrate(ops).await;
+        let total = ops.iter().filter(|o| o.writes()).count() as u64;
+        let mut done = 0u64;
+        let mut failures = 0usize;
+        let mut conflicts: Vec<(String, String)> = Vec::new();
+        let status_ref = status;
+        let mut results = futures::stream::iter(ops.into_iter().map(|op| async move {
+            let ident = op.ident().map(str::to_owned);
+            let writes = op.writes();
+            (ident, writes, self.exec(op, status_ref).await)
+        }))
+        .buffer_unordered(WRITE_CONCURRENCY);
+        while let Some((ident, writes, result)) = results.next().await {
+            if writes {
+                done += 1;
+                self.reporter
+                    .progress(&self.ctx.labels.pair, done, total.max(done));
+            }
+            match result {
+                Done::Ok => {}
+                Done::Failed => failures += 1,
+                Done::Unresolved(reason) => {
+                    failures += 1;
+                    conflicts.push((ident.unwrap_or_default(), reason));
+                }
+            }
+        }
+        drop(results);
+        conflicts.sort();
+        if let Err(e) = self.status.set_conflicts(&self.name, &conflicts) {
+            failures += 1;
+            self.fail(&format!(
+                "{}: recording conflicts: {e}",
+                self.ctx.labels.pair
+            ));
+        }
+        if let Err(e) = self.status.set_last_sync(&self.name, chrono::Utc::now()) {
+            failures += 1;
+            self.fail(&format!(
+                "{}: recording the sync time: {e}",
+                self.ctx.labels.pair
+            ));
+        }
+        failures
+    }
+
+    /// Reads the items the plan needs but did not have to read to decide (an unchanged item
+    /// copied to restore it, both sides of a conflict).
+    async fn hydrate(&self, mut ops: Vec<Op>) -> Vec<Op> {
+        let mut need: [Vec<Href>; 2] = [Vec::new(), Vec::new()];
+        let idx = |s: Side| match s {
+            Side::A => 0,
+            Side::B => 1,
+        };
+        for op in &ops {
+            match op {
+                Op::Copy { from, src, .. } if src.item.is_none() => {
+                    need[idx(*from)].push(src.href.clone())
+                }
+                Op::Conflict { a, b, .. } => {
+                    if a.item.is_none() {
+                        need[0].push(a.href.clone());
+                    }
+                    if b.item.is_none() {
+                        need[1].push(b.href.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if need[0].is_empty() && need[1].is_empty() {
+            return ops;
+        }
+        let [na, nb] = need;
+        let (fa, fb) = futures::join!(self.fetch(Side::A, na), self.fetch(Side::B, nb));
+        let fill = |side: Side, cur: &mut Current| -> Result<(), String> {
+            if cur.item.is_some() {
+                return Ok(());
+            }
+            let fetched = match side {
+                Side::A => &fa,
+                Side::B => &fb,
+            };
+            match fetched.get(&cur.href) {
+                Some(Ok(item)) => {
+                    cur.item = Some(item.clone());
+                    Ok(())
+                }
+                Some(Err(e)) => Err(format!(
+                    "{}: reading {}: {}",
+                    self.side(side).label,
+                    cur.href,
+                    e.message
+                )),
+                None => Err(format!(
+                    "{}: {} was not read",
+                    self.side(side).label,
+                    cur.href
+                )),
+            }
+        };
+        for op in ops.iter_mut() {
+            let res = match op {
+                Op::Copy { from, src, .. } => fill(*from, src),
+                Op::Conflict { a, b, .. } => fill(Side::A, a).and_then(|_| fill(Side::B, b)),
+                _ => Ok(()),
+            };
+            if let Err(message) = res {
+                *op = Op::Fail {
+                    ident: op.ident().map(str::to_owned),
+                    message,
+                };
+            }
+        }
+        ops
+    }
+
+    async fn exec(&self, op: Op, status: &HashMap<String, ItemRow>) -> Done {
+        match op {
+            Op::Record { row } => self.record(&row),
+            Op::Forget { ident } => self.forget(&ident),
+            Op::Fail { message, .. } => self.fail(&message),
+            Op::Copy {
+                ident,
+                from,
+                src,
+                dst,
+                ..
+            } => {
+                let item = src.item.clone().expect("hydrated");
+                self.copy(&ident, from, &src, &item, dst.as_ref(), true)
+                    .await
+            }
+            Op::Delete {
+                ident,
+                side,
+                target_item,
+                ..
+            } => self.delete(&ident, side, &target_item, true).await,
+            Op::Conflict { ident, a, b, .. } => self.conflict(&ident, a, b, true, status).await,
+        }
+    }
+
+    fn record(&self, row: &ItemRow) -> Done {
+        match self.status.put_item(&self.name, row) {
+            Ok(()) => Done::Ok,
+            Err(e) => self.fail(&format!(
+                "{}: recording item {} in the status: {e}",
+                self.ctx.labels.pair, row.ident
+            )),
+        }
+    }
+
+    fn forget(&self, ident: &str) -> Done {
+        match self.status.remove_item(&self.name, ident) {
+            Ok(()) => Done::Ok,
+            Err(e) => self.fail(&format!(
+                "{}: removing item {ident} from the status: {e}",
+                self.ctx.labels.pair
+            )),
+        }
+    }
+
+    fn row(ident: &str, side: Side, this: SideState, other_state: Option<SideState>) -> ItemRow {
+        let (a, b) = match side {
+            Side::A => (Some(this), other_state),
+            Side::B => (other_state, Some(this)),
+        };
+        ItemRow {
+            ident: ident.to_owned(),
+            a,
+            b,
+        }
+    }
+
+    fn item_failure(&self, ident: &str, side: Side, what: &str, e: &Error, item: &Item) -> Done {
+        let label = &self.side(side).label;
+        let mut msg = format!("{what} item {ident} to {label} failed: {}", describe(e));
+        if item.uid().is_none() && e.kind() == ErrorKind::Refused {
+            msg.push_str(
+                " (the item has no UID; run `davsync repair` on the other storage to give it one)",
+            );
+        }
+        self.fail(&msg)
+    }
+
+    /// Writes `item` (the version of `from`, described by `src`) to the other side: an upload
+    /// when `dst` is `None`, an update conditional on `dst`'s etag otherwise.
+    async fn copy(
+        &self,
+        ident: &str,
+        from: Side,
+        src: &Current,
+        item: &Item,
+        dst: Option<&Current>,
+        retry: bool,
+    ) -> Done {
+        let to = other(from);
+        let t = self.side(to);
+        let src_state = SideState {
+            href: src.href.0.clone(),
+            etag: src.etag.0.clone(),
+            hash: item.hash().to_owned(),
+        };
+        match dst {
+            None => match t.storage.upload(&t.collection, item).await {
+                Ok((href, etag)) => {
+                    self.reporter
+                        .change(&format!("Copying (uploading) item {ident} to {}", t.label));
+                    self.record(&Self::row(
+                        ident,
+                        to,
+                        SideState {
+                            href: href.0,
+                            etag: etag.0,
+                            hash: item.hash().to_owned(),
+                        },
+                        Some(src_state),
+                    ))
+                }
+                Err(e) => self.item_failure(ident, to, "Copying (uploading)", &e, item),
+            },
+            Some(d) => match t
+                .storage
+                .update(&t.collection, &d.href, item, &d.etag)
+                .await
+            {
+                Ok(etag) => {
+                    self.reporter
+                        .change(&format!("Copying (updating) item {ident} to {}", t.label));
+                    self.record(&Self::row(
+                        ident,
+                        to,
+                        SideState {
+                            href: d.href.0.clone(),
+                            etag: etag.0,
+                            hash: item.hash().to_owned(),
+                        },
+                        Some(src_state),
+                    ))
+                }
+                Err(e) if retry && e.kind() == ErrorKind::PreconditionFailed => {
+                    Box::pin(self.after_precondition(ident, from, src, item, d)).await
+                }
+                Err(e) if retry && e.kind() == ErrorKind::NotFound => {
+                    // Deleted there meanwhile: the edit we carry beats that deletion.
+                    Box::pin(self.copy(ident, from, src, item, None, false)).await
+                }
+                Err(e) => self.item_failure(ident, to, "Copying (updating)", &e, item),
+            },
+        }
+    }
+
+    /// An update met a fresh etag: someone edited the item meanwhile. Re-read it and treat the
+    /// two versions as a conflict, never overwriting the edit blindly.
+    async fn after_precondition(
+        &self,
+        ident: &str,
+        from: Side,
+        src: &Current,
+        item: &Item,
+        dst: &Current,
+    ) -> Done {
+        let to = other(from);
+        let t = self.side(to);
+        match t.storage.get(&t.collection, &dst.href).await {
+            Ok((now, etag)) => {
+                let fresh = Current {
+                    href: dst.href.clone(),
+                    etag,
+                    hash: now.hash().to_owned(),
+                    item: Some(now),
+                };
+                let mut src = src.clone();
+                src.item = Some(item.clone());
+                if fresh.hash == item.hash() {
+                    return self.record(&Self::row(
+                        ident,
+                        to,
+                        SideState {
+                            href: fresh.href.0.clone(),
+                            etag: fresh.etag.0.clone(),
+                            hash: fresh.hash.clone(),
+                        },
+                        Some(SideState {
+                            href: src.href.0.clone(),
+                            etag: src.etag.0.clone(),
+                            hash: src.hash.clone(),
+                        }),
+                    ));
+                }
+                let (a, b) = match from {
+                    Side::A => (src, fresh),
+                    Side::B => (fresh, src),
+                };
+                Box::pin(self.conflict(ident, a, b, false, &HashMap::new())).await
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Box::pin(self.copy(ident, from, src, item, None, false)).await
+            }
+            Err(e) => self.fail(&format!(
+                "item {ident} changed on {} during the sync and could not be re-read: {}",
+                t.label,
+                describe(&e)
+            )),
+        }
+    }
+
+    async fn delete(&self, ident: &str, side: Side, cur: &Current, retry: bool) -> Done {
+        let s = self.side(side);
+        match s.storage.delete(&s.collection, &cur.href, &cur.etag).await {
+            Ok(()) => {
+                self.reporter
+                    .change(&format!("Deleting item {ident} from {}", s.label));
+                self.forget(ident)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => self.forget(ident),
+            Err(e) if retry && e.kind() == ErrorKind::PreconditionFailed => {
+                // Edited meanwhile: the edit beats the deletion, it goes to the other side.
+                match s.storage.get(&s.collection, &cur.href).await {
+                    Ok((item, etag)) if !self.read_only(other(side)) => {
+                        let now = Current {
+                            href: cur.href.clone(),
+                            etag,
+                            hash: item.hash().to_owned(),
+                            item: Some(item.clone()),
+                        };
+                        Box::pin(self.copy(ident, side, &now, &item, None, false)).await
+                    }
+                    Ok(_) => self.fail(&format!(
+                        "item {ident} changed on {} during the sync; not deleted",
+                        s.label
+                    )),
+                    Err(e) if e.kind() == ErrorKind::NotFound => self.forget(ident),
+                    Err(e) => self.fail(&format!(
+                        "Deleting item {ident} from {} failed: {}",
+                        s.label,
+                        describe(&e)
+                    )),
+                }
+            }
+            Err(e) => self.fail(&format!(
+                "Deleting item {ident} from {} failed: {}",
+                s.label,
+                describe(&e)
+            )),
+        }
+    }
+
+    async fn conflict(
+        &self,
+        ident: &str,
+        a: Current,
+        b: Current,
+        retry: bool,
+        status: &HashMap<String, ItemRow>,
+    ) -> Done {
+        let pair = &self.ctx.labels.pair;
+        let (Some(ia), Some(ib)) = (a.item.clone(), b.item.clone()) else {
+            return self.fail(&format!(
+                "item {ident} in {pair}: conflict without both versions"
+            ));
+        };
+        if ia.hash() == ib.hash() {
+            return self.record(&ItemRow {
+                ident: ident.to_owned(),
+                a: Some(state(&a)),
+                b: Some(state(&b)),
+            });
+        }
+        // A read-only side can only win (or be ignored): partial_sync decides.
+        let ro = [Side::A, Side::B].into_iter().find(|s| self.read_only(*s));
+        if let Some(ro) = ro {
+            if self.ctx.read_only_a && self.ctx.read_only_b {
+                return Done::Ok;
+            }
+            return match self.ctx.partial_sync {
+                PartialSync::Ignore => Done::Ok,
+                PartialSync::Error => self.fail(&format!(
+                    "item {ident} changed in {} but {} is read-only (partial_sync = \"error\"); \
+                     nothing written for it",
+                    self.side(other(ro)).label,
+                    self.side(ro).label
+                )),
+                PartialSync::Revert => {
+                    let (src, item, dst) = match ro {
+                        Side::A => (&a, &ia, &b),
+                        Side::B => (&b, &ib, &a),
+                    };
+                    self.copy(ident, ro, src, item, Some(dst), retry).await
+                }
+            };
+        }
+        match conflict::resolve(self.strategies, &ia, &ib, self.dry_run).await {
+            Outcome::Unresolved { reason } => {
+                let line = plan::unresolved_line(ident, pair, &reason);
+                self.reporter.change(&line);
+                self.reporter.failure(&line);
+                Done::Unresolved(reason)
+            }
+            Outcome::Resolved {
+                strategy,
+                resolution,
+            } => {
+                let done = match resolution {
+                    Resolution::Take(side) => {
+                        let (src, item, dst) = match side {
+                            Side::A => (&a, &ia, &b),
+                            Side::B => (&b, &ib, &a),
+                        };
+                        self.copy(ident, side, src, item, Some(dst), retry).await
+                    }
+                    Resolution::KeepBoth { renamed } => {
+                        self.keep_both(ident, &a, &ia, &b, &renamed, retry, status)
+                            .await
+                    }
+                    Resolution::Merged(merged) => self.merged(ident, &a, &b, &merged).await,
+                };
+                if matches!(done, Done::Ok) {
+                    self.reporter
+                        .change(&plan::resolved_line(ident, pair, strategy));
+                }
+                done
+            }
+        }
+    }
+
+    /// `keep both`: b's version goes to both sides under its fresh UID, then a's version
+    /// replaces b's under the original UID. The fresh UID is derived from the content, and a
+    /// copy the status already knows on a side is not made again, so repeating this after an
+    /// interruption makes no duplicate.
+    #[allow(clippy::too_many_arguments)]
+    async fn keep_both(
+        &self,
+        ident: &str,
+        a: &Current,
+        ia: &Item,
+        b: &Current,
+        renamed: &Item,
+        retry: bool,
+        status: &HashMap<String, ItemRow>,
+    ) -> Done {
+        let new_ident = renamed.ident().to_owned();
+        let known = status.get(&new_ident).cloned().unwrap_or(ItemRow {
+            ident: new_ident.clone(),
+            a: None,
+            b: None,
+        });
+        let mut row = known;
+        for side in [Side::A, Side::B] {
+            let already = match side {
+                Side::A => row.a.is_some(),
+                Side::B => row.b.is_some(),
+            };
+            if already {
+                continue;
+            }
+            let s = self.side(side);
+            match s.storage.upload(&s.collection, renamed).await {
+                Ok((href, etag)) => {
+                    self.reporter.change(&format!(
+                        "Copying (uploading) item {new_ident} to {}",
+                        s.label
+                    ));
+                    let st = SideState {
+                        href: href.0,
+                        etag: etag.0,
+                        hash: renamed.hash().to_owned(),
+                    };
+                    match side {
+                        Side::A => row.a = Some(st),
+                        Side::B => row.b = Some(st),
+                    }
+                    if let Done::Failed = self.record(&row) {
+                        return Done::Failed;
+                    }
+                }
+                // Made by an interrupted earlier run whose status row was lost: the next
+                // sync finds it on both sides and records it.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return self.item_failure(&new_ident, side, "Copying (uploading)", &e, renamed)
+                }
+            }
+        }
+        self.copy(ident, Side::A, a, ia, Some(b), retry).await
+    }
+
+    /// A merged version (from `command`) replaces both sides' versions.
+    async fn merged(&self, ident: &str, a: &Current, b: &Current, merged: &Item) -> Done {
+        let mut states = Vec::new();
+        for (side, cur) in [(Side::A, a), (Side::B, b)] {
+            let s = self.side(side);
+            match s
+                .storage
+                .update(&s.collection, &cur.href, merged, &cur.etag)
+                .await
+            {
+                Ok(etag) => {
+                    self.reporter
+                        .change(&format!("Copying (updating) item {ident} to {}", s.label));
+                    states.push(SideState {
+                        href: cur.href.0.clone(),
+                        etag: etag.0,
+                        hash: merged.hash().to_owned(),
+                    });
+                }
+                Err(e) => return self.item_failure(ident, side, "Copying (updating)", &e, merged),
+            }
+        }
+        let b_state = states.pop();
+        let a_state = states.pop();
+        self.record(&ItemRow {
+            ident: ident.to_owned(),
+            a: a_state,
+            b: b_state,
+        })
+    }
+}
+
+fn state(c: &Current) -> SideState {
+    SideState {
+        href: c.href.0.clone(),
+        etag: c.etag.0.clone(),
+        hash: c.hash.clone(),
+    }
+}

@@ -1,0 +1,605 @@
+//! THE ALGORITHM: from what the two sides list now and what the status remembers, decide
+//! per item what to do. Pure functions, no I/O: the executor ([`super::execute`]) lists,
+//! fetches, then asks [`needs_fetch`] what to read and [`plan`] what to do.
+//!
+//! Per ident (the UID, or the content hash of an item without one), with `a`/`b` what each
+//! side holds now and `s` the status row of the last sync:
+//!
+//! | a | b | s | decision |
+//! |---|---|---|---|
+//! | - | - | some | forget the row (deleted on both sides) |
+//! | x | - | none, or no b part | copy a -> b (upload) |
+//! | x | - | has b part | a unchanged: delete a; a changed: copy a -> b (an edit beats a deletion) |
+//! | x | y | any | equal hashes: record the status, no write |
+//! | x | y | both parts | only a changed: copy a -> b; only b: copy b -> a; both: conflict |
+//! | x | y | missing a part | conflict (both new and different) |
+//!
+//! (and symmetrically). "Changed" compares the normalized hash with the status, never the
+//! etag: an etag that moved while the content did not, or an item that moved to another href,
+//! only updates the status. An item is only read when its (href, etag) is not in the status.
+//!
+//! Then the read-only policy: when a decision would write to a read-only side, `partial_sync`
+//! replaces it: `revert` makes the writable side equal to the read-only one, `ignore` drops
+//! it, `error` turns it into a failure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use davsync_storages::{Changes, Etag, Href, Item, ItemRef};
+
+use super::{PartialSync, Side};
+use crate::status::{ItemRow, SideState};
+
+/// The names an op's line uses.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    /// `<pair>` or `<pair>/<collection>`.
+    pub pair: String,
+    /// `<storage>` or `<storage>/<collection>` of side a.
+    pub a: String,
+    /// The same for side b.
+    pub b: String,
+}
+
+impl Labels {
+    pub fn side(&self, side: Side) -> &str {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+}
+
+/// Everything about the collection the plan depends on besides the data.
+#[derive(Debug, Clone, Default)]
+pub struct PlanContext {
+    pub labels: Labels,
+    pub read_only_a: bool,
+    pub read_only_b: bool,
+    pub partial_sync: PartialSync,
+    pub force_delete: bool,
+}
+
+/// What one side holds for an ident now. `item` is `None` when the engine did not need to
+/// read it (its href and etag are those of the status).
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub href: Href,
+    pub etag: Etag,
+    pub hash: String,
+    pub item: Option<Item>,
+}
+
+impl Current {
+    fn state(&self) -> SideState {
+        SideState {
+            href: self.href.0.clone(),
+            etag: self.etag.0.clone(),
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// One thing to do. `Display` is the exact line users see for it.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Copies `from`'s version to the other side: an upload when `dst` is `None`, otherwise
+    /// an update conditional on `dst`'s etag.
+    Copy {
+        ident: String,
+        from: Side,
+        src: Current,
+        dst: Option<Current>,
+        target: String,
+    },
+    /// Deletes the item on `side`, conditional on its etag; the other side has none.
+    Delete {
+        ident: String,
+        side: Side,
+        target_item: Current,
+        target: String,
+    },
+    /// Both sides agree; only the status changes.
+    Record { row: ItemRow },
+    /// Gone from both sides: drop the status row.
+    Forget { ident: String },
+    /// Both sides changed differently: conflict resolution decides.
+    Conflict {
+        ident: String,
+        a: Current,
+        b: Current,
+        pair: String,
+    },
+    /// Nothing can be done for this item now; the message names it.
+    Fail {
+        ident: Option<String>,
+        message: String,
+    },
+}
+
+impl Op {
+    pub fn ident(&self) -> Option<&str> {
+        match self {
+            Op::Copy { ident, .. }
+            | Op::Delete { ident, .. }
+            | Op::Forget { ident }
+            | Op::Conflict { ident, .. } => Some(ident),
+            Op::Record { row } => Some(&row.ident),
+            Op::Fail { ident, .. } => ident.as_deref(),
+        }
+    }
+
+    /// True for ops that write to a storage.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Op::Copy { .. } | Op::Delete { .. } | Op::Conflict { .. }
+        )
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Copy {
+                ident,
+                dst: None,
+                target,
+                ..
+            } => write!(f, "Copying (uploading) item {ident} to {target}"),
+            Op::Copy { ident, target, .. } => {
+                write!(f, "Copying (updating) item {ident} to {target}")
+            }
+            Op::Delete { ident, target, .. } => write!(f, "Deleting item {ident} from {target}"),
+            Op::Record { row } => write!(f, "Recording item {} in the status", row.ident),
+            Op::Forget { ident } => write!(f, "Forgetting item {ident} in the status"),
+            Op::Conflict { ident, pair, .. } => write!(f, "Conflict: item {ident} in {pair}"),
+            Op::Fail { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+/// The line printed when conflict resolution succeeded.
+pub fn resolved_line(ident: &str, pair: &str, strategy: &str) -> String {
+    format!("Conflict: item {ident} in {pair} resolved by \"{strategy}\"")
+}
+
+/// The line (and failure message) of a conflict no strategy resolved.
+pub fn unresolved_line(ident: &str, pair: &str, reason: &str) -> String {
+    format!("Conflict: item {ident} in {pair} left unresolved: {reason}")
+}
+
+/// The status indexed by href, per side: which ident and state a listed href had.
+pub struct StatusIndex<'s> {
+    a: HashMap<&'s str, (&'s str, &'s SideState)>,
+    b: HashMap<&'s str, (&'s str, &'s SideState)>,
+}
+
+impl<'s> StatusIndex<'s> {
+    pub fn new(status: &'s HashMap<String, ItemRow>) -> Self {
+        let mut a = HashMap::with_capacity(status.len());
+        let mut b = HashMap::with_capacity(status.len());
+        for (ident, row) in status {
+            if let Some(s) = &row.a {
+                a.insert(s.href.as_str(), (ident.as_str(), s));
+            }
+            if let Some(s) = &row.b {
+                b.insert(s.href.as_str(), (ident.as_str(), s));
+            }
+        }
+        StatusIndex { a, b }
+    }
+
+    fn side(&self, side: Side) -> &HashMap<&'s str, (&'s str, &'s SideState)> {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    /// The ident and state a listed item is known under, when its href and etag are those
+    /// the status recorded.
+    pub fn known(&self, side: Side, r: &ItemRef) -> Option<(&'s str, &'s SideState)> {
+        self.side(side)
+            .get(r.href.as_str())
+            .copied()
+            .filter(|(_, s)| s.etag == r.etag.0)
+    }
+
+    /// The ident the status recorded at this href (whatever its etag now).
+    pub fn ident_at(&self, side: Side, href: &Href) -> Option<&'s str> {
+        self.side(side).get(href.as_str()).map(|(i, _)| *i)
+    }
+}
+
+/// The hrefs of a listing that must be read: new ones and those whose etag moved.
+pub fn needs_fetch(side: Side, listing: &[ItemRef], index: &StatusIndex<'_>) -> Vec<Href> {
+    listing
+        .iter()
+        .filter(|r| index.known(side, r).is_none())
+        .map(|r| r.href.clone())
+        .collect()
+}
+
+/// The emptied-side guard: if the status knows items and one side now lists none while the
+/// other still has some, deleting everything on the other side is far more likely a broken
+/// server or an unmounted folder than the user's wish.
+pub fn check_emptied(
+    a_len: usize,
+    b_len: usize,
+    status: &HashMap<String, ItemRow>,
+    ctx: &PlanContext,
+) -> Result<(), String> {
+    if ctx.force_delete {
+        return Ok(());
+    }
+    let check = |empty: Side, side_len: usize, other_len: usize, other_label: &str| {
+        let known = status
+            .values()
+            .filter(|r| match empty {
+                Side::A => r.a.is_some(),
+                Side::B => r.b.is_some(),
+            })
+            .count();
+        if side_len == 0 && other_len > 0 && known > 0 {
+            Err(format!(
+                "{}: storage lists no items but {known} were synced before; refusing to \
+                 delete them on {other_label} (run `davsync sync --force-delete` if that is \
+                 really wanted)",
+                ctx.labels.side(empty)
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    check(Side::A, a_len, b_len, &ctx.labels.b)?;
+    check(Side::B, b_len, a_len, &ctx.labels.a)
+}
+
+/// The full listing of a side rebuilt from an incremental answer: what the status recorded
+/// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
+/// is the listing itself.
+pub fn listing_from_changes(
+    side: Side,
+    status: &HashMap<String, ItemRow>,
+    changes: Changes,
+) -> Vec<ItemRef> {
+    if changes.complete {
+        return changes.changed;
+    }
+    let mut by_href: HashMap<Href, Etag> = status
+        .values()
+        .filter_map(|row| match side {
+            Side::A => row.a.as_ref(),
+            Side::B => row.b.as_ref(),
+        })
+        .map(|s| (Href(s.href.clone()), Etag(s.etag.clone())))
+        .collect();
+    for href in changes.deleted {
+        by_href.remove(&href);
+    }
+    for r in changes.changed {
+        by_href.insert(r.href, r.etag);
+    }
+    by_href
+        .into_iter()
+        .map(|(href, etag)| ItemRef { href, etag })
+        .collect()
+}
+
+/// The result of reading one href: the item, or why not (the message names nothing yet).
+pub type FetchResult = Result<Item, FetchError>;
+
+/// Why a listed href could not be used.
+#[derive(Debug, Clone)]
+pub struct FetchError {
+    /// True for a malformed item (as opposed to a read failure).
+    pub malformed: bool,
+    pub message: String,
+}
+
+/// The input of [`plan`].
+pub struct PlanInput<'a> {
+    pub a: &'a [ItemRef],
+    pub b: &'a [ItemRef],
+    pub status: &'a HashMap<String, ItemRow>,
+    pub fetched_a: &'a HashMap<Href, FetchResult>,
+    pub fetched_b: &'a HashMap<Href, FetchResult>,
+    pub ctx: &'a PlanContext,
+}
+
+/// One side's items by ident, plus the idents that must not be touched and the failures
+/// found while building it.
+struct SideItems {
+    by_ident: HashMap<String, Current>,
+    poisoned: Vec<String>,
+    failures: Vec<Op>,
+}
+
+fn side_items(
+    side: Side,
+    listing: &[ItemRef],
+    fetched: &HashMap<Href, FetchResult>,
+    index: &StatusIndex<'_>,
+    label: &str,
+) -> SideItems {
+    let mut by_ident: HashMap<String, Current> = HashMap::with_capacity(listing.len());
+    let mut dups: BTreeMap<String, Vec<Href>> = BTreeMap::new();
+    let mut out = SideItems {
+        by_ident: HashMap::new(),
+        poisoned: Vec::new(),
+        failures: Vec::new(),
+    };
+    for r in listing {
+        let (ident, cur) = if let Some((ident, s)) = index.known(side, r) {
+            (
+                ident.to_owned(),
+                Current {
+                    href: r.href.clone(),
+                    etag: r.etag.clone(),
+                    hash: s.hash.clone(),
+                    item: None,
+                },
+            )
+        } else {
+            match fetched.get(&r.href) {
+                Some(Ok(item)) => (
+                    item.ident().to_owned(),
+                    Current {
+                        href: r.href.clone(),
+                        etag: r.etag.clone(),
+                        hash: item.hash().to_owned(),
+                        item: Some(item.clone()),
+                    },
+                ),
+                other => {
+                    let ident = index.ident_at(side, &r.href).map(str::to_owned);
+                    let message = match other {
+                        Some(Err(e)) if e.malformed => format!(
+                            "{label}: malformed item {}: {} (not synced; fix or remove it)",
+                            r.href, e.message
+                        ),
+                        Some(Err(e)) => format!("{label}: reading {}: {}", r.href, e.message),
+                        _ => format!("{label}: {} was listed but not read", r.href),
+                    };
+                    if let Some(i) = &ident {
+                        out.poisoned.push(i.clone());
+                    }
+                    out.failures.push(Op::Fail { ident, message });
+                    continue;
+                }
+            }
+        };
+        if let Some(prev) = by_ident.get(&ident) {
+            dups.entry(ident.clone())
+                .or_insert_with(|| vec![prev.href.clone()])
+                .push(cur.href.clone());
+        } else {
+            by_ident.insert(ident, cur);
+        }
+    }
+    for (ident, hrefs) in dups {
+        let list: Vec<&str> = hrefs.iter().map(|h| h.as_str()).collect();
+        out.failures.push(Op::Fail {
+            ident: Some(ident.clone()),
+            message: format!(
+                "{label}: duplicate UID {ident} in {} (not synced; run `davsync repair` to \
+                 give each a fresh UID)",
+                list.join(", ")
+            ),
+        });
+        out.poisoned.push(ident);
+    }
+    out.by_ident = by_ident;
+    out
+}
+
+/// What the etag-mapping algorithm wants for one ident, before the read-only policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Nothing,
+    Record,
+    Forget,
+    Copy(Side),
+    Delete(Side),
+    Conflict,
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Decision {
+    let sa = s.and_then(|s| s.a.as_ref());
+    let sb = s.and_then(|s| s.b.as_ref());
+    let changed = |cur: &Current, st: Option<&SideState>| st.map_or(true, |st| st.hash != cur.hash);
+    match (a, b) {
+        (None, None) => {
+            if s.is_some() {
+                Decision::Forget
+            } else {
+                Decision::Nothing
+            }
+        }
+        (Some(a), None) => {
+            if sb.is_some() && !changed(a, sa) {
+                Decision::Delete(Side::A)
+            } else {
+                Decision::Copy(Side::A)
+            }
+        }
+        (None, Some(b)) => {
+            if sa.is_some() && !changed(b, sb) {
+                Decision::Delete(Side::B)
+            } else {
+                Decision::Copy(Side::B)
+            }
+        }
+        (Some(a), Some(b)) => {
+            if a.hash == b.hash {
+                if same_state(a, sa) && same_state(b, sb) {
+                    Decision::Nothing
+                } else {
+                    Decision::Record
+                }
+            } else if sa.is_some() && sb.is_some() {
+                match (changed(a, sa), changed(b, sb)) {
+                    (true, false) => Decision::Copy(Side::A),
+                    (false, true) => Decision::Copy(Side::B),
+                    _ => Decision::Conflict,
+                }
+            } else {
+                Decision::Conflict
+            }
+        }
+    }
+}
+
+/// True when the status recorded exactly this href, etag and hash.
+fn same_state(cur: &Current, st: Option<&SideState>) -> bool {
+    st.is_some_and(|st| st.href == cur.href.0 && st.etag == cur.etag.0 && st.hash == cur.hash)
+}
+
+fn row_of(a: Option<&Current>, b: Option<&Current>) -> ItemRow {
+    ItemRow {
+        ident: String::new(),
+        a: a.map(Current::state),
+        b: b.map(Current::state),
+    }
+}
+
+/// The sides a decision writes to.
+fn writes_to(d: Decision) -> &'static [Side] {
+    match d {
+        Decision::Copy(Side::A) | Decision::Delete(Side::B) => &[Side::B],
+        Decision::Copy(Side::B) | Decision::Delete(Side::A) => &[Side::A],
+        Decision::Conflict => &[Side::A, Side::B],
+        _ => &[],
+    }
+}
+
+/// Makes the writable side equal to the read-only side `ro`.
+fn revert(ro: Side, a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Decision {
+    let (r, w) = match ro {
+        Side::A => (a, b),
+        Side::B => (b, a),
+    };
+    match (r, w) {
+        (Some(_), None) => Decision::Copy(ro),
+        (Some(r), Some(w)) if r.hash != w.hash => Decision::Copy(ro),
+        (None, Some(_)) => Decision::Delete(other(ro)),
+        _ => decide(a, b, s),
+    }
+}
+
+/// THE plan of one collection. Ops come sorted by ident so runs are reproducible.
+pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
+    let ctx = input.ctx;
+    check_emptied(input.a.len(), input.b.len(), input.status, ctx)?;
+    let index = StatusIndex::new(input.status);
+    let a = side_items(Side::A, input.a, input.fetched_a, &index, &ctx.labels.a);
+    let b = side_items(Side::B, input.b, input.fetched_b, &index, &ctx.labels.b);
+
+    let mut ops: Vec<Op> = Vec::new();
+    ops.extend(a.failures);
+    ops.extend(b.failures);
+    let poisoned: std::collections::HashSet<&str> = a
+        .poisoned
+        .iter()
+        .chain(b.poisoned.iter())
+        .map(String::as_str)
+        .collect();
+
+    // Every ident once: a's, then b's not on a, then the status's found on neither side.
+    // Not sorted: the (few) ops are sorted at the end instead of the (many) idents.
+    let idents = a
+        .by_ident
+        .keys()
+        .chain(b.by_ident.keys().filter(|i| !a.by_ident.contains_key(*i)))
+        .chain(
+            input
+                .status
+                .keys()
+                .filter(|i| !a.by_ident.contains_key(*i) && !b.by_ident.contains_key(*i)),
+        )
+        .map(String::as_str);
+
+    for ident in idents {
+        if poisoned.contains(ident) {
+            continue;
+        }
+        let ca = a.by_ident.get(ident);
+        let cb = b.by_ident.get(ident);
+        let s = input.status.get(ident);
+        let mut d = decide(ca, cb, s);
+        let ro_target = writes_to(d).iter().copied().find(|side| match side {
+            Side::A => ctx.read_only_a,
+            Side::B => ctx.read_only_b,
+        });
+        if let Some(ro) = ro_target {
+            if ctx.read_only_a && ctx.read_only_b {
+                // Nothing can be written anywhere; the pair is a mirror of nothing.
+                continue;
+            }
+            match ctx.partial_sync {
+                PartialSync::Revert => d = revert(ro, ca, cb, s),
+                PartialSync::Ignore => continue,
+                PartialSync::Error => {
+                    let w = other(ro);
+                    ops.push(Op::Fail {
+                        ident: Some(ident.to_owned()),
+                        message: format!(
+                            "item {ident} changed in {} but {} is read-only \
+                             (partial_sync = \"error\"); nothing written for it",
+                            ctx.labels.side(w),
+                            ctx.labels.side(ro),
+                        ),
+                    });
+                    continue;
+                }
+            }
+        }
+        let side_cur = |side: Side| match side {
+            Side::A => ca,
+            Side::B => cb,
+        };
+        match d {
+            Decision::Nothing => {}
+            Decision::Record => {
+                let mut row = row_of(ca, cb);
+                row.ident = ident.to_owned();
+                ops.push(Op::Record { row });
+            }
+            Decision::Forget => ops.push(Op::Forget {
+                ident: ident.to_owned(),
+            }),
+            Decision::Copy(from) => {
+                let to = other(from);
+                ops.push(Op::Copy {
+                    ident: ident.to_owned(),
+                    from,
+                    src: side_cur(from).expect("copy from a present side").clone(),
+                    dst: side_cur(to).cloned(),
+                    target: ctx.labels.side(to).to_owned(),
+                });
+            }
+            Decision::Delete(side) => ops.push(Op::Delete {
+                ident: ident.to_owned(),
+                side,
+                target_item: side_cur(side).expect("delete a present item").clone(),
+                target: ctx.labels.side(side).to_owned(),
+            }),
+            Decision::Conflict => ops.push(Op::Conflict {
+                ident: ident.to_owned(),
+                a: ca.expect("conflict needs a").clone(),
+                b: cb.expect("conflict needs b").clone(),
+                pair: ctx.labels.pair.clone(),
+            }),
+        }
+    }
+    ops.sort_by(|x, y| x.ident().cmp(&y.ident()));
+    Ok(ops)
+}

@@ -1,0 +1,983 @@
+//! [`DavStorage`]: the [`Storage`] contract over CalDAV/CardDAV.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderName, IF_MATCH, IF_NONE_MATCH};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use super::discovery;
+use super::proto::{self, CalendarQuery, Component, ItemFailure, ListEntry, MetaProp, ProtoError};
+use crate::error::{Error, ErrorKind, Result};
+use crate::item::{Item, ItemKind};
+use crate::net::{self, Client, Request, Response, Target, TransportOptions};
+use crate::storage::{
+    Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
+};
+
+/// Hrefs per multiget REPORT: large enough to amortize the round trip, small enough that
+/// one answer stays far below the response size cap.
+pub const DEFAULT_MULTIGET_BATCH: usize = 100;
+
+/// Etags davsync makes up for items the server lists without one: a hash of the body.
+/// The prefix can never start a server etag (those are quoted), so it is recognized before
+/// any conditional write.
+const HASH_ETAG_PREFIX: &str = "davsync-sha256:";
+
+/// The etag of a member listed without one whose body could not be read to hash it.
+const UNREADABLE_ETAG: &str = "davsync-unreadable";
+
+/// Upper bound on sync-collection pages followed in one call (a server that keeps
+/// truncating would otherwise loop forever).
+const MAX_SYNC_PAGES: usize = 1000;
+
+/// Configuration of a `caldav` or `carddav` storage.
+#[derive(Debug, Clone)]
+pub struct DavOptions {
+    pub transport: TransportOptions,
+    /// `caldav` = [`ItemKind::Calendar`], `carddav` = [`ItemKind::Contacts`].
+    pub kind: ItemKind,
+    /// Only items overlapping `[start, end)` are listed (CalDAV time-range filter).
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    /// Only these components (`VEVENT`, `VTODO`, `VJOURNAL`) are listed; empty = all.
+    pub item_types: Vec<String>,
+    /// Hrefs per multiget REPORT.
+    pub multiget_batch: usize,
+}
+
+impl DavOptions {
+    pub fn new(transport: TransportOptions, kind: ItemKind) -> Self {
+        DavOptions {
+            transport,
+            kind,
+            start: None,
+            end: None,
+            item_types: Vec::new(),
+            multiget_batch: DEFAULT_MULTIGET_BATCH,
+        }
+    }
+}
+
+/// A CalDAV or CardDAV server, one [`Client`] (connection pool, auth state) per storage.
+#[derive(Debug)]
+pub struct DavStorage {
+    client: Client,
+    kind: ItemKind,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    components: Vec<Component>,
+    batch: usize,
+    /// The configured URL with a trailing slash: the root collection and discovery start.
+    root: Url,
+    /// Home sets found by the first discovery, reused by `create_collection`.
+    homes: OnceCell<Vec<Url>>,
+}
+
+/// The file name an item with this UID gets on upload (also `preferred_href`): the UID itself
+/// when it is safe on every server (RFC 3986 unreserved characters only, no leading dot, at
+/// most 200 bytes), otherwise the hex SHA-256 of the UID; then `ext`.
+pub fn item_file_name(uid: &str, ext: &str) -> String {
+    let safe = !uid.is_empty()
+        && uid.len() <= 200
+        && !uid.starts_with('.')
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if safe {
+        format!("{uid}{ext}")
+    } else {
+        format!("{}{ext}", hex::encode(Sha256::digest(uid.as_bytes())))
+    }
+}
+
+/// The etag for a body the server gave without one.
+fn hash_etag(body: &[u8]) -> Etag {
+    Etag(format!(
+        "{HASH_ETAG_PREFIX}{}",
+        hex::encode(Sha256::digest(body))
+    ))
+}
+
+fn is_hash_etag(etag: &Etag) -> bool {
+    etag.as_str().starts_with(HASH_ETAG_PREFIX)
+}
+
+/// An answer whose body is not what the protocol promised: names the request, URL and
+/// status; the parser's reason is the source.
+fn invalid(resp: &Response, err: ProtoError) -> Error {
+    Error::new(ErrorKind::InvalidData, resp.describe()).with_source(err)
+}
+
+/// Adds the trailing slash a collection URL needs for relative joins.
+pub(super) fn as_collection_url(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let p = format!("{}/", url.path());
+        url.set_path(&p);
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
+impl DavStorage {
+    pub fn new(opts: DavOptions) -> Result<DavStorage> {
+        let client = Client::new(&opts.transport)?;
+        let mut components = Vec::new();
+        for t in &opts.item_types {
+            let c = Component::parse(t).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("item_types: unknown component {t:?} (use VEVENT, VTODO or VJOURNAL)"),
+                )
+            })?;
+            if !components.contains(&c) {
+                components.push(c);
+            }
+        }
+        if opts.kind == ItemKind::Contacts
+            && (!components.is_empty() || opts.start.is_some() || opts.end.is_some())
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "item_types, start_date and end_date apply to caldav storages only",
+            ));
+        }
+        if let (Some(s), Some(e)) = (opts.start, opts.end) {
+            if s >= e {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "start_date must be before end_date",
+                ));
+            }
+        }
+        let root = as_collection_url(client.base_url().clone());
+        Ok(DavStorage {
+            client,
+            kind: opts.kind,
+            start: opts.start,
+            end: opts.end,
+            components,
+            batch: opts.multiget_batch.max(1),
+            root,
+            homes: OnceCell::new(),
+        })
+    }
+
+    fn ext(&self) -> &'static str {
+        match self.kind {
+            ItemKind::Calendar => ".ics",
+            ItemKind::Contacts => ".vcf",
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self.kind {
+            ItemKind::Calendar => "text/calendar; charset=utf-8",
+            ItemKind::Contacts => "text/vcard; charset=utf-8",
+        }
+    }
+
+    /// True when listing must go through calendar-query filters rather than PROPFIND.
+    fn filtered(&self) -> bool {
+        self.kind == ItemKind::Calendar
+            && (self.start.is_some() || self.end.is_some() || !self.components.is_empty())
+    }
+
+    fn query_components(&self) -> Vec<Component> {
+        if self.components.is_empty() {
+            vec![Component::Event, Component::Todo, Component::Journal]
+        } else {
+            self.components.clone()
+        }
+    }
+
+    fn collection_url(&self, collection: &Collection) -> Result<Url> {
+        let url = Url::parse(&collection.href).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("collection {:?} is not a URL", collection.href),
+            )
+            .with_source(e)
+        })?;
+        Ok(as_collection_url(url))
+    }
+
+    fn item_url(&self, collection: &Url, href: &Href) -> Result<Url> {
+        collection.join(href.as_str()).map_err(|e| {
+            Error::new(ErrorKind::InvalidData, format!("invalid href {href}")).with_source(e)
+        })
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn kind(&self) -> ItemKind {
+        self.kind
+    }
+
+    pub(super) fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The configured `item_types` (empty: all).
+    pub(super) fn components(&self) -> &[Component] {
+        &self.components
+    }
+
+    /// Sends one request built by [`proto`].
+    pub(super) async fn dav(&self, url: &Url, req: proto::DavRequest) -> Result<Response> {
+        let mut r = Request::dav(req.method, url.clone()).xml(req.body);
+        if let Some(depth) = req.depth {
+            r = r.depth(depth);
+        }
+        self.client.send(&r).await
+    }
+
+    /// The members of a collection that are items of our kind, etags as the server sent them.
+    async fn list_entries(&self, url: &Url) -> Result<Vec<ListEntry>> {
+        let mut entries: Vec<ListEntry> = Vec::new();
+        if self.filtered() {
+            let mut seen = HashSet::new();
+            for component in self.query_components() {
+                let query = CalendarQuery {
+                    component,
+                    start: self.start,
+                    end: self.end,
+                    with_data: false,
+                };
+                let resp = self
+                    .dav(url, proto::calendar_query_request(&query))
+                    .await?
+                    .ok(Target::Collection)?;
+                for e in proto::parse_list(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))? {
+                    if seen.insert(e.href.clone()) {
+                        entries.push(e);
+                    }
+                }
+            }
+        } else {
+            let resp = self
+                .dav(url, proto::list_request())
+                .await?
+                .ok(Target::Collection)?;
+            entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))?;
+        }
+        entries.retain(|e| e.is_item_for(self.kind));
+        Ok(entries)
+    }
+
+    /// Turns listed entries into [`ItemRef`]s; entries without an etag are read and get the
+    /// hash of their body (an entry gone by then is dropped: it is gone).
+    async fn complete_etags(&self, url: &Url, entries: Vec<ListEntry>) -> Result<Vec<ItemRef>> {
+        let missing: Vec<Href> = entries
+            .iter()
+            .filter(|e| e.etag.is_none())
+            .map(|e| Href(e.href.clone()))
+            .collect();
+        let mut fetched = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            tracing::debug!(
+                collection = %url,
+                count = missing.len(),
+                "listing without etags: reading the items to hash them"
+            );
+            self.multiget_raw(url, &missing).await?
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let etag = match e.etag {
+                Some(etag) => Etag(etag),
+                None => match fetched.remove(&e.href) {
+                    Some(Ok((etag, _))) => etag,
+                    // Deleted since it was listed: really gone.
+                    Some(Err(ItemFailure::Status(404 | 410))) => continue,
+                    // Unreadable for now: it stays listed (leaving it out would read as a
+                    // deletion) under an etag no read ever returns, so the engine reads it
+                    // and that item alone fails.
+                    Some(Err(_)) | None => Etag(UNREADABLE_ETAG.to_owned()),
+                },
+            };
+            out.push(ItemRef {
+                href: Href(e.href),
+                etag,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Multiget in batches: canonical href -> (etag, body) or why not. Falls back to one GET
+    /// per href when the server refuses the REPORT itself.
+    async fn multiget_raw(
+        &self,
+        url: &Url,
+        hrefs: &[Href],
+    ) -> Result<HashMap<String, std::result::Result<(Etag, Vec<u8>), ItemFailure>>> {
+        let mut out = HashMap::new();
+        for batch in hrefs.chunks(self.batch) {
+            let paths: Vec<String> = batch
+                .iter()
+                .map(|h| proto::canonical_path(h.as_str()))
+                .collect();
+            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let resp = self
+                .dav(url, proto::multiget_request(self.kind, &refs))
+                .await?;
+            if !resp.is_success() {
+                if matches!(
+                    resp.status.as_u16(),
+                    400 | 404 | 405 | 409 | 415 | 422 | 501
+                ) {
+                    tracing::debug!(
+                        "{}: multiget refused, reading {} items one by one",
+                        resp.describe(),
+                        batch.len()
+                    );
+                    for path in &paths {
+                        let r = self.get_raw(url, &Href(path.clone())).await?;
+                        out.insert(path.clone(), r);
+                    }
+                    continue;
+                }
+                return Err(resp.error(Target::Collection));
+            }
+            proto::parse_items(self.kind, &resp.body, &resp.url, |d| {
+                let r = d.result.map(|(etag, body)| {
+                    let etag = etag.map(Etag).unwrap_or_else(|| hash_etag(&body));
+                    (etag, body)
+                });
+                out.insert(d.href, r);
+            })
+            .map_err(|e| invalid(&resp, e))?;
+            // An href the answer leaves out is neither read nor known to be gone: ask for it
+            // alone, so "not found" is only ever the server's word.
+            for path in &paths {
+                if !out.contains_key(path) {
+                    let r = self.get_raw(url, &Href(path.clone())).await?;
+                    out.insert(path.clone(), r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One GET: (etag, body), the etag from the header or the body's hash.
+    async fn get_raw(
+        &self,
+        collection: &Url,
+        href: &Href,
+    ) -> Result<std::result::Result<(Etag, Vec<u8>), ItemFailure>> {
+        let url = self.item_url(collection, href)?;
+        let resp = self
+            .client
+            .send(&Request::new(net::Method::GET, url))
+            .await?;
+        if !resp.is_success() {
+            return match resp.status.as_u16() {
+                401 | 500..=599 => Err(resp.error(Target::ItemRead)),
+                s => Ok(Err(ItemFailure::Status(s))),
+            };
+        }
+        let etag = resp
+            .etag()
+            .map(|e| Etag(e.to_owned()))
+            .unwrap_or_else(|| hash_etag(&resp.body));
+        Ok(Ok((etag, resp.body.to_vec())))
+    }
+
+    /// The `If-Match` value for a stored etag. A weak etag is sent as its strong form (a proxy
+    /// may have weakened it; if the server's comparison fails, the 412 is reported, never
+    /// overridden). A hash etag (the server gave none) is checked against a fresh GET and
+    /// replaced by that response's `ETag`; without one there is no safe conditional write.
+    async fn if_match(&self, url: &Url, etag: &Etag, what: &str) -> Result<String> {
+        if is_hash_etag(etag) {
+            let resp = self
+                .client
+                .send(&Request::new(net::Method::GET, url.clone()))
+                .await?
+                .ok(Target::ItemRead)
+                .map_err(|e| prefixed(e, what))?;
+            if hash_etag(&resp.body) != *etag {
+                return Err(Error::new(
+                    ErrorKind::PreconditionFailed,
+                    format!("{what}: changed on the server since it was listed"),
+                ));
+            }
+            let Some(real) = resp.etag() else {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{what}: the server gives no etag for it, so it cannot be written \
+                         without risking a concurrent change"
+                    ),
+                ));
+            };
+            return strong(real, what);
+        }
+        strong(etag.as_str(), what)
+    }
+
+    /// The etag of what a PUT just stored: the response's `ETag`, else a PROPFIND Depth 0,
+    /// else a GET (header, or the hash of the body as a listing would give).
+    async fn etag_after_write(&self, url: &Url, resp: &Response) -> Result<Etag> {
+        if let Some(e) = resp.etag() {
+            return Ok(Etag(e.to_owned()));
+        }
+        let req = proto::list_request();
+        let r = Request::dav(req.method, url.clone())
+            .depth("0")
+            .xml(req.body);
+        let pf = self.client.send(&r).await?;
+        if pf.status.as_u16() == 207 {
+            if let Ok(entries) = proto::parse_list(&pf.body, &pf.url) {
+                if let Some(etag) = entries.into_iter().find_map(|e| e.etag) {
+                    return Ok(Etag(etag));
+                }
+            }
+        }
+        let href = Href(proto::canonical_path(url.path()));
+        match self.get_raw(url, &href).await? {
+            Ok((etag, _)) => Ok(etag),
+            Err(f) => Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("{url}: written, but reading its etag back failed ({f:?})"),
+            )),
+        }
+    }
+
+    async fn put(&self, url: &Url, item: &Item, condition: (HeaderName, &str)) -> Result<Response> {
+        let req = Request::new(net::Method::PUT, url.clone())
+            .body(self.content_type(), item.raw().to_vec())
+            .header(condition.0, condition.1)?;
+        self.client.send(&req).await
+    }
+
+    /// A calendar-query/addressbook-query with data, or `None` when the server refuses it.
+    async fn query_with_data(
+        &self,
+        url: &Url,
+        req: proto::DavRequest,
+        out: &mut Vec<Fetched>,
+        seen: &mut HashSet<String>,
+    ) -> Result<bool> {
+        let resp = match self.dav(url, req).await {
+            Ok(resp) => resp,
+            // Too large (or cut short) for one answer: the engine's list + batched multiget
+            // reads the same items in bounded pieces.
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                tracing::debug!("{e}; reading the collection in batches instead");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if !resp.is_success() {
+            if matches!(resp.status.as_u16(), 400 | 403 | 405 | 415 | 422 | 501) {
+                tracing::debug!("{}: query refused, listing instead", resp.describe());
+                return Ok(false);
+            }
+            return Err(resp.error(Target::Collection));
+        }
+        let kind = self.kind;
+        proto::parse_items(kind, &resp.body, &resp.url, |d| {
+            if !seen.insert(d.href.clone()) {
+                return;
+            }
+            let href = Href(d.href);
+            let r = item_result(kind, &href, d.result);
+            out.push((href, r));
+        })
+        .map_err(|e| invalid(&resp, e))?;
+        Ok(true)
+    }
+
+    /// One sync-collection exchange: `Ok(None)` when the server does not support it.
+    async fn sync_report(
+        &self,
+        url: &Url,
+        token: Option<&str>,
+    ) -> Result<std::result::Result<proto::SyncResult, Response>> {
+        let resp = self
+            .dav(url, proto::sync_collection_request(token, None))
+            .await?;
+        if resp.is_success() {
+            let r = proto::parse_sync_collection(&resp.body, &resp.url)
+                .map_err(|e| invalid(&resp, e))?;
+            return Ok(Ok(r));
+        }
+        Ok(Err(resp))
+    }
+}
+
+fn prefixed(e: Error, what: &str) -> Error {
+    let kind = e.kind();
+    let context = format!("{what}: {}", e.context());
+    match std::error::Error::source(&e) {
+        Some(_) => Error::new(kind, context).with_source(e),
+        None => Error::new(kind, context),
+    }
+}
+
+fn strong(etag: &str, what: &str) -> Result<String> {
+    let t = etag.trim();
+    let t = t
+        .strip_prefix("W/")
+        .or_else(|| t.strip_prefix("w/"))
+        .unwrap_or(t);
+    proto::if_match_value(t).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("{what}: etag {etag:?} cannot be sent in If-Match"),
+        )
+    })
+}
+
+/// One item of a multiget/query answer as the engine wants it.
+fn item_result(
+    kind: ItemKind,
+    href: &Href,
+    r: std::result::Result<(Option<String>, Vec<u8>), ItemFailure>,
+) -> Result<(Item, Etag)> {
+    match r {
+        Ok((etag, body)) => {
+            let etag = etag.map(Etag).unwrap_or_else(|| hash_etag(&body));
+            parse_item(kind, href, body).map(|i| (i, etag))
+        }
+        Err(f) => Err(failure_error(href, f)),
+    }
+}
+
+fn parse_item(kind: ItemKind, href: &Href, body: Vec<u8>) -> Result<Item> {
+    Item::parse(kind, body).map_err(|e| {
+        Error::new(ErrorKind::InvalidData, format!("{href}: malformed item")).with_source(e)
+    })
+}
+
+fn failure_error(href: &Href, f: ItemFailure) -> Error {
+    match f {
+        ItemFailure::Status(s) => {
+            let kind = reqwest::StatusCode::from_u16(s)
+                .map(|st| net::status_kind(st, Target::ItemRead))
+                .unwrap_or(ErrorKind::InvalidData);
+            Error::new(
+                kind,
+                format!("{href}: the server answered {s} for this item"),
+            )
+        }
+        ItemFailure::NoData => Error::new(
+            ErrorKind::InvalidData,
+            format!("{href}: the server returned no data for this item"),
+        ),
+    }
+}
+
+fn item_label(item: &Item, href: &str) -> String {
+    match item.uid() {
+        Some(uid) => format!("item {uid} ({href})"),
+        None => format!("item without UID {} ({href})", item.ident()),
+    }
+}
+
+#[async_trait]
+impl Storage for DavStorage {
+    fn item_kind(&self) -> ItemKind {
+        self.kind
+    }
+
+    async fn root_collection(&self) -> Result<Collection> {
+        Ok(Collection {
+            href: self.root.to_string(),
+            name: String::new(),
+        })
+    }
+
+    async fn discover(&self) -> Result<Vec<Collection>> {
+        let found = discovery::discover(self).await?;
+        let _ = self.homes.set(found.homes);
+        Ok(found
+            .collections
+            .into_iter()
+            .map(|url| Collection {
+                name: proto::href::last_segment(url.path()),
+                href: url.to_string(),
+            })
+            .collect())
+    }
+
+    async fn create_collection(&self, name: &str) -> Result<Collection> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("collection name {name:?} cannot be a URL path segment"),
+            ));
+        }
+        let homes = self
+            .homes
+            .get_or_try_init(|| async { discovery::discover(self).await.map(|f| f.homes) })
+            .await?;
+        let home = homes.first().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{}: no home set to create collection {name:?} in",
+                    self.root
+                ),
+            )
+        })?;
+        let segment = proto::canonical_path(&format!("/{name}/"));
+        let url = home.join(segment.trim_start_matches('/')).map_err(|e| {
+            Error::new(ErrorKind::Config, format!("collection name {name:?}")).with_source(e)
+        })?;
+        let req = match self.kind {
+            ItemKind::Calendar => proto::mkcalendar_request(None, &self.components),
+            ItemKind::Contacts => proto::mkcol_addressbook_request(None),
+        };
+        let resp = self.dav(&url, req).await?;
+        if !resp.is_success() {
+            let e = resp.error(Target::Collection);
+            let kind = if resp.status.as_u16() == 405 {
+                ErrorKind::AlreadyExists
+            } else {
+                e.kind()
+            };
+            return Err(Error::new(
+                kind,
+                format!("creating collection {name:?}: {}", resp.describe()),
+            ));
+        }
+        Ok(Collection {
+            href: url.to_string(),
+            name: name.to_owned(),
+        })
+    }
+
+    async fn delete_collection(&self, collection: &Collection) -> Result<()> {
+        let url = self.collection_url(collection)?;
+        let resp = self
+            .client
+            .send(&Request::new(net::Method::DELETE, url))
+            .await?;
+        if resp.is_success() || resp.status.as_u16() == 404 {
+            return Ok(());
+        }
+        Err(resp.error(Target::Collection))
+    }
+
+    async fn list(&self, collection: &Collection) -> Result<Vec<ItemRef>> {
+        let url = self.collection_url(collection)?;
+        let entries = self.list_entries(&url).await?;
+        self.complete_etags(&url, entries).await
+    }
+
+    async fn get_many(&self, collection: &Collection, hrefs: &[Href]) -> Result<Vec<Fetched>> {
+        if hrefs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let url = self.collection_url(collection)?;
+        let mut raw = self.multiget_raw(&url, hrefs).await?;
+        Ok(hrefs
+            .iter()
+            .map(|href| {
+                let key = proto::canonical_path(href.as_str());
+                let r = match raw.remove(&key) {
+                    Some(Ok((etag, body))) => parse_item(self.kind, href, body).map(|i| (i, etag)),
+                    Some(Err(f)) => Err(failure_error(href, f)),
+                    None => Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("{href}: missing from the server's answer"),
+                    )),
+                };
+                (href.clone(), r)
+            })
+            .collect())
+    }
+
+    async fn get_all(&self, collection: &Collection) -> Result<Option<Vec<Fetched>>> {
+        let url = self.collection_url(collection)?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let requests = match self.kind {
+            ItemKind::Contacts => vec![proto::addressbook_query_request(true)],
+            ItemKind::Calendar if self.filtered() => self
+                .query_components()
+                .into_iter()
+                .map(|component| {
+                    proto::calendar_query_request(&CalendarQuery {
+                        component,
+                        start: self.start,
+                        end: self.end,
+                        with_data: true,
+                    })
+                })
+                .collect(),
+            ItemKind::Calendar => vec![proto::report::calendar_query_all_request(true)],
+        };
+        for req in requests {
+            if !self.query_with_data(&url, req, &mut out, &mut seen).await? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    async fn changes(
+        &self,
+        collection: &Collection,
+        since: Option<&SyncToken>,
+    ) -> Result<Option<Changes>> {
+        if self.filtered() {
+            // sync-collection cannot apply the time-range/component filter; list() can.
+            return Ok(None);
+        }
+        let url = self.collection_url(collection)?;
+        let mut complete = since.is_none();
+        let first = match self.sync_report(&url, since.map(SyncToken::as_str)).await? {
+            Ok(r) => r,
+            Err(resp) => {
+                let status = resp.status.as_u16();
+                if since.is_some() && proto::is_invalid_sync_token(status, &resp.body) {
+                    tracing::debug!(collection = %url, "sync token rejected, listing from scratch");
+                    complete = true;
+                    match self.sync_report(&url, None).await? {
+                        Ok(r) => r,
+                        Err(resp) => return unsupported_or_error(resp),
+                    }
+                } else {
+                    return unsupported_or_error(resp);
+                }
+            }
+        };
+
+        let mut changed: Vec<ListEntry> = Vec::new();
+        let mut deleted: Vec<String> = Vec::new();
+        let mut page = first;
+        let mut pages = 1;
+        loop {
+            for e in page.changed {
+                deleted.retain(|d| d != &e.href);
+                changed.retain(|c| c.href != e.href);
+                if e.is_item_for(self.kind) {
+                    changed.push(e);
+                }
+            }
+            for d in page.deleted {
+                changed.retain(|c| c.href != d);
+                if !complete && !deleted.contains(&d) {
+                    deleted.push(d);
+                }
+            }
+            let token = page.token.clone();
+            if !page.truncated {
+                let changed = self.complete_etags(&url, changed).await?;
+                return Ok(Some(Changes {
+                    token: token.map(SyncToken),
+                    changed,
+                    deleted: deleted.into_iter().map(Href).collect(),
+                    complete,
+                }));
+            }
+            let Some(token) = token else {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!("REPORT {url}: truncated sync-collection answer without a sync-token"),
+                ));
+            };
+            pages += 1;
+            if pages > MAX_SYNC_PAGES {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "REPORT {url}: more than {MAX_SYNC_PAGES} truncated sync-collection pages"
+                    ),
+                ));
+            }
+            page = match self.sync_report(&url, Some(&token)).await? {
+                Ok(r) => r,
+                Err(resp) => return Err(resp.error(Target::Collection)),
+            };
+        }
+    }
+
+    async fn upload(&self, collection: &Collection, item: &Item) -> Result<(Href, Etag)> {
+        let coll = self.collection_url(collection)?;
+        let name = item_file_name(item.ident(), self.ext());
+        let url = coll.join(&name).map_err(|e| {
+            Error::new(ErrorKind::InvalidData, format!("href {name}")).with_source(e)
+        })?;
+        let href = proto::canonical_path(url.path());
+        let what = item_label(item, &href);
+        let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
+        if !resp.is_success() {
+            let kind = net::status_kind(resp.status, Target::Upload);
+            let mut context = format!("{what}: {}", resp.describe());
+            if kind == ErrorKind::Refused && item.uid().is_none() {
+                context.push_str(" (the item has no UID; `davsync repair` gives it one)");
+            }
+            return Err(Error::new(kind, context));
+        }
+        // A server may store the item elsewhere and say where.
+        let (href, url) = match resp.location() {
+            Some(loc) if loc.path() != url.path() => {
+                let href = proto::canonical_path(loc.path());
+                let url = self.item_url(&coll, &Href(href.clone()))?;
+                (href, url)
+            }
+            _ => (href, url),
+        };
+        let etag = self
+            .etag_after_write(&url, &resp)
+            .await
+            .map_err(|e| prefixed(e, &what))?;
+        Ok((Href(href), etag))
+    }
+
+    async fn update(
+        &self,
+        collection: &Collection,
+        href: &Href,
+        item: &Item,
+        etag: &Etag,
+    ) -> Result<Etag> {
+        let coll = self.collection_url(collection)?;
+        let url = self.item_url(&coll, href)?;
+        let what = item_label(item, href.as_str());
+        let condition = self.if_match(&url, etag, &what).await?;
+        let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
+        if !resp.is_success() {
+            let kind = net::status_kind(resp.status, Target::ItemWrite);
+            return Err(Error::new(kind, format!("{what}: {}", resp.describe())));
+        }
+        self.etag_after_write(&url, &resp)
+            .await
+            .map_err(|e| prefixed(e, &what))
+    }
+
+    async fn delete(&self, collection: &Collection, href: &Href, etag: &Etag) -> Result<()> {
+        let coll = self.collection_url(collection)?;
+        let url = self.item_url(&coll, href)?;
+        let what = format!("item {href}");
+        let condition = self.if_match(&url, etag, &what).await?;
+        let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
+        let resp = self.client.send(&req).await?;
+        if !resp.is_success() {
+            let kind = net::status_kind(resp.status, Target::ItemWrite);
+            return Err(Error::new(kind, format!("{what}: {}", resp.describe())));
+        }
+        Ok(())
+    }
+
+    fn preferred_href(&self, uid: &str) -> Option<Href> {
+        Some(Href(item_file_name(uid, self.ext())))
+    }
+
+    async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
+        if MetaProp::for_key(key, self.kind).is_none() {
+            return Ok(None);
+        }
+        let url = self.collection_url(collection)?;
+        let resp = self
+            .dav(&url, proto::collections_request("0"))
+            .await?
+            .ok(Target::Collection)?;
+        let infos =
+            proto::parse_collections(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))?;
+        let target = proto::canonical_path(url.path());
+        let info = infos
+            .iter()
+            .find(|i| i.href.trim_end_matches('/') == target.trim_end_matches('/'))
+            .or(infos.first());
+        let Some(info) = info else {
+            return Ok(None);
+        };
+        Ok(info.meta(key).filter(|v| !v.is_empty()).map(str::to_owned))
+    }
+
+    async fn set_meta(
+        &self,
+        collection: &Collection,
+        key: MetaKey,
+        value: Option<&str>,
+    ) -> Result<()> {
+        let Some(prop) = MetaProp::for_key(key, self.kind) else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{} on a {} collection", key.as_str(), kind_name(self.kind)),
+            ));
+        };
+        let url = self.collection_url(collection)?;
+        let resp = self
+            .dav(&url, proto::proppatch_request(&[(prop, value)]))
+            .await?
+            .ok(Target::Collection)?;
+        if resp.status.as_u16() != 207 {
+            return Ok(());
+        }
+        let statuses =
+            proto::parse_proppatch(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))?;
+        if let Some(bad) = statuses.iter().find(|s| s.is(prop) && !s.is_success()) {
+            return Err(Error::new(
+                ErrorKind::Refused,
+                format!(
+                    "setting {} of {url}: the server answered {}",
+                    key.as_str(),
+                    bad.status
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn kind_name(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Calendar => "calendar",
+        ItemKind::Contacts => "address book",
+    }
+}
+
+/// A failed sync-collection: `Ok(None)` (use `list`) when the server does not do RFC 6578,
+/// the mapped error otherwise.
+fn unsupported_or_error(resp: Response) -> Result<Option<Changes>> {
+    match resp.status.as_u16() {
+        400 | 403 | 405 | 409 | 415 | 422 | 501 => {
+            tracing::debug!("{}: no sync-collection, listing instead", resp.describe());
+            Ok(None)
+        }
+        _ => Err(resp.error(Target::Collection)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_uids_become_file_names() {
+        assert_eq!(item_file_name("abc-DEF_1.2~x", ".ics"), "abc-DEF_1.2~x.ics");
+    }
+
+    #[test]
+    fn unsafe_uids_are_hashed() {
+        for uid in ["..", ".hidden", "a/b?c#d", "with space", "ümlaut", ""] {
+            let name = item_file_name(uid, ".vcf");
+            assert_eq!(name.len(), 64 + 4, "{uid:?} -> {name}");
+            assert!(name
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'.' || b.is_ascii_lowercase()));
+        }
+        let long = "x".repeat(300);
+        assert_eq!(item_file_name(&long, ".ics").len(), 68);
+        assert_eq!(item_file_name(&"x".repeat(200), ".ics").len(), 204);
+    }
+
+    #[test]
+    fn weak_etags_are_sent_strong() {
+        assert_eq!(strong("W/\"abc\"", "x").unwrap(), "\"abc\"");
+        assert_eq!(strong("abc", "x").unwrap(), "\"abc\"");
+        assert_eq!(strong("\"abc\"", "x").unwrap(), "\"abc\"");
+    }
+}

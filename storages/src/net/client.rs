@@ -1,0 +1,638 @@
+//! [`Client`]: one keep-alive connection pool, auth state and retry policy per storage.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::auth::{Auth, RequestLine};
+use super::{tls, AuthMode, RetryPolicy, Secret, TransportOptions};
+use crate::error::{Error, ErrorKind, Result};
+
+const MAX_REDIRECTS: usize = 10;
+
+/// The URL without user info, as it may be shown in logs and errors.
+pub(crate) fn redacted_url(url: &Url) -> Url {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u
+}
+
+/// One HTTP request. Bodies are [`Bytes`] so a retry or a challenge answer resends them
+/// without copying.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Request {
+    pub fn new(method: Method, url: Url) -> Request {
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A WebDAV method by name (`PROPFIND`, `REPORT`, `MKCALENDAR`, ...).
+    pub fn dav(method: &str, url: Url) -> Request {
+        let method = Method::from_bytes(method.as_bytes()).expect("a valid method token");
+        Request::new(method, url)
+    }
+
+    /// Adds a header; a value that is not a valid header value is an [`ErrorKind::InvalidData`]
+    /// error rather than a panic, since etags come from servers.
+    pub fn header(mut self, name: HeaderName, value: &str) -> Result<Request> {
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "{} {}: invalid {} header value {value:?}",
+                    self.method, self.url, name
+                ),
+            )
+        })?;
+        self.headers.insert(name, v);
+        Ok(self)
+    }
+
+    pub fn depth(mut self, depth: &'static str) -> Request {
+        self.headers.insert(
+            HeaderName::from_static("depth"),
+            HeaderValue::from_static(depth),
+        );
+        self
+    }
+
+    pub fn body(mut self, content_type: &'static str, body: impl Into<Bytes>) -> Request {
+        self.headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        self.body = body.into();
+        self
+    }
+
+    /// An XML body (`application/xml; charset=utf-8`).
+    pub fn xml(self, body: impl Into<Bytes>) -> Request {
+        self.body("application/xml; charset=utf-8", body)
+    }
+
+    fn is_idempotent(&self) -> bool {
+        matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PROPFIND" | "REPORT"
+        )
+    }
+}
+
+/// What a request is about, which decides how a failure status maps to an [`ErrorKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Listing, discovery, properties: 401/403 mean the credentials are wrong.
+    Collection,
+    /// Reading one item.
+    ItemRead,
+    /// Updating or deleting one item: 412 is a stale etag, 403/409/415 a refusal of the item.
+    ItemWrite,
+    /// Creating one item: 412 means the href is taken.
+    Upload,
+}
+
+/// A complete response: the body is read (up to the size cap) before it is returned.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub method: Method,
+    /// The URL that answered, after redirects: relative hrefs resolve against it.
+    pub url: Url,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `ETag` header, if the server sent one.
+    pub fn etag(&self) -> Option<&str> {
+        self.header_str("etag")
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+    }
+
+    /// The `Location` header resolved against the request URL.
+    pub fn location(&self) -> Option<Url> {
+        self.url.join(self.header_str("location")?.trim()).ok()
+    }
+
+    /// `"PUT https://dav.example.com/cal/x.ics: 412 Precondition Failed"`.
+    pub fn describe(&self) -> String {
+        format!("{} {}: {}", self.method, self.url, self.status)
+    }
+
+    /// The error for a non-success status. See [`Target`].
+    pub fn error(&self, target: Target) -> Error {
+        let kind = status_kind(self.status, target);
+        let mut context = self.describe();
+        if self.status.is_success() || self.status.is_redirection() {
+            context.push_str(" (unexpected response)");
+        }
+        Error::new(kind, context)
+    }
+
+    /// `Ok(self)` for a 2xx status, else [`Response::error`].
+    pub fn ok(self, target: Target) -> Result<Response> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(self.error(target))
+        }
+    }
+}
+
+/// The status -> kind table of the storage contract.
+pub fn status_kind(status: StatusCode, target: Target) -> ErrorKind {
+    use Target::*;
+    match (status.as_u16(), target) {
+        (401, _) => ErrorKind::Auth,
+        (403, Collection) => ErrorKind::Auth,
+        (404 | 410, _) => ErrorKind::NotFound,
+        (412, Upload) => ErrorKind::AlreadyExists,
+        (412, _) => ErrorKind::PreconditionFailed,
+        (500..=599, _) => ErrorKind::Transport,
+        (408 | 429, _) => ErrorKind::Transport,
+        (400..=499, ItemRead | ItemWrite | Upload) => ErrorKind::Refused,
+        (400..=499, Collection) => ErrorKind::Refused,
+        _ => ErrorKind::InvalidData,
+    }
+}
+
+/// A failure below HTTP status level, before it becomes an [`Error`].
+enum SendError {
+    Network(reqwest::Error),
+    Truncated(reqwest::Error),
+    TooLarge(u64),
+    Fatal(Error),
+}
+
+impl SendError {
+    fn retryable(&self) -> bool {
+        matches!(self, SendError::Network(_) | SendError::Truncated(_))
+    }
+
+    fn into_error(self, method: &Method, url: &Url) -> Error {
+        match self {
+            SendError::Network(e) => {
+                let what = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "request failed"
+                };
+                Error::new(ErrorKind::Transport, format!("{method} {url}: {what}"))
+                    .with_source(e.without_url())
+            }
+            SendError::Truncated(e) => Error::new(
+                ErrorKind::InvalidData,
+                format!("{method} {url}: response body truncated"),
+            )
+            .with_source(e.without_url()),
+            SendError::TooLarge(cap) => Error::new(
+                ErrorKind::InvalidData,
+                format!("{method} {url}: response body larger than the limit of {cap} bytes"),
+            ),
+            SendError::Fatal(e) => e,
+        }
+    }
+}
+
+/// An HTTP client for one storage.
+pub struct Client {
+    http: reqwest::Client,
+    auth: Auth,
+    /// Origins credentials may be sent to: the configured one, and those a trusted origin
+    /// redirected us to or named in a discovery answer.
+    trusted: Mutex<HashSet<String>>,
+    retry: RetryPolicy,
+    max_body: u64,
+    base: Url,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(opts: &TransportOptions) -> Result<Client> {
+        // Credentials written into the URL are taken out of it, so the URL can be logged.
+        let mut username = opts.username.clone();
+        let mut password = opts.password.clone().map(Secret::from);
+        if username.is_none() && !opts.url.username().is_empty() {
+            username = Some(decode(opts.url.username()));
+        }
+        if password.is_none() {
+            if let Some(p) = opts.url.password() {
+                password = Some(Secret::new(decode(p)));
+            }
+        }
+        let base = redacted_url(&opts.url);
+        match base.scheme() {
+            "http" | "https" => {}
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("url {base}: unsupported scheme {other:?} (use https:// or http://)"),
+                ))
+            }
+        }
+        if opts.timeout.is_zero() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "timeout must be more than 0 seconds",
+            ));
+        }
+        if opts.auth == AuthMode::Bearer {
+            match &password {
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        "auth = \"bearer\" needs the token in `password`",
+                    ))
+                }
+                Some(p) if HeaderValue::from_str(&format!("Bearer {}", p.expose())).is_err() => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        "password: the bearer token holds characters not allowed in a header",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+
+        let tls = tls::client_config(opts)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(opts.timeout)
+            .connect_timeout(opts.timeout)
+            .user_agent(opts.user_agent.clone())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Config, "HTTP client").with_source(e))?;
+
+        let mut trusted = HashSet::new();
+        trusted.insert(base.origin().ascii_serialization());
+        Ok(Client {
+            http,
+            auth: Auth::new(opts.auth, username, password),
+            trusted: Mutex::new(trusted),
+            retry: opts.retry.clone(),
+            max_body: opts.max_response_bytes,
+            base,
+        })
+    }
+
+    /// The configured URL, without user info.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Allows credentials to go to `url`'s origin, which a trusted server named (a home set
+    /// on another host). Refused for plain http when the configured URL is https.
+    pub fn trust_origin(&self, url: &Url) {
+        if self.base.scheme() == "https" && url.scheme() != "https" {
+            return;
+        }
+        self.trusted
+            .lock()
+            .expect("trusted origins poisoned")
+            .insert(url.origin().ascii_serialization());
+    }
+
+    fn is_trusted(&self, url: &Url) -> bool {
+        self.trusted
+            .lock()
+            .expect("trusted origins poisoned")
+            .contains(&url.origin().ascii_serialization())
+    }
+
+    /// Sends a request: follows redirects (reads only), answers auth challenges, retries
+    /// idempotent requests, and reads the whole body. Any HTTP status is `Ok`; only failures
+    /// below HTTP (network, TLS, timeout, size cap) are errors.
+    pub async fn send(&self, req: &Request) -> Result<Response> {
+        let mut attempt: u32 = 1;
+        loop {
+            let started = Instant::now();
+            let result = self.send_following(req).await;
+            let delay = match &result {
+                Ok(resp) if retryable_status(resp.status) => {
+                    Some(self.backoff(attempt, retry_after(&resp.headers)))
+                }
+                Err(e) if e.retryable() => Some(self.backoff(attempt, None)),
+                _ => None,
+            };
+            let can_retry = req.is_idempotent() && attempt < self.retry.max_attempts.max(1);
+            match (delay, can_retry) {
+                (Some(delay), true) => {
+                    tracing::debug!(
+                        method = %req.method,
+                        url = %req.url,
+                        attempt,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "retrying in {delay:?}",
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                _ => return result.map_err(|e| e.into_error(&req.method, &req.url)),
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(d) = retry_after {
+            return d.min(self.retry.max_delay);
+        }
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.retry.max_delay);
+        // Full jitter over the upper half, so parallel clients spread out.
+        let factor: f64 = rand::thread_rng().gen_range(0.5..=1.0);
+        exp.mul_f64(factor)
+    }
+
+    async fn send_following(&self, req: &Request) -> Result<Response, SendError> {
+        let mut url = req.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.send_authenticated(req, &url).await?;
+            let follow =
+                req.is_idempotent() && matches!(resp.status.as_u16(), 301 | 302 | 303 | 307 | 308);
+            if !follow {
+                return Ok(resp);
+            }
+            let Some(next) = resp.location() else {
+                return Ok(resp);
+            };
+            if url.scheme() == "https" && next.scheme() != "https" {
+                return Err(SendError::Fatal(Error::new(
+                    ErrorKind::Transport,
+                    format!(
+                        "{} {url}: refusing the redirect to {} (https to plain http)",
+                        req.method,
+                        redacted_url(&next)
+                    ),
+                )));
+            }
+            if self.is_trusted(&url) {
+                self.trust_origin(&next);
+            }
+            tracing::debug!(from = %url, to = %redacted_url(&next), "following redirect");
+            url = redacted_url(&next);
+        }
+        Err(SendError::Fatal(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{} {}: more than {MAX_REDIRECTS} redirects",
+                req.method, req.url
+            ),
+        )))
+    }
+
+    async fn send_authenticated(&self, req: &Request, url: &Url) -> Result<Response, SendError> {
+        let trusted = self.is_trusted(url);
+        let uri = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        let line = RequestLine {
+            method: req.method.as_str(),
+            uri,
+            body: &req.body,
+        };
+        let sent = if trusted {
+            self.auth.preemptive(&line)
+        } else {
+            None
+        };
+        let resp = self.send_once(req, url, sent).await?;
+        if resp.status != StatusCode::UNAUTHORIZED || !trusted {
+            return Ok(resp);
+        }
+        let challenges: Vec<&str> = resp
+            .headers
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        match self.auth.answer(&challenges, &line) {
+            Some(answer) => self.send_once(req, url, Some(answer)).await,
+            None => Ok(resp),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: &Request,
+        url: &Url,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Response, SendError> {
+        let started = Instant::now();
+        let mut builder = self
+            .http
+            .request(req.method.clone(), url.as_str())
+            .headers(req.headers.clone())
+            .body(req.body.clone());
+        if let Some(a) = authorization {
+            builder = builder.header(header::AUTHORIZATION, a);
+        }
+        let result = builder.send().await;
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(
+                    method = %req.method,
+                    url = %url,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "request failed: {}",
+                    e.without_url_ref(),
+                );
+                return Err(SendError::Network(e));
+            }
+        };
+        let status = resp.status();
+        let headers = std::mem::take(resp.headers_mut());
+        if resp.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(SendError::TooLarge(self.max_body));
+        }
+        let mut body = BytesMut::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > self.max_body {
+                        return Err(SendError::TooLarge(self.max_body));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(SendError::Network(e)),
+                Err(e) => return Err(SendError::Truncated(e)),
+            }
+        }
+        tracing::debug!(
+            method = %req.method,
+            url = %url,
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            bytes = body.len(),
+            "{} {} -> {}",
+            req.method,
+            url,
+            status,
+        );
+        Ok(Response {
+            method: req.method.clone(),
+            url: url.clone(),
+            status,
+            headers,
+            body: body.freeze(),
+        })
+    }
+}
+
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    /// The error's text without the URL, which the log line already names.
+    fn without_url_ref(&self) -> String {
+        let mut text = String::new();
+        let mut cur: Option<&dyn std::error::Error> = Some(self);
+        let mut first = true;
+        while let Some(e) = cur {
+            let s = if first {
+                // reqwest's own text repeats the URL; keep its kind only.
+                let full = e.to_string();
+                full.split(" for url (").next().unwrap_or(&full).to_owned()
+            } else {
+                e.to_string()
+            };
+            if !first {
+                text.push_str(": ");
+            }
+            text.push_str(&s);
+            first = false;
+            cur = e.source();
+        }
+        text
+    }
+}
+
+fn retryable_status(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_follows_the_contract() {
+        use Target::*;
+        let k = |s: u16, t| status_kind(StatusCode::from_u16(s).unwrap(), t);
+        assert_eq!(k(401, ItemWrite), ErrorKind::Auth);
+        assert_eq!(k(403, Collection), ErrorKind::Auth);
+        assert_eq!(k(403, ItemWrite), ErrorKind::Refused);
+        assert_eq!(k(409, ItemWrite), ErrorKind::Refused);
+        assert_eq!(k(415, Upload), ErrorKind::Refused);
+        assert_eq!(k(404, Collection), ErrorKind::NotFound);
+        assert_eq!(k(412, ItemWrite), ErrorKind::PreconditionFailed);
+        assert_eq!(k(412, Upload), ErrorKind::AlreadyExists);
+        assert_eq!(k(503, ItemRead), ErrorKind::Transport);
+        assert_eq!(k(200, Collection), ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_moved_out_of_it() {
+        let mut opts =
+            TransportOptions::new(Url::parse("https://bob:pa%24s@dav.test/cal/").unwrap());
+        opts.auth = AuthMode::Basic;
+        let c = Client::new(&opts).unwrap();
+        assert_eq!(c.base_url().as_str(), "https://dav.test/cal/");
+        let line = RequestLine {
+            method: "GET",
+            uri: "/",
+            body: b"",
+        };
+        let h = c.auth.preemptive(&line).unwrap();
+        // base64("bob:pa$s")
+        assert_eq!(h.to_str().unwrap(), "Basic Ym9iOnBhJHM=");
+        assert!(!format!("{opts:?}").contains("pa%24s"));
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_honours_retry_after_up_to_the_cap() {
+        let opts = TransportOptions::new(Url::parse("https://dav.test/").unwrap());
+        let c = Client::new(&opts).unwrap();
+        for attempt in 1..20 {
+            assert!(c.backoff(attempt, None) <= c.retry.max_delay);
+        }
+        assert_eq!(
+            c.backoff(1, Some(Duration::from_secs(3600))),
+            c.retry.max_delay
+        );
+        assert_eq!(
+            c.backoff(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The HTTP transport shared by the CalDAV/CardDAV and http storages.
+//!
+//! One [`Client`] per storage: it keeps one connection pool (keep-alive), the TLS settings,
+//! the authentication state (the scheme chosen after the first challenge, the Digest nonce)
+//! and the retry policy. It never interprets bodies: the DAV protocol layer
+//! ([`crate::dav::proto`]) builds and parses them.
+//!
+//! Design decisions (also in docs/storages-dav.md):
+//! - Redirects are followed by the client itself, keeping the method and body (a PROPFIND on
+//!   `/.well-known/caldav` must stay a PROPFIND), for reads only; an https -> http downgrade is
+//!   refused.
+//! - Credentials go only to the configured origin and to origins a trusted origin redirected
+//!   us to.
+//! - Only idempotent requests (GET, HEAD, OPTIONS, PROPFIND, REPORT) are retried; a write is
+//!   sent once and its failure reported, so the engine re-reads instead of guessing.
+
+mod auth;
+mod client;
+mod tls;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+pub use client::{status_kind, Client, Request, Response, Target};
+pub use reqwest::{Method, StatusCode};
+pub use tls::parse_fingerprint;
+
+/// How to authenticate (config key `auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Send Basic credentials with every request, unasked.
+    Basic,
+    /// Answer the server's Digest challenge; never send the password itself.
+    Digest,
+    /// `Authorization: Bearer <password>` on every request.
+    Bearer,
+    /// Send nothing until a 401 challenge; then Digest when offered, else Basic, and keep
+    /// that choice for the rest of the run.
+    #[default]
+    Guess,
+}
+
+/// Server certificate validation (config key `verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Verify {
+    /// Validate the chain against the built-in web PKI roots.
+    #[default]
+    Yes,
+    /// Accept any certificate (the fingerprint pin, if any, still applies).
+    No,
+    /// Validate the chain against this PEM bundle only.
+    CaBundle(PathBuf),
+}
+
+/// Bounded exponential backoff with jitter for idempotent requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled for each further one.
+    pub base_delay: Duration,
+    /// Cap on any single delay, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A password (or bearer token) that cannot leak through `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself; call sites are few and all build an `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// Default cap on one response body.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Everything a network storage needs to reach its server. Built by the config layer.
+#[derive(Clone)]
+pub struct TransportOptions {
+    pub url: Url,
+    pub username: Option<String>,
+    /// Already resolved (command, env, keyring). Never printed: `Debug` redacts it.
+    pub password: Option<String>,
+    pub auth: AuthMode,
+    pub verify: Verify,
+    /// SHA-256 of the leaf certificate; see [`parse_fingerprint`] for the accepted forms.
+    pub verify_fingerprint: Option<String>,
+    /// PEM file holding the client certificate chain and its private key.
+    pub client_cert: Option<PathBuf>,
+    /// Per request, connection and body included.
+    pub timeout: Duration,
+    pub user_agent: String,
+    /// A larger response body is refused with `InvalidData`.
+    pub max_response_bytes: u64,
+    pub retry: RetryPolicy,
+}
+
+impl TransportOptions {
+    /// Options with the defaults: no credentials, `auth = "guess"`, `verify = true`,
+    /// 30 s timeout, 64 MiB cap, 4 attempts for reads.
+    pub fn new(url: Url) -> Self {
+        TransportOptions {
+            url,
+            username: None,
+            password: None,
+            auth: AuthMode::Guess,
+            verify: Verify::Yes,
+            verify_fingerprint: None,
+            client_cert: None,
+            timeout: Duration::from_secs(30),
+            user_agent: concat!("davsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl fmt::Debug for TransportOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportOptions")
+            .field("url", &client::redacted_url(&self.url).as_str())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("auth", &self.auth)
+            .field("verify", &self.verify)
+            .field("verify_fingerprint", &self.verify_fingerprint)
+            .field("client_cert", &self.client_cert)
+            .field("timeout", &self.timeout)
+            .field("user_agent", &self.user_agent)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}

@@ -1,0 +1,260 @@
+//! TLS settings against an in-test rustls server: `verify` (web PKI roots, none, a CA
+//! bundle), `verify_fingerprint` pins, and client certificates.
+//! The test PKI lives in tests/data/tls (see gen.sh there).
+
+mod dav_support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use davsync_storages::dav::{DavOptions, DavStorage};
+use davsync_storages::net::{TransportOptions, Verify};
+use davsync_storages::{Error, ErrorKind, ItemKind, Storage};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/tls")
+        .join(name)
+}
+
+fn pin() -> String {
+    std::fs::read_to_string(data("server.sha256"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+const EMPTY_MULTISTATUS: &str = "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\n\
+     Content-Length: 31\r\nConnection: close\r\n\r\n<d:multistatus xmlns:d=\"DAV:\"/>";
+
+/// Serves an empty multistatus over TLS on 127.0.0.1; returns the base URL.
+async fn serve(require_client_cert: bool) -> String {
+    serve_with(require_client_cert, EMPTY_MULTISTATUS.to_owned()).await
+}
+
+/// Serves `response` (a whole HTTP/1.1 response) to every request.
+async fn serve_with(require_client_cert: bool, response: String) -> String {
+    let pem = std::fs::read(data("server.pem")).unwrap();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key_pem = std::fs::read(data("server.key")).unwrap();
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .unwrap()
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if require_client_cert {
+        let ca = std::fs::read(data("ca.pem")).unwrap();
+        let mut roots = RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut ca.as_slice()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_single_cert(certs, key).unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let response = response.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    format!("https://127.0.0.1:{}", addr.port())
+}
+
+async fn list(t: TransportOptions) -> Result<(), Error> {
+    let s = DavStorage::new(DavOptions::new(t, ItemKind::Calendar))?;
+    let root = s.root_collection().await?;
+    s.list(&root).await.map(|_| ())
+}
+
+fn transport(base: &str) -> TransportOptions {
+    let mut t = dav_support::transport(base, "/cal/");
+    t.retry.max_attempts = 1;
+    t
+}
+
+/// The whole error chain as text, to check what the user would read.
+fn chain(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(s) = cur {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        cur = s.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn default_verification_rejects_a_private_ca() {
+    let base = serve(false).await;
+    let err = list(transport(&base)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{}", chain(&err));
+}
+
+#[tokio::test]
+async fn ca_bundle_is_used_for_verification() {
+    let base = serve(false).await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    list(t).await.unwrap();
+}
+
+#[tokio::test]
+async fn ca_bundle_of_another_ca_is_rejected() {
+    let base = serve(false).await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("other-ca.pem"));
+    assert_eq!(list(t).await.unwrap_err().kind(), ErrorKind::Transport);
+}
+
+#[tokio::test]
+async fn verify_false_accepts_any_certificate() {
+    let base = serve(false).await;
+    let mut t = transport(&base);
+    t.verify = Verify::No;
+    list(t).await.unwrap();
+}
+
+#[tokio::test]
+async fn matching_pin_skips_chain_validation() {
+    let base = serve(false).await;
+    for form in [
+        pin(),
+        format!("sha256:{}", pin().to_uppercase()),
+        pin()
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(":"),
+    ] {
+        let mut t = transport(&base);
+        t.verify_fingerprint = Some(form.clone());
+        list(t)
+            .await
+            .unwrap_or_else(|e| panic!("{form}: {}", chain(&e)));
+    }
+}
+
+#[tokio::test]
+async fn wrong_pin_is_rejected_and_says_so() {
+    let base = serve(false).await;
+    let mut t = transport(&base);
+    t.verify = Verify::No;
+    t.verify_fingerprint = Some("00".repeat(32));
+    let err = list(t).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(chain(&err).contains("fingerprint"), "{}", chain(&err));
+}
+
+#[tokio::test]
+async fn pin_with_a_ca_bundle_requires_both() {
+    let base = serve(false).await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("other-ca.pem"));
+    t.verify_fingerprint = Some(pin());
+    assert_eq!(list(t).await.unwrap_err().kind(), ErrorKind::Transport);
+
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    t.verify_fingerprint = Some(pin());
+    list(t).await.unwrap();
+
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    t.verify_fingerprint = Some("ab".repeat(32));
+    assert_eq!(list(t).await.unwrap_err().kind(), ErrorKind::Transport);
+}
+
+#[tokio::test]
+async fn sha1_pin_is_refused_as_config_error() {
+    let mut t = transport("https://127.0.0.1:1");
+    t.verify_fingerprint = Some(
+        std::fs::read_to_string(data("server.sha1"))
+            .unwrap()
+            .trim()
+            .to_owned(),
+    );
+    let err = list(t).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("SHA-1"), "{err}");
+}
+
+#[tokio::test]
+async fn client_certificate_is_presented() {
+    let base = serve(true).await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    assert_eq!(
+        list(t.clone()).await.unwrap_err().kind(),
+        ErrorKind::Transport,
+        "the server requires a client certificate"
+    );
+    t.client_cert = Some(data("client.pem"));
+    list(t).await.unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_tls_files_are_config_errors_naming_them() {
+    let mut t = transport("https://127.0.0.1:1");
+    t.verify = Verify::CaBundle(data("missing.pem"));
+    let err = list(t).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+
+    let mut t = transport("https://127.0.0.1:1");
+    t.client_cert = Some(data("ca.pem"));
+    let err = list(t).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("private key"), "{err}");
+}
+
+#[tokio::test]
+async fn a_redirect_from_https_to_plain_http_is_refused() {
+    let base = serve_with(
+        false,
+        "HTTP/1.1 301 Moved Permanently\r\nLocation: http://127.0.0.1:9/cal/\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    let err = list(t).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.to_string().contains("plain http"), "{err}");
+}
