@@ -26,13 +26,21 @@ pub struct HttpOptions {
 }
 
 /// A read-only iCalendar feed.
-#[derive(Debug)]
 pub struct HttpStorage {
     client: Client,
     url: Url,
     /// The items of the last download, so `get_many` after `list` does not fetch the feed
     /// again.
     last: Mutex<Option<HashMap<Href, (Item, Etag)>>>,
+}
+
+impl std::fmt::Debug for HttpStorage {
+    /// The URL only: the cached feed can be large.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStorage")
+            .field("url", &self.url.as_str())
+            .finish()
+    }
 }
 
 /// `webcal://host/x.ics` -> `https://host/x.ics` (the url crate cannot change a non-special
@@ -72,6 +80,14 @@ impl HttpStorage {
         let req = Request::new(Method::GET, self.url.clone())
             .header(ACCEPT, "text/calendar, */*;q=0.5")?;
         let resp = self.client.send(&req).await?.ok(Target::Collection)?;
+        // An empty body is no calendar at all (an empty feed still has its VCALENDAR): a
+        // server hiccup must not read as "every event was removed".
+        if resp.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("{}: empty response, not an iCalendar feed", resp.describe()),
+            ));
+        }
         let items = item::split(ItemKind::Calendar, &resp.body).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidData,

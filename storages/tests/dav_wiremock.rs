@@ -231,6 +231,13 @@ async fn multiget_with_a_per_item_404_fails_that_item_alone() {
         .mount(&server)
         .await;
     let s = storage(&server, ItemKind::Calendar);
+    // Left out of the answer: asked for alone.
+    Mock::given(method("GET"))
+        .and(path("/cal/unanswered.ics"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
     let hrefs = [
         Href::from("/cal/ok.ics"),
         Href::from("/cal/gone.ics"),
@@ -1305,4 +1312,60 @@ async fn a_reused_digest_nonce_that_expired_is_answered_afresh() {
     s.list(&c).await.unwrap();
     s.list(&c).await.unwrap();
     s.list(&c).await.unwrap();
+}
+
+#[tokio::test]
+async fn get_all_too_large_for_one_answer_leaves_it_to_list_and_multiget() {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .and(body_string_contains("calendar-query"))
+        .respond_with(ms(format!(
+            r#"<d:multistatus xmlns:d="DAV:"><!-- {} --></d:multistatus>"#,
+            "x".repeat(4096)
+        )))
+        .mount(&server)
+        .await;
+    let mut o = opts(&server, "/cal/", ItemKind::Calendar);
+    o.transport.max_response_bytes = 1024;
+    let s = DavStorage::new(o).unwrap();
+    assert!(s
+        .get_all(&collection(&server, "/cal/"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn an_etagless_member_that_cannot_be_read_stays_listed() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(r#"<d:multistatus xmlns:d="DAV:">
+            <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:resourcetype/></d:prop>
+            <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+            <d:response><d:href>/cal/gone.ics</d:href><d:propstat><d:prop><d:resourcetype/></d:prop>
+            <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#))
+        .mount(&server)
+        .await;
+    // The multiget answers for neither a.ics (left out, then refused) nor gone.ics (404).
+    Mock::given(method("GET"))
+        .and(path("/cal/a.ics"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&server)
+        .await;
+    Mock::given(method("REPORT"))
+        .respond_with(ms(
+            r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/cal/gone.ics</d:href>
+            <d:status>HTTP/1.1 404 Not Found</d:status></d:response></d:multistatus>"#,
+        ))
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let c = collection(&server, "/cal/");
+    let listed = s.list(&c).await.unwrap();
+    // Leaving a.ics out would read as its deletion; gone.ics really is gone.
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].href.as_str(), "/cal/a.ics");
+    let err = s.get(&c, &listed[0].href).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    assert!(err.to_string().contains("/cal/a.ics"), "{err}");
 }

@@ -27,8 +27,16 @@ fn pin() -> String {
         .to_owned()
 }
 
+const EMPTY_MULTISTATUS: &str = "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\n\
+     Content-Length: 31\r\nConnection: close\r\n\r\n<d:multistatus xmlns:d=\"DAV:\"/>";
+
 /// Serves an empty multistatus over TLS on 127.0.0.1; returns the base URL.
 async fn serve(require_client_cert: bool) -> String {
+    serve_with(require_client_cert, EMPTY_MULTISTATUS.to_owned()).await
+}
+
+/// Serves `response` (a whole HTTP/1.1 response) to every request.
+async fn serve_with(require_client_cert: bool, response: String) -> String {
     let pem = std::fs::read(data("server.pem")).unwrap();
     let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
@@ -65,6 +73,7 @@ async fn serve(require_client_cert: bool) -> String {
                 return;
             };
             let acceptor = acceptor.clone();
+            let response = response.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
@@ -77,13 +86,7 @@ async fn serve(require_client_cert: bool) -> String {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                let body = r#"<d:multistatus xmlns:d="DAV:"/>"#;
-                let resp = format!(
-                    "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.write_all(response.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
         }
@@ -238,4 +241,20 @@ async fn unreadable_tls_files_are_config_errors_naming_them() {
     let err = list(t).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("private key"), "{err}");
+}
+
+#[tokio::test]
+async fn a_redirect_from_https_to_plain_http_is_refused() {
+    let base = serve_with(
+        false,
+        "HTTP/1.1 301 Moved Permanently\r\nLocation: http://127.0.0.1:9/cal/\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    let err = list(t).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.to_string().contains("plain http"), "{err}");
 }

@@ -214,3 +214,16 @@ async fn a_feed_has_no_collections_to_discover() {
         ErrorKind::Unsupported
     );
 }
+
+#[tokio::test]
+async fn a_calendar_without_events_is_an_empty_feed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ics_response(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//feed//EN\r\nEND:VCALENDAR\r\n".into(),
+        ))
+        .mount(&server)
+        .await;
+    let s = storage(&server);
+    assert!(s.list(&root(&s).await).await.unwrap().is_empty());
+}

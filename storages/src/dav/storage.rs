@@ -27,6 +27,9 @@ pub const DEFAULT_MULTIGET_BATCH: usize = 100;
 /// any conditional write.
 const HASH_ETAG_PREFIX: &str = "davsync-sha256:";
 
+/// The etag of a member listed without one whose body could not be read to hash it.
+const UNREADABLE_ETAG: &str = "davsync-unreadable";
+
 /// Upper bound on sync-collection pages followed in one call (a server that keeps
 /// truncating would otherwise loop forever).
 const MAX_SYNC_PAGES: usize = 1000;
@@ -292,14 +295,12 @@ impl DavStorage {
                 Some(etag) => Etag(etag),
                 None => match fetched.remove(&e.href) {
                     Some(Ok((etag, _))) => etag,
+                    // Deleted since it was listed: really gone.
                     Some(Err(ItemFailure::Status(404 | 410))) => continue,
-                    Some(Err(f)) => {
-                        return Err(Error::new(
-                            ErrorKind::InvalidData,
-                            format!("{}: listed without etag and unreadable ({f:?})", e.href),
-                        ))
-                    }
-                    None => continue,
+                    // Unreadable for now: it stays listed (leaving it out would read as a
+                    // deletion) under an etag no read ever returns, so the engine reads it
+                    // and that item alone fails.
+                    Some(Err(_)) | None => Etag(UNREADABLE_ETAG.to_owned()),
                 },
             };
             out.push(ItemRef {
@@ -353,6 +354,14 @@ impl DavStorage {
                 out.insert(d.href, r);
             })
             .map_err(|e| invalid(&resp, e))?;
+            // An href the answer leaves out is neither read nor known to be gone: ask for it
+            // alone, so "not found" is only ever the server's word.
+            for path in &paths {
+                if !out.contains_key(path) {
+                    let r = self.get_raw(url, &Href(path.clone())).await?;
+                    out.insert(path.clone(), r);
+                }
+            }
         }
         Ok(out)
     }
@@ -456,7 +465,16 @@ impl DavStorage {
         out: &mut Vec<Fetched>,
         seen: &mut HashSet<String>,
     ) -> Result<bool> {
-        let resp = self.dav(url, req).await?;
+        let resp = match self.dav(url, req).await {
+            Ok(resp) => resp,
+            // Too large (or cut short) for one answer: the engine's list + batched multiget
+            // reads the same items in bounded pieces.
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                tracing::debug!("{e}; reading the collection in batches instead");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
         if !resp.is_success() {
             if matches!(resp.status.as_u16(), 400 | 403 | 405 | 415 | 422 | 501) {
                 tracing::debug!("{}: query refused, listing instead", resp.describe());

@@ -7,7 +7,7 @@ use super::component::{parse_tree, Component};
 use super::contentline::{eol_at, lex, push_folded, Line};
 use super::datetime::parse_timestamp;
 use super::normalize::{digest, props_digest};
-use super::{push_line_span, Item, ItemKind, Layout, ParseError, Parsed};
+use super::{push_line_span, Item, ItemKind, Layout, ParseError, Parsed, Zone};
 
 fn err(line: usize, message: String) -> ParseError {
     ParseError { line, message }
@@ -71,7 +71,11 @@ pub(super) fn parse_one(raw: &[u8]) -> Result<Parsed, ParseError> {
     let mut components = Vec::new();
     for c in &cal.children {
         if c.name == "VTIMEZONE" {
-            timezones.push((tzid(c, &lines), c.span(&lines)));
+            timezones.push(Zone {
+                tzid: tzid(c, &lines),
+                span: c.span(&lines),
+                digest: digest(c, &lines),
+            });
             continue;
         }
         let this_uid = c.uid(&lines);
@@ -264,24 +268,55 @@ pub(super) fn join(items: &[Item]) -> Vec<u8> {
     if items.is_empty() {
         return EMPTY_CALENDAR.to_vec();
     }
-    // Group the items by wrapper, in order of first appearance.
-    let mut blocks: Vec<([u8; 32], Vec<&Item>)> = Vec::new();
+    // Group the items by wrapper, in order of first appearance; an item whose VTIMEZONE
+    // differs from one of the same TZID already in a group starts another group.
+    let mut blocks: Vec<Block<'_>> = Vec::new();
     for item in items {
-        let key = match &item.0.layout {
-            Layout::Calendar { wrapper, .. } => *wrapper,
-            Layout::Contacts { .. } => [0; 32],
+        let (key, zones): ([u8; 32], &[Zone]) = match &item.0.layout {
+            Layout::Calendar {
+                wrapper, timezones, ..
+            } => (*wrapper, timezones),
+            Layout::Contacts { .. } => ([0; 32], &[]),
         };
-        match blocks.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(item),
-            None => blocks.push((key, vec![item])),
+        let fits = |b: &Block<'_>| {
+            b.wrapper == key
+                && zones.iter().all(|z| {
+                    b.zones
+                        .get(z.tzid.as_slice())
+                        .map_or(true, |d| *d == z.digest)
+                })
+        };
+        let index = match blocks.iter().position(fits) {
+            Some(i) => i,
+            None => {
+                blocks.push(Block {
+                    wrapper: key,
+                    zones: HashMap::new(),
+                    items: Vec::new(),
+                });
+                blocks.len() - 1
+            }
+        };
+        let block = &mut blocks[index];
+        for z in zones {
+            block.zones.insert(&z.tzid, z.digest);
         }
+        block.items.push(item);
     }
     let size: usize = items.iter().map(|i| i.raw().len()).sum();
     let mut out = Vec::with_capacity(size + 64);
-    for (_, block) in &blocks {
-        join_block(&mut out, block);
+    for block in &blocks {
+        join_block(&mut out, &block.items);
     }
     out
+}
+
+/// Items that can share one VCALENDAR.
+struct Block<'i> {
+    wrapper: [u8; 32],
+    /// Digest of each VTIMEZONE in the block, by TZID.
+    zones: HashMap<&'i [u8], [u8; 32]>,
+    items: Vec<&'i Item>,
 }
 
 /// Writes one VCALENDAR holding `items`.
@@ -304,9 +339,9 @@ fn join_block(out: &mut Vec<u8>, items: &[&Item]) {
     }
     for item in items {
         if let Layout::Calendar { timezones, .. } = &item.0.layout {
-            for (id, span) in timezones {
-                if seen_zones.insert(id) {
-                    push_line_span(out, &item.raw()[span.clone()], eol_used);
+            for z in timezones {
+                if seen_zones.insert(&z.tzid) {
+                    push_line_span(out, &item.raw()[z.span.clone()], eol_used);
                 }
             }
         }

@@ -69,8 +69,8 @@ enum Layout {
         begin: Range<usize>,
         /// Calendar-level property lines (VERSION, PRODID, CALSCALE, X-WR-...).
         props: Vec<Range<usize>>,
-        /// VTIMEZONEs with their TZID.
-        timezones: Vec<(Vec<u8>, Range<usize>)>,
+        /// VTIMEZONEs with their TZID and normalized digest.
+        timezones: Vec<Zone>,
         /// Every other component (the master, its overrides).
         components: Vec<Range<usize>>,
         /// Normalized digest of the calendar-level properties.
@@ -82,6 +82,14 @@ enum Layout {
         body: Range<usize>,
         eol: &'static [u8],
     },
+}
+
+/// A VTIMEZONE inside an item.
+#[derive(Debug)]
+struct Zone {
+    tzid: Vec<u8>,
+    span: Range<usize>,
+    digest: [u8; 32],
 }
 
 #[derive(Debug)]
@@ -185,7 +193,8 @@ pub fn split(kind: ItemKind, raw: &[u8]) -> Result<Vec<Item>, ParseError> {
 /// Puts items back into one file: one VCALENDAR (the calendar-level properties of the first
 /// item, each VTIMEZONE once, then every item's components), or the VCARDs one after another.
 /// Items whose calendar-level properties really differ (beyond PRODID and the other ignored
-/// ones) go into one VCALENDAR each group, so that nothing they hold is lost.
+/// ones), or that define one TZID differently, go into separate VCALENDARs, so that nothing
+/// they hold is lost and splitting the result gives the same items back.
 /// No items give an empty VCALENDAR, or an empty address book (no bytes).
 pub fn join(kind: ItemKind, items: &[Item]) -> Vec<u8> {
     match kind {

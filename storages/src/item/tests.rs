@@ -1025,3 +1025,131 @@ fn uids_of_nested_components_are_not_the_items_uid() {
     );
     assert!(text.contains("UID:agent\r\n"));
 }
+
+#[test]
+fn join_keeps_differing_definitions_of_one_tzid_apart() {
+    let with_zone = |uid: &str, offset: &str| {
+        let uid = format!("UID:{uid}");
+        let offset = format!("TZOFFSETTO:{offset}");
+        cal_item(&[
+            "BEGIN:VCALENDAR",
+            "BEGIN:VTIMEZONE",
+            "TZID:Office",
+            "BEGIN:STANDARD",
+            "DTSTART:19700101T000000",
+            &offset,
+            "TZOFFSETFROM:+0000",
+            "END:STANDARD",
+            "END:VTIMEZONE",
+            "BEGIN:VEVENT",
+            &uid,
+            "DTSTART;TZID=Office:20240105T100000",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        ])
+    };
+    let items = [
+        with_zone("a", "+0100"),
+        with_zone("b", "+0200"),
+        with_zone("c", "+0100"),
+    ];
+    let joined = join(ItemKind::Calendar, &items);
+    let text = String::from_utf8(joined.clone()).unwrap();
+    assert_eq!(text.matches("BEGIN:VCALENDAR").count(), 2);
+    assert_eq!(text.matches("TZID:Office").count(), 2);
+    let again = split(ItemKind::Calendar, &joined).unwrap();
+    let hashes = |v: &[Item]| -> Vec<String> {
+        let mut h: Vec<String> = v
+            .iter()
+            .map(|i| format!("{} {}", i.ident(), i.hash()))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(hashes(&again), hashes(&items));
+}
+
+/// A generated calendar: components with a UID out of a few (or none), an optional reference
+/// to one of two VTIMEZONEs, and a summary.
+fn generated_calendar(components: &[(Option<u8>, Option<u8>, String)], eol: &str) -> Vec<u8> {
+    let mut lines: Vec<String> = vec!["BEGIN:VCALENDAR".into(), "VERSION:2.0".into()];
+    for z in 0..2 {
+        lines.extend([
+            "BEGIN:VTIMEZONE".into(),
+            format!("TZID:Zone {z}"),
+            "BEGIN:STANDARD".into(),
+            "DTSTART:19700101T000000".into(),
+            format!("TZOFFSETTO:+0{z}00"),
+            "TZOFFSETFROM:+0000".into(),
+            "END:STANDARD".into(),
+            "END:VTIMEZONE".into(),
+        ]);
+    }
+    for (i, (uid, tz, summary)) in components.iter().enumerate() {
+        lines.push("BEGIN:VEVENT".into());
+        if let Some(u) = uid {
+            lines.push(format!("UID:uid-{u}"));
+            lines.push(format!("RECURRENCE-ID:2024010{}T000000Z", i % 10));
+        }
+        match tz {
+            Some(z) => lines.push(format!("DTSTART;TZID=\"Zone {z}\":20240105T100000")),
+            None => lines.push("DTSTART:20240105T100000Z".into()),
+        }
+        lines.push(format!("SUMMARY:{summary}"));
+        lines.push("END:VEVENT".into());
+    }
+    lines.push("END:VCALENDAR".into());
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(l.as_bytes());
+        out.extend_from_slice(eol.as_bytes());
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn split_groups_by_uid_and_join_gives_the_items_back(
+        components in prop::collection::vec(
+            (prop::option::of(0u8..3), prop::option::of(0u8..2), "[a-z ]{0,12}"),
+            1..8,
+        ),
+        lf in any::<bool>(),
+    ) {
+        let raw = generated_calendar(&components, if lf { "\n" } else { "\r\n" });
+        let items = split(ItemKind::Calendar, &raw).unwrap();
+        let uids: std::collections::BTreeSet<u8> =
+            components.iter().filter_map(|c| c.0).collect();
+        let no_uid = components.iter().filter(|c| c.0.is_none()).count();
+        prop_assert_eq!(items.len(), uids.len() + no_uid);
+        for item in &items {
+            let text = String::from_utf8(item.raw().to_vec()).unwrap();
+            // Every component of the UID is in its item, with the zones it refers to, and
+            // (unless the item is the whole input, kept byte for byte) no other zone.
+            if let Some(uid) = item.uid() {
+                let count = components
+                    .iter()
+                    .filter(|c| c.0.map(|u| format!("uid-{u}")).as_deref() == Some(uid))
+                    .count();
+                prop_assert_eq!(text.matches("BEGIN:VEVENT").count(), count);
+            }
+            for z in 0..2 {
+                let used = text.contains(&format!("TZID=\"Zone {z}\""));
+                let carried = text.contains(&format!("TZID:Zone {z}"));
+                prop_assert!(carried || !used);
+                prop_assert!(used || !carried || items.len() == 1);
+            }
+            let again = Item::parse(ItemKind::Calendar, item.raw().to_vec()).unwrap();
+            prop_assert_eq!(again.hash(), item.hash());
+        }
+        if items.len() == 1 {
+            prop_assert_eq!(items[0].raw(), &raw[..]);
+        }
+        let joined = join(ItemKind::Calendar, &items);
+        let again = split(ItemKind::Calendar, &joined).unwrap();
+        let summary = |v: &[Item]| -> Vec<(String, String)> {
+            v.iter().map(|i| (i.ident().to_owned(), i.hash().to_owned())).collect()
+        };
+        prop_assert_eq!(summary(&again), summary(&items));
+    }
+}
