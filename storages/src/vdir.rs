@@ -119,14 +119,23 @@ pub fn file_stem_for_uid(uid: &str) -> String {
 pub(crate) fn etag_of(meta: &fs::Metadata) -> Etag {
     #[cfg(unix)]
     {
+        use std::io::Write as _;
         use std::os::unix::fs::MetadataExt;
-        Etag(format!(
+        // Called once per file on every listing: formatted on the stack and copied into a
+        // string of the exact size, one allocation instead of `format!`'s growing buffer.
+        // 96 bytes hold the longest possible value (three 20-digit numbers and the rest).
+        let mut buf = [0u8; 96];
+        let mut w = &mut buf[..];
+        let _ = write!(
+            w,
             "{}.{:09}-{}-{}",
             meta.mtime(),
             meta.mtime_nsec(),
             meta.ino(),
             meta.size()
-        ))
+        );
+        let n = 96 - w.len();
+        Etag(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
     #[cfg(not(unix))]
     {
