@@ -11,7 +11,7 @@ use futures::StreamExt;
 use super::conflict::{self, Outcome, Resolution};
 use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanInput};
 use super::{PartialSync, Reporter, Side, Strategy};
-use crate::status::{ItemRow, SideState, Status};
+use crate::status::{ItemRow, Rows, SideState, Status};
 
 /// How many hrefs one `get_many` asks for.
 const FETCH_BATCH: usize = 100;
@@ -182,7 +182,7 @@ impl<'a> CollectionJob<'a> {
         &self,
         side: Side,
         token: Option<String>,
-        status: &HashMap<String, ItemRow>,
+        status: &Rows,
     ) -> Result<(Vec<ItemRef>, Option<String>), Error> {
         let s = self.side(side);
         if s.phantom {
@@ -198,12 +198,7 @@ impl<'a> CollectionJob<'a> {
         }
     }
 
-    async fn run_listed(
-        &self,
-        la: &[ItemRef],
-        lb: &[ItemRef],
-        status: &HashMap<String, ItemRow>,
-    ) -> usize {
+    async fn run_listed(&self, la: &[ItemRef], lb: &[ItemRef], status: &Rows) -> usize {
         if let Err(message) = plan::check_emptied(la.len(), lb.len(), status, &self.ctx) {
             self.fail(&message);
             return 1;
@@ -216,6 +211,7 @@ impl<'a> CollectionJob<'a> {
             a: la,
             b: lb,
             status,
+            index: &index,
             fetched_a: &fa,
             fetched_b: &fb,
             ctx: &self.ctx,
@@ -343,7 +339,7 @@ impl<'a> CollectionJob<'a> {
         ops
     }
 
-    async fn exec(&self, op: Op, status: &HashMap<String, ItemRow>) -> Done {
+    async fn exec(&self, op: Op, status: &Rows) -> Done {
         match op {
             Op::Record { row } => self.record(&row),
             Op::Forget { ident } => self.forget(&ident),
@@ -404,7 +400,11 @@ impl<'a> CollectionJob<'a> {
     fn item_failure(&self, ident: &str, side: Side, what: &str, e: &Error, item: &Item) -> Done {
         let label = &self.side(side).label;
         let mut msg = format!("{what} item {ident} to {label} failed: {}", describe(e));
-        if item.uid().is_none() && e.kind() == ErrorKind::Refused {
+        let refusal = !matches!(
+            e.kind(),
+            ErrorKind::Transport | ErrorKind::Io | ErrorKind::Auth | ErrorKind::PreconditionFailed
+        );
+        if item.uid().is_none() && refusal {
             msg.push_str(
                 " (the item has no UID; run `davsync repair` on the other storage to give it one)",
             );
@@ -521,7 +521,7 @@ impl<'a> CollectionJob<'a> {
                     Side::A => (src, fresh),
                     Side::B => (fresh, src),
                 };
-                Box::pin(self.conflict(ident, a, b, false, &HashMap::new())).await
+                Box::pin(self.conflict(ident, a, b, false, &Rows::default())).await
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 Box::pin(self.copy(ident, from, src, item, None, false)).await
@@ -581,7 +581,7 @@ impl<'a> CollectionJob<'a> {
         a: Current,
         b: Current,
         retry: bool,
-        status: &HashMap<String, ItemRow>,
+        status: &Rows,
     ) -> Done {
         let pair = &self.ctx.labels.pair;
         let (Some(ia), Some(ib)) = (a.item.clone(), b.item.clone()) else {
@@ -666,7 +666,7 @@ impl<'a> CollectionJob<'a> {
         b: &Current,
         renamed: &Item,
         retry: bool,
-        status: &HashMap<String, ItemRow>,
+        status: &Rows,
     ) -> Done {
         let new_ident = renamed.ident().to_owned();
         let known = status.get(&new_ident).cloned().unwrap_or(ItemRow {

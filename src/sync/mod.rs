@@ -161,6 +161,18 @@ pub async fn sync_pair(
         }
     };
     let mut failures = pairing.failures;
+    if let (Some(only), Some(_)) = (&opts.only_collections, &pair.collections) {
+        for name in only {
+            if !pairing.collections.iter().any(|p| p.name == *name) {
+                reporter.failure(&format!(
+                    "pair {}: no collection {name} on either side (or not selected by the \
+                     pair's `collections`)",
+                    pair.name
+                ));
+                failures += 1;
+            }
+        }
+    }
     let mut jobs = Vec::new();
     for paired in pairing.collections {
         if let Some(only) = &opts.only_collections {
@@ -299,7 +311,17 @@ pub async fn discover_pair(
         .with_source(e)
     })?;
     let (a, b) = storages(pair, false);
-    let pairing = collections::pair_collections(pair, &a, &b, &status, create, reporter).await?;
+    // `discover` prints one line per collection, marking the created ones itself: the
+    // `Creating collection` change lines of a sync would say the same thing twice.
+    struct FailuresOnly<'r>(&'r dyn Reporter);
+    impl Reporter for FailuresOnly<'_> {
+        fn change(&self, _line: &str) {}
+        fn failure(&self, message: &str) {
+            self.0.failure(message)
+        }
+    }
+    let quiet = FailuresOnly(reporter);
+    let pairing = collections::pair_collections(pair, &a, &b, &status, create, &quiet).await?;
     Ok(pairing
         .collections
         .into_iter()

@@ -23,12 +23,15 @@
 //! it, `error` turns it into a failure.
 
 use std::collections::{BTreeMap, HashMap};
+
+/// The engine's hash maps over hrefs and idents (see [`Rows`] for why aHash).
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 use std::fmt;
 
 use davsync_storages::{Changes, Etag, Href, Item, ItemRef};
 
 use super::{PartialSync, Side};
-use crate::status::{ItemRow, SideState};
+use crate::status::{ItemRow, Rows, SideState};
 
 /// The names an op's line uses.
 #[derive(Debug, Clone, Default)]
@@ -68,16 +71,6 @@ pub struct Current {
     pub etag: Etag,
     pub hash: String,
     pub item: Option<Item>,
-}
-
-impl Current {
-    fn state(&self) -> SideState {
-        SideState {
-            href: self.href.0.clone(),
-            etag: self.etag.0.clone(),
-            hash: self.hash.clone(),
-        }
-    }
 }
 
 /// One thing to do. `Display` is the exact line users see for it.
@@ -171,14 +164,14 @@ pub fn unresolved_line(ident: &str, pair: &str, reason: &str) -> String {
 
 /// The status indexed by href, per side: which ident and state a listed href had.
 pub struct StatusIndex<'s> {
-    a: HashMap<&'s str, (&'s str, &'s SideState)>,
-    b: HashMap<&'s str, (&'s str, &'s SideState)>,
+    a: FastMap<&'s str, (&'s str, &'s SideState)>,
+    b: FastMap<&'s str, (&'s str, &'s SideState)>,
 }
 
 impl<'s> StatusIndex<'s> {
-    pub fn new(status: &'s HashMap<String, ItemRow>) -> Self {
-        let mut a = HashMap::with_capacity(status.len());
-        let mut b = HashMap::with_capacity(status.len());
+    pub fn new(status: &'s Rows) -> Self {
+        let mut a = FastMap::with_capacity_and_hasher(status.len(), Default::default());
+        let mut b = FastMap::with_capacity_and_hasher(status.len(), Default::default());
         for (ident, row) in status {
             if let Some(s) = &row.a {
                 a.insert(s.href.as_str(), (ident.as_str(), s));
@@ -190,7 +183,7 @@ impl<'s> StatusIndex<'s> {
         StatusIndex { a, b }
     }
 
-    fn side(&self, side: Side) -> &HashMap<&'s str, (&'s str, &'s SideState)> {
+    fn side(&self, side: Side) -> &FastMap<&'s str, (&'s str, &'s SideState)> {
         match side {
             Side::A => &self.a,
             Side::B => &self.b,
@@ -227,7 +220,7 @@ pub fn needs_fetch(side: Side, listing: &[ItemRef], index: &StatusIndex<'_>) -> 
 pub fn check_emptied(
     a_len: usize,
     b_len: usize,
-    status: &HashMap<String, ItemRow>,
+    status: &Rows,
     ctx: &PlanContext,
 ) -> Result<(), String> {
     if ctx.force_delete {
@@ -259,11 +252,7 @@ pub fn check_emptied(
 /// The full listing of a side rebuilt from an incremental answer: what the status recorded
 /// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
 /// is the listing itself.
-pub fn listing_from_changes(
-    side: Side,
-    status: &HashMap<String, ItemRow>,
-    changes: Changes,
-) -> Vec<ItemRef> {
+pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<ItemRef> {
     if changes.complete {
         return changes.changed;
     }
@@ -302,54 +291,84 @@ pub struct FetchError {
 pub struct PlanInput<'a> {
     pub a: &'a [ItemRef],
     pub b: &'a [ItemRef],
-    pub status: &'a HashMap<String, ItemRow>,
+    pub status: &'a Rows,
+    /// [`StatusIndex::new`] of `status` (the caller built it already to decide what to read).
+    pub index: &'a StatusIndex<'a>,
     pub fetched_a: &'a HashMap<Href, FetchResult>,
     pub fetched_b: &'a HashMap<Href, FetchResult>,
     pub ctx: &'a PlanContext,
 }
 
+/// What one side holds for an ident, borrowed from the listing, the status and the fetched
+/// items: building it allocates nothing, which keeps a no-op sync of many items cheap. Ops
+/// get an owned [`Current`] only for the few idents that need one.
+#[derive(Debug, Clone, Copy)]
+struct Cur<'a> {
+    r: &'a ItemRef,
+    hash: &'a str,
+    item: Option<&'a Item>,
+}
+
+impl Cur<'_> {
+    fn to_current(self) -> Current {
+        Current {
+            href: self.r.href.clone(),
+            etag: self.r.etag.clone(),
+            hash: self.hash.to_owned(),
+            item: self.item.cloned(),
+        }
+    }
+
+    fn state(self) -> SideState {
+        SideState {
+            href: self.r.href.0.clone(),
+            etag: self.r.etag.0.clone(),
+            hash: self.hash.to_owned(),
+        }
+    }
+}
+
 /// One side's items by ident, plus the idents that must not be touched and the failures
 /// found while building it.
-struct SideItems {
-    by_ident: HashMap<String, Current>,
+struct SideItems<'a> {
+    by_ident: FastMap<&'a str, Cur<'a>>,
     poisoned: Vec<String>,
     failures: Vec<Op>,
 }
 
-fn side_items(
+fn side_items<'a>(
     side: Side,
-    listing: &[ItemRef],
-    fetched: &HashMap<Href, FetchResult>,
-    index: &StatusIndex<'_>,
+    listing: &'a [ItemRef],
+    fetched: &'a HashMap<Href, FetchResult>,
+    index: &StatusIndex<'a>,
     label: &str,
-) -> SideItems {
-    let mut by_ident: HashMap<String, Current> = HashMap::with_capacity(listing.len());
-    let mut dups: BTreeMap<String, Vec<Href>> = BTreeMap::new();
+) -> SideItems<'a> {
+    let mut by_ident: FastMap<&'a str, Cur<'a>> =
+        FastMap::with_capacity_and_hasher(listing.len(), Default::default());
+    let mut dups: BTreeMap<&'a str, Vec<&'a Href>> = BTreeMap::new();
     let mut out = SideItems {
-        by_ident: HashMap::new(),
+        by_ident: FastMap::default(),
         poisoned: Vec::new(),
         failures: Vec::new(),
     };
     for r in listing {
         let (ident, cur) = if let Some((ident, s)) = index.known(side, r) {
             (
-                ident.to_owned(),
-                Current {
-                    href: r.href.clone(),
-                    etag: r.etag.clone(),
-                    hash: s.hash.clone(),
+                ident,
+                Cur {
+                    r,
+                    hash: &s.hash,
                     item: None,
                 },
             )
         } else {
             match fetched.get(&r.href) {
                 Some(Ok(item)) => (
-                    item.ident().to_owned(),
-                    Current {
-                        href: r.href.clone(),
-                        etag: r.etag.clone(),
-                        hash: item.hash().to_owned(),
-                        item: Some(item.clone()),
+                    item.ident(),
+                    Cur {
+                        r,
+                        hash: item.hash(),
+                        item: Some(item),
                     },
                 ),
                 other => {
@@ -370,25 +389,27 @@ fn side_items(
                 }
             }
         };
-        if let Some(prev) = by_ident.get(&ident) {
-            dups.entry(ident.clone())
-                .or_insert_with(|| vec![prev.href.clone()])
-                .push(cur.href.clone());
-        } else {
-            by_ident.insert(ident, cur);
+        match by_ident.entry(ident) {
+            std::collections::hash_map::Entry::Occupied(prev) => dups
+                .entry(ident)
+                .or_insert_with(|| vec![&prev.get().r.href])
+                .push(&r.href),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(cur);
+            }
         }
     }
     for (ident, hrefs) in dups {
         let list: Vec<&str> = hrefs.iter().map(|h| h.as_str()).collect();
         out.failures.push(Op::Fail {
-            ident: Some(ident.clone()),
+            ident: Some(ident.to_owned()),
             message: format!(
                 "{label}: duplicate UID {ident} in {} (not synced; run `davsync repair` to \
                  give each a fresh UID)",
                 list.join(", ")
             ),
         });
-        out.poisoned.push(ident);
+        out.poisoned.push(ident.to_owned());
     }
     out.by_ident = by_ident;
     out
@@ -412,10 +433,10 @@ fn other(side: Side) -> Side {
     }
 }
 
-fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Decision {
+fn decide(a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decision {
     let sa = s.and_then(|s| s.a.as_ref());
     let sb = s.and_then(|s| s.b.as_ref());
-    let changed = |cur: &Current, st: Option<&SideState>| st.map_or(true, |st| st.hash != cur.hash);
+    let changed = |cur: Cur<'_>, st: Option<&SideState>| st.map_or(true, |st| st.hash != cur.hash);
     match (a, b) {
         (None, None) => {
             if s.is_some() {
@@ -459,15 +480,15 @@ fn decide(a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Deci
 }
 
 /// True when the status recorded exactly this href, etag and hash.
-fn same_state(cur: &Current, st: Option<&SideState>) -> bool {
-    st.is_some_and(|st| st.href == cur.href.0 && st.etag == cur.etag.0 && st.hash == cur.hash)
+fn same_state(cur: Cur<'_>, st: Option<&SideState>) -> bool {
+    st.is_some_and(|st| st.href == cur.r.href.0 && st.etag == cur.r.etag.0 && st.hash == cur.hash)
 }
 
-fn row_of(a: Option<&Current>, b: Option<&Current>) -> ItemRow {
+fn row_of(a: Option<Cur<'_>>, b: Option<Cur<'_>>) -> ItemRow {
     ItemRow {
         ident: String::new(),
-        a: a.map(Current::state),
-        b: b.map(Current::state),
+        a: a.map(Cur::state),
+        b: b.map(Cur::state),
     }
 }
 
@@ -482,7 +503,7 @@ fn writes_to(d: Decision) -> &'static [Side] {
 }
 
 /// Makes the writable side equal to the read-only side `ro`.
-fn revert(ro: Side, a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow>) -> Decision {
+fn revert(ro: Side, a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decision {
     let (r, w) = match ro {
         Side::A => (a, b),
         Side::B => (b, a),
@@ -499,9 +520,9 @@ fn revert(ro: Side, a: Option<&Current>, b: Option<&Current>, s: Option<&ItemRow
 pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
     let ctx = input.ctx;
     check_emptied(input.a.len(), input.b.len(), input.status, ctx)?;
-    let index = StatusIndex::new(input.status);
-    let a = side_items(Side::A, input.a, input.fetched_a, &index, &ctx.labels.a);
-    let b = side_items(Side::B, input.b, input.fetched_b, &index, &ctx.labels.b);
+    let index = input.index;
+    let a = side_items(Side::A, input.a, input.fetched_a, index, &ctx.labels.a);
+    let b = side_items(Side::B, input.b, input.fetched_b, index, &ctx.labels.b);
 
     let mut ops: Vec<Op> = Vec::new();
     ops.extend(a.failures);
@@ -518,21 +539,27 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
     let idents = a
         .by_ident
         .keys()
-        .chain(b.by_ident.keys().filter(|i| !a.by_ident.contains_key(*i)))
+        .copied()
+        .chain(
+            b.by_ident
+                .keys()
+                .copied()
+                .filter(|i| !a.by_ident.contains_key(i)),
+        )
         .chain(
             input
                 .status
                 .keys()
-                .filter(|i| !a.by_ident.contains_key(*i) && !b.by_ident.contains_key(*i)),
-        )
-        .map(String::as_str);
+                .map(String::as_str)
+                .filter(|i| !a.by_ident.contains_key(i) && !b.by_ident.contains_key(i)),
+        );
 
     for ident in idents {
-        if poisoned.contains(ident) {
+        if !poisoned.is_empty() && poisoned.contains(ident) {
             continue;
         }
-        let ca = a.by_ident.get(ident);
-        let cb = b.by_ident.get(ident);
+        let ca = a.by_ident.get(ident).copied();
+        let cb = b.by_ident.get(ident).copied();
         let s = input.status.get(ident);
         let mut d = decide(ca, cb, s);
         let ro_target = writes_to(d).iter().copied().find(|side| match side {
@@ -581,21 +608,23 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
                 ops.push(Op::Copy {
                     ident: ident.to_owned(),
                     from,
-                    src: side_cur(from).expect("copy from a present side").clone(),
-                    dst: side_cur(to).cloned(),
+                    src: side_cur(from)
+                        .expect("copy from a present side")
+                        .to_current(),
+                    dst: side_cur(to).map(Cur::to_current),
                     target: ctx.labels.side(to).to_owned(),
                 });
             }
             Decision::Delete(side) => ops.push(Op::Delete {
                 ident: ident.to_owned(),
                 side,
-                target_item: side_cur(side).expect("delete a present item").clone(),
+                target_item: side_cur(side).expect("delete a present item").to_current(),
                 target: ctx.labels.side(side).to_owned(),
             }),
             Decision::Conflict => ops.push(Op::Conflict {
                 ident: ident.to_owned(),
-                a: ca.expect("conflict needs a").clone(),
-                b: cb.expect("conflict needs b").clone(),
+                a: ca.expect("conflict needs a").to_current(),
+                b: cb.expect("conflict needs b").to_current(),
                 pair: ctx.labels.pair.clone(),
             }),
         }

@@ -824,6 +824,14 @@ async fn only_collections_restricts_the_sync() {
         .changes()
         .contains(&"Copying (uploading) item t1 to sb/two".to_owned()));
     assert!(!rec.changes().iter().any(|l| l.contains("o1")));
+    let (report, rec) = f
+        .sync_with(&SyncOptions {
+            only_collections: Some(vec!["nope".into()]),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(report.failures, 1);
+    assert!(rec.failures()[0].starts_with("pair p: no collection nope"));
 }
 
 #[tokio::test]
@@ -851,7 +859,9 @@ async fn discover_lists_pairs_and_creates_missing_collections() {
             created: Some(Side::B),
         }]
     );
-    assert_eq!(rec.changes(), vec!["Creating collection personal on sb"]);
+    // The caller prints `(created)` on the collection's line instead of a change line.
+    assert_eq!(rec.changes(), Vec::<String>::new());
+    assert_eq!(f.b.collection_hrefs(), vec![ROOT_HREF, "mem:/personal/"]);
     assert!(!status::path_for(f.dir.path(), "p").exists());
 }
 
@@ -921,9 +931,14 @@ async fn noop_sync_of_20000_items_reads_and_writes_nothing() {
     assert_eq!(report.failures, 0);
     let reads = f.a.read_count() + f.b.read_count();
     let started = std::time::Instant::now();
+    let cpu = thread_cpu_ns();
     f.assert_quiet_sync().await;
     // Printed, not asserted: timings belong to docs/performance.md, not to a test.
-    eprintln!("no-op sync of 20000 items: {:?}", started.elapsed());
+    eprintln!(
+        "no-op sync of 20000 items: {:?} wall, {:?} ms CPU",
+        started.elapsed(),
+        thread_cpu_ns().zip(cpu).map(|(b, a)| (b - a) / 1_000_000)
+    );
     assert_eq!(f.a.read_count() + f.b.read_count(), reads);
 }
 
@@ -1047,4 +1062,14 @@ async fn dry_run_with_collections_announces_creation_and_creates_nothing() {
     assert_eq!(f.b.collection_hrefs(), vec![ROOT_HREF.to_owned()]);
     assert_eq!(f.writes(), 0);
     assert!(!status::path_for(f.dir.path(), "p").exists());
+}
+
+/// CPU time of this thread (Linux), so a loaded machine does not distort the printed figure.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
