@@ -13,8 +13,14 @@ use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanI
 use super::{PartialSync, Reporter, Side, Strategy};
 use crate::status::{ItemRow, Rows, SideState, Status};
 
-/// How many hrefs one `get_many` asks for.
-const FETCH_BATCH: usize = 100;
+/// How many hrefs one `get_many` asks for. The storage splits further as its protocol needs
+/// (DAV: multiget batches, sent in parallel), so this only bounds one call's memory.
+const FETCH_BATCH: usize = 2000;
+/// Reading more than this share of a listing (and more than [`GET_ALL_MIN`] items) reads the
+/// whole collection at once through [`Storage::get_all`] instead: on DAV one query answers
+/// with every body, cheaper than the listing's worth of multiget batches.
+const GET_ALL_FRACTION: f64 = 0.5;
+const GET_ALL_MIN: usize = 100;
 /// How many item writes of one collection run at once.
 const WRITE_CONCURRENCY: usize = 8;
 
@@ -84,6 +90,52 @@ impl<'a> CollectionJob<'a> {
         Done::Failed
     }
 
+    /// Reads the hrefs the plan needs: those already read with the listing come from
+    /// `read`; most of a large listing goes through one [`Storage::get_all`]; the rest
+    /// through `get_many`.
+    async fn read(
+        &self,
+        side: Side,
+        hrefs: Vec<Href>,
+        listed: usize,
+        read: Option<HashMap<Href, FetchResult>>,
+    ) -> HashMap<Href, FetchResult> {
+        let mut read = read.unwrap_or_default();
+        let mut rest: Vec<Href> = hrefs
+            .into_iter()
+            .filter(|h| !read.contains_key(h))
+            .collect();
+        if rest.len() > GET_ALL_MIN && rest.len() as f64 > GET_ALL_FRACTION * listed as f64 {
+            let s = self.side(side);
+            match s.storage.get_all(&s.collection).await {
+                Ok(Some(all)) => {
+                    tracing::debug!(
+                        collection = %s.label,
+                        wanted = rest.len(),
+                        listed,
+                        "most of the collection changed: read it whole"
+                    );
+                    let mut all: HashMap<Href, FetchResult> = all
+                        .into_iter()
+                        .map(|(href, res)| (href, fetch_result(res)))
+                        .collect();
+                    rest.retain(|h| match all.remove(h) {
+                        Some(r) => {
+                            read.insert(h.clone(), r);
+                            false
+                        }
+                        None => true,
+                    });
+                }
+                Ok(None) => {}
+                // The batched reads below report what is really wrong, item by item.
+                Err(e) => tracing::debug!("{}: reading whole failed: {}", s.label, describe(&e)),
+            }
+        }
+        read.extend(self.fetch(side, rest).await);
+        read
+    }
+
     async fn fetch(&self, side: Side, hrefs: Vec<Href>) -> HashMap<Href, FetchResult> {
         let s = self.side(side);
         let mut out = HashMap::with_capacity(hrefs.len());
@@ -91,13 +143,7 @@ impl<'a> CollectionJob<'a> {
             match s.storage.get_many(&s.collection, chunk).await {
                 Ok(fetched) => {
                     for (href, res) in fetched {
-                        out.insert(
-                            href,
-                            res.map(|(item, _)| item).map_err(|e| FetchError {
-                                malformed: e.kind() == ErrorKind::InvalidData,
-                                message: describe(&e),
-                            }),
-                        );
+                        out.insert(href, fetch_result(res));
                     }
                 }
                 Err(e) => {
@@ -136,7 +182,7 @@ impl<'a> CollectionJob<'a> {
             self.listing(Side::A, tokens.0, &status),
             self.listing(Side::B, tokens.1, &status)
         );
-        let ((la, ta), (lb, tb)) = match (la, lb) {
+        let ((la, ta, ra), (lb, tb, rb)) = match (la, lb) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) => {
                 self.fail(&format!(
@@ -155,7 +201,7 @@ impl<'a> CollectionJob<'a> {
                 return 1;
             }
         };
-        let failures = self.run_listed(&la, &lb, &status).await;
+        let failures = self.run_listed(&la, &lb, &status, [ra, rb]).await;
         // A token is only worth keeping when everything up to it was synced: an item that
         // failed would not show up in the next delta. After a failure, list fully next time.
         let (ta, tb) = if failures == 0 {
@@ -176,29 +222,66 @@ impl<'a> CollectionJob<'a> {
         failures
     }
 
-    /// The side's items now, and the token to ask for changes next time. Uses
-    /// [`Storage::changes`] when the backend offers it, the full listing otherwise.
+    /// The side's items now, the token to ask for changes next time, and the items already
+    /// read. A side the status knows nothing of must be read whole anyway: one
+    /// [`Storage::get_all`] does it where the backend has a cheaper way than listing and
+    /// reading (no token then; the next sync lists fully once and gets one). Otherwise
+    /// [`Storage::changes`] when the backend offers it, the full listing else.
     async fn listing(
         &self,
         side: Side,
         token: Option<String>,
         status: &Rows,
-    ) -> Result<(Vec<ItemRef>, Option<String>), Error> {
+    ) -> Result<Listed, Error> {
         let s = self.side(side);
         if s.phantom {
-            return Ok((Vec::new(), None));
+            return Ok((Vec::new(), None, None));
+        }
+        let side_known = status.values().any(|r| match side {
+            Side::A => r.a.is_some(),
+            Side::B => r.b.is_some(),
+        });
+        if !side_known {
+            if let Some(all) = s.storage.get_all(&s.collection).await? {
+                let mut refs = Vec::with_capacity(all.len());
+                let mut read = HashMap::with_capacity(all.len());
+                for (href, res) in all {
+                    // An unreadable item has no etag to list; it fails alone in the plan,
+                    // which never records the etag of an item it could not read.
+                    let etag = match &res {
+                        Ok((_, etag)) => etag.clone(),
+                        Err(_) => davsync_storages::Etag(String::new()),
+                    };
+                    refs.push(ItemRef {
+                        href: href.clone(),
+                        etag,
+                    });
+                    read.insert(href, fetch_result(res));
+                }
+                return Ok((refs, None, Some(read)));
+            }
         }
         let since = token.map(davsync_storages::SyncToken);
         match s.storage.changes(&s.collection, since.as_ref()).await? {
             Some(changes) => {
                 let new_token = changes.token.clone().map(|t| t.0);
-                Ok((plan::listing_from_changes(side, status, changes), new_token))
+                Ok((
+                    plan::listing_from_changes(side, status, changes),
+                    new_token,
+                    None,
+                ))
             }
-            None => Ok((s.storage.list(&s.collection).await?, None)),
+            None => Ok((s.storage.list(&s.collection).await?, None, None)),
         }
     }
 
-    async fn run_listed(&self, la: &[ItemRef], lb: &[ItemRef], status: &Rows) -> usize {
+    async fn run_listed(
+        &self,
+        la: &[ItemRef],
+        lb: &[ItemRef],
+        status: &Rows,
+        read: [Option<HashMap<Href, FetchResult>>; 2],
+    ) -> usize {
         if let Err(message) = plan::check_emptied(la.len(), lb.len(), status, &self.ctx) {
             self.fail(&message);
             return 1;
@@ -206,7 +289,11 @@ impl<'a> CollectionJob<'a> {
         let index = plan::StatusIndex::new(status);
         let need_a = plan::needs_fetch(Side::A, la, &index);
         let need_b = plan::needs_fetch(Side::B, lb, &index);
-        let (fa, fb) = futures::join!(self.fetch(Side::A, need_a), self.fetch(Side::B, need_b));
+        let [read_a, read_b] = read;
+        let (fa, fb) = futures::join!(
+            self.read(Side::A, need_a, la.len(), read_a),
+            self.read(Side::B, need_b, lb.len(), read_b)
+        );
         let ops = match plan::plan(&PlanInput {
             a: la,
             b: lb,
@@ -744,6 +831,20 @@ impl<'a> CollectionJob<'a> {
             b: b_state,
         })
     }
+}
+
+/// A side's listing, the token for its next delta, and the items read along with it.
+type Listed = (
+    Vec<ItemRef>,
+    Option<String>,
+    Option<HashMap<Href, FetchResult>>,
+);
+
+fn fetch_result(res: Result<(Item, davsync_storages::Etag), Error>) -> FetchResult {
+    res.map(|(item, _)| item).map_err(|e| FetchError {
+        malformed: e.kind() == ErrorKind::InvalidData,
+        message: describe(&e),
+    })
 }
 
 fn state(c: &Current) -> SideState {
