@@ -14,6 +14,8 @@
 //!   recorded there.
 //! - `conflicts(collection, ident, reason)`: unresolved conflicts of the last sync.
 //! - `meta(collection, key, value)`: the last synced value of each metadata key.
+//! - `pending(collection, ident, renamed, b_hash, renamed_hash)` (version 2): `keep both`
+//!   operations begun and not finished, see [`Pending`].
 //!
 //! A dry run uses [`Status::open_dry`]: the database copied into memory, never written back.
 
@@ -26,7 +28,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One collection of a pair, as `davsync status` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,17 @@ pub struct ItemRow {
 /// while still keyed randomly (a server cannot make lookups degenerate).
 pub type Rows = HashMap<String, ItemRow, ahash::RandomState>;
 
+/// A `keep both` under way: b's version of `ident` (hash `b_hash`) is being copied to both
+/// sides as `renamed` (hash `renamed_hash`). Recorded before the first write and cleared after
+/// the last, so a sync that finds it knows an interrupted run may have left a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub ident: String,
+    pub renamed: String,
+    pub b_hash: String,
+    pub renamed_hash: String,
+}
+
 /// The status row of one collection.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CollectionRow {
@@ -91,7 +104,7 @@ pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, 
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn = open_read_only(&path)?;
     if user_version(&conn)? == 0 {
         return Ok(Vec::new());
     }
@@ -127,6 +140,33 @@ pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, 
         }
     }
     Ok(out)
+}
+
+/// Opens a status database for reading without leaving a trace: a read-only connection to a
+/// WAL database would create `-wal`/`-shm` files next to it, which `status` and a dry run must
+/// not. Without a `-wal` file the database file holds everything, so it is opened as
+/// immutable (no locks, no side files); with one (a sync is running or was killed), the
+/// ordinary read-only open is needed to see the latest commits.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    }
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -180,6 +220,21 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
                  PRIMARY KEY (collection, key)
              );
              PRAGMA user_version = 1;",
+        )?;
+        tx.commit()?;
+    }
+    if version < 2 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE pending (
+                 collection TEXT NOT NULL,
+                 ident TEXT NOT NULL,
+                 renamed TEXT NOT NULL,
+                 b_hash TEXT NOT NULL,
+                 renamed_hash TEXT NOT NULL,
+                 PRIMARY KEY (collection, ident)
+             );
+             PRAGMA user_version = 2;",
         )?;
         tx.commit()?;
     }
@@ -237,7 +292,7 @@ impl Status {
         if !path.exists() {
             return Status::in_memory();
         }
-        let disk = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let disk = open_read_only(&path)?;
         let version = user_version(&disk)?;
         if version == 0 {
             return Status::in_memory();
@@ -376,7 +431,7 @@ impl Status {
         self.write(|c| {
             c.execute_batch("BEGIN")?;
             let r = (|| {
-                for table in ["items", "conflicts", "meta"] {
+                for table in ["items", "conflicts", "meta", "pending"] {
                     c.execute(
                         &format!("DELETE FROM {table} WHERE collection = ?1"),
                         [name],
@@ -475,6 +530,45 @@ impl Status {
         })
     }
 
+    /// The `keep both` operations an earlier run began and did not finish.
+    pub fn pending(&self, collection: &str) -> rusqlite::Result<Vec<Pending>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT ident, renamed, b_hash, renamed_hash FROM pending WHERE collection = ?1",
+            )?;
+            let rows = stmt.query_map([collection], |r| {
+                Ok(Pending {
+                    ident: r.get(0)?,
+                    renamed: r.get(1)?,
+                    b_hash: r.get(2)?,
+                    renamed_hash: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn set_pending(&self, collection: &str, p: &Pending) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO pending (collection, ident, renamed, b_hash, renamed_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![collection, p.ident, p.renamed, p.b_hash, p.renamed_hash],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn clear_pending(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM pending WHERE collection = ?1 AND ident = ?2",
+                [collection, ident],
+            )
+            .map(drop)
+        })
+    }
+
     /// Replaces the unresolved conflicts of a collection with `conflicts` (ident, reason).
     pub fn set_conflicts(
         &self,
@@ -547,6 +641,10 @@ fn copy_tables(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
         ),
         ("conflicts", "collection, ident, reason"),
         ("meta", "collection, key, value"),
+        (
+            "pending",
+            "collection, ident, renamed, b_hash, renamed_hash",
+        ),
     ] {
         let n = cols.split(',').count();
         let mut stmt = src.prepare(&format!("SELECT {cols} FROM {table}"))?;

@@ -111,12 +111,6 @@ struct World {
     /// Versions written on a side since the last clean sync, per side: (href -> summary).
     dirty_a: BTreeMap<String, String>,
     dirty_b: BTreeMap<String, String>,
-    /// A `keep both` was cut off after its renamed copy was made. If the conflict then
-    /// disappears (the user deletes a's version before the next sync), that copy stays next
-    /// to b's restored original: the one known case where an interrupted sync leaves a
-    /// duplicate (docs/sync-algorithm.md, "Known limits"). Content uniqueness is not checked
-    /// after that.
-    keep_both_cut: bool,
 }
 
 impl World {
@@ -146,7 +140,6 @@ impl World {
             version: 0,
             dirty_a: BTreeMap::new(),
             dirty_b: BTreeMap::new(),
-            keep_both_cut: false,
         }
     }
 
@@ -276,9 +269,6 @@ impl World {
             "the status tracks exactly the existing items"
         );
         for s in [&self.a, &self.b] {
-            if self.keep_both_cut {
-                break;
-            }
             let sums = self.summaries(s);
             let unique: BTreeSet<&String> = sums.iter().collect();
             prop_assert_eq!(unique.len(), sums.len(), "duplicated version: {:?}", sums);
@@ -355,7 +345,6 @@ async fn run_case(
                 w.prune_synced();
             }
             Action::InterruptedSync { on_a, n } => {
-                w.keep_both_cut |= keep_both;
                 w.side(on_a).hang_after_writes(n);
                 let cut = tokio::time::timeout(Duration::from_secs(5), w.sync(&opts)).await;
                 w.side(on_a).clear_failures();

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use super::conflict::{self, Outcome, Resolution};
 use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanInput};
 use super::{PartialSync, Reporter, Side, Strategy};
-use crate::status::{ItemRow, Rows, SideState, Status};
+use crate::status::{ItemRow, Pending, Rows, SideState, Status};
 
 /// How many hrefs one `get_many` asks for. The storage splits further as its protocol needs
 /// (DAV: multiget batches, sent in parallel), so this only bounds one call's memory.
@@ -294,6 +294,16 @@ impl<'a> CollectionJob<'a> {
             self.read(Side::A, need_a, la.len(), read_a),
             self.read(Side::B, need_b, lb.len(), read_b)
         );
+        let pending = match self.status.pending(&self.name) {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(&format!(
+                    "{}: reading the status: {e}",
+                    self.ctx.labels.pair
+                ));
+                return 1;
+            }
+        };
         let ops = match plan::plan(&PlanInput {
             a: la,
             b: lb,
@@ -301,6 +311,7 @@ impl<'a> CollectionJob<'a> {
             index: &index,
             fetched_a: &fa,
             fetched_b: &fb,
+            pending: &pending,
             ctx: &self.ctx,
         }) {
             Ok(ops) => ops,
@@ -431,6 +442,13 @@ impl<'a> CollectionJob<'a> {
             Op::Record { row } => self.record(&row),
             Op::Forget { ident } => self.forget(&ident),
             Op::Fail { message, .. } => self.fail(&message),
+            Op::ClearPending { ident } => match self.status.clear_pending(&self.name, &ident) {
+                Ok(()) => Done::Ok,
+                Err(e) => self.fail(&format!(
+                    "{}: recording item {ident} in the status: {e}",
+                    self.ctx.labels.pair
+                )),
+            },
             Op::Copy {
                 ident,
                 from,
@@ -756,6 +774,22 @@ impl<'a> CollectionJob<'a> {
         status: &Rows,
     ) -> Done {
         let new_ident = renamed.ident().to_owned();
+        // Recorded before the first write: if this is cut off halfway, the next sync knows
+        // the renamed copy is ours (see plan::finish_pending).
+        if let Err(e) = self.status.set_pending(
+            &self.name,
+            &Pending {
+                ident: ident.to_owned(),
+                renamed: new_ident.clone(),
+                b_hash: b.hash.clone(),
+                renamed_hash: renamed.hash().to_owned(),
+            },
+        ) {
+            return self.fail(&format!(
+                "{}: recording item {ident} in the status: {e}",
+                self.ctx.labels.pair
+            ));
+        }
         let known = status.get(&new_ident).cloned().unwrap_or(ItemRow {
             ident: new_ident.clone(),
             a: None,
@@ -798,7 +832,16 @@ impl<'a> CollectionJob<'a> {
                 }
             }
         }
-        self.copy(ident, Side::A, a, ia, Some(b), retry).await
+        let done = self.copy(ident, Side::A, a, ia, Some(b), retry).await;
+        if matches!(done, Done::Ok) {
+            if let Err(e) = self.status.clear_pending(&self.name, ident) {
+                return self.fail(&format!(
+                    "{}: recording item {ident} in the status: {e}",
+                    self.ctx.labels.pair
+                ));
+            }
+        }
+        done
     }
 
     /// A merged version (from `command`) replaces both sides' versions.

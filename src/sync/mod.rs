@@ -2,11 +2,11 @@
 //! algorithm, keeping a status per pair (see [`crate::status`]).
 //!
 //! The engine plans, then executes: for each collection it compares the two listings with
-//! the status, produces typed [`Op`]s (each with a one-line `Display` that is exactly the
+//! the status, produces typed [`plan::Op`]s (each with a one-line `Display` that is exactly the
 //! line users see), and runs them. `--dry-run` runs the same code over storages wrapped in
 //! `DryRun` and a status that is never written.
 //!
-//! The algorithm itself lives in `plan.rs`.
+//! The algorithm itself lives in [`plan`] (src/sync/plan.rs); docs/sync-algorithm.md explains it.
 
 use std::sync::Arc;
 

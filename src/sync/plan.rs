@@ -31,7 +31,7 @@ use std::fmt;
 use davsync_storages::{Changes, Etag, Href, Item, ItemRef};
 
 use super::{PartialSync, Side};
-use crate::status::{ItemRow, Rows, SideState};
+use crate::status::{ItemRow, Pending, Rows, SideState};
 
 /// The names an op's line uses.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +103,8 @@ pub enum Op {
         b: Current,
         pair: String,
     },
+    /// The `keep both` of `ident` that an earlier run began needs no further work.
+    ClearPending { ident: String },
     /// Nothing can be done for this item now; the message names it.
     Fail {
         ident: Option<String>,
@@ -116,6 +118,7 @@ impl Op {
             Op::Copy { ident, .. }
             | Op::Delete { ident, .. }
             | Op::Forget { ident }
+            | Op::ClearPending { ident }
             | Op::Conflict { ident, .. } => Some(ident),
             Op::Record { row } => Some(&row.ident),
             Op::Fail { ident, .. } => ident.as_deref(),
@@ -146,6 +149,9 @@ impl fmt::Display for Op {
             Op::Delete { ident, target, .. } => write!(f, "Deleting item {ident} from {target}"),
             Op::Record { row } => write!(f, "Recording item {} in the status", row.ident),
             Op::Forget { ident } => write!(f, "Forgetting item {ident} in the status"),
+            Op::ClearPending { ident } => {
+                write!(f, "Forgetting the finished \"keep both\" of item {ident}")
+            }
             Op::Conflict { ident, pair, .. } => write!(f, "Conflict: item {ident} in {pair}"),
             Op::Fail { message, .. } => f.write_str(message),
         }
@@ -296,6 +302,8 @@ pub struct PlanInput<'a> {
     pub index: &'a StatusIndex<'a>,
     pub fetched_a: &'a HashMap<Href, FetchResult>,
     pub fetched_b: &'a HashMap<Href, FetchResult>,
+    /// `keep both` operations an interrupted run left unfinished.
+    pub pending: &'a [Pending],
     pub ctx: &'a PlanContext,
 }
 
@@ -525,8 +533,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
     let b = side_items(Side::B, input.b, input.fetched_b, index, &ctx.labels.b);
 
     let mut ops: Vec<Op> = Vec::new();
-    ops.extend(a.failures);
-    ops.extend(b.failures);
+    ops.extend(a.failures.iter().cloned());
+    ops.extend(b.failures.iter().cloned());
     let poisoned: std::collections::HashSet<&str> = a
         .poisoned
         .iter()
@@ -629,6 +637,67 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
             }),
         }
     }
+    for p in input.pending {
+        finish_pending(
+            p,
+            &a.by_ident,
+            &b.by_ident,
+            input.status,
+            &poisoned,
+            ctx,
+            &mut ops,
+        );
+    }
     ops.sort_by(|x, y| x.ident().cmp(&y.ident()));
     Ok(ops)
+}
+
+/// An interrupted `keep both` of `p.ident` may have left the renamed copy of b's version.
+/// If the conflict is still there, resolving it again finishes the job (same fresh UID). If
+/// it is gone and b's version survives under its original UID anyway (say a's version was
+/// deleted meanwhile, so b's is restored), the renamed copy is a duplicate made by us: it is
+/// deleted wherever it still holds exactly what we wrote. Otherwise it stays.
+fn finish_pending(
+    p: &Pending,
+    a: &FastMap<&str, Cur<'_>>,
+    b: &FastMap<&str, Cur<'_>>,
+    status: &Rows,
+    poisoned: &std::collections::HashSet<&str>,
+    ctx: &PlanContext,
+    ops: &mut Vec<Op>,
+) {
+    if poisoned.contains(p.ident.as_str()) || poisoned.contains(p.renamed.as_str()) {
+        return;
+    }
+    let ca = a.get(p.ident.as_str()).copied();
+    let cb = b.get(p.ident.as_str()).copied();
+    let survivor = match decide(ca, cb, status.get(&p.ident)) {
+        Decision::Conflict => return,
+        Decision::Copy(Side::A) | Decision::Nothing | Decision::Record => ca.or(cb),
+        Decision::Copy(Side::B) => cb,
+        Decision::Delete(_) | Decision::Forget => None,
+    };
+    let copies = [
+        (Side::A, a.get(p.renamed.as_str()).copied()),
+        (Side::B, b.get(p.renamed.as_str()).copied()),
+    ];
+    let untouched = copies
+        .iter()
+        .all(|(_, c)| c.map_or(true, |c| c.hash == p.renamed_hash));
+    if survivor.is_some_and(|s| s.hash == p.b_hash) && untouched {
+        ops.retain(|op| op.ident() != Some(p.renamed.as_str()));
+        for (side, cur) in copies {
+            if let Some(cur) = cur {
+                ops.push(Op::Delete {
+                    ident: p.renamed.clone(),
+                    side,
+                    target_item: cur.to_current(),
+                    target: ctx.labels.side(side).to_owned(),
+                });
+            }
+        }
+    }
+    ops.push(Op::ClearPending {
+        ident: p.ident.clone(),
+    });
 }

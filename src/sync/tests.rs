@@ -578,6 +578,15 @@ async fn dry_run_reports_the_same_lines_and_writes_nothing_anywhere() {
     f.a.insert_raw(ROOT_HREF, "u3.item", ev("u3", "three"));
     let db = status::path_for(f.dir.path(), "p");
     let db_before = std::fs::read(&db).unwrap();
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let files_before = listing(f.dir.path());
     let writes = f.writes();
     let dry = SyncOptions {
         dry_run: true,
@@ -593,6 +602,7 @@ async fn dry_run_reports_the_same_lines_and_writes_nothing_anywhere() {
     assert_eq!(rec.changes(), expected);
     assert_eq!(f.writes(), writes);
     assert_eq!(std::fs::read(&db).unwrap(), db_before);
+    assert_eq!(listing(f.dir.path()), files_before);
     // The real sync does exactly what the dry run announced.
     let (_, rec) = f.sync().await;
     assert_eq!(rec.changes(), expected);
@@ -918,6 +928,12 @@ async fn status_path_is_one_sqlite_file_per_pair() {
     assert_eq!(s[0].items, 1);
     assert!(s[0].last_sync.is_some());
     assert!(status::summary(p, "never").unwrap().is_empty());
+    // Reading the status leaves no side files behind.
+    let names: Vec<String> = std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["p.sqlite"]);
 }
 
 #[tokio::test]
@@ -1072,4 +1088,86 @@ fn thread_cpu_ns() -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+#[tokio::test]
+async fn keep_both_cut_off_then_conflict_removed_leaves_no_duplicate() {
+    let f = Fixture::new(vec![Strategy::KeepBoth]);
+    f.a.insert_raw(ROOT_HREF, "u1.item", ev("u1", "base"));
+    f.a.insert_raw(ROOT_HREF, "u2.item", ev("u2", "other"));
+    f.sync().await;
+    f.a.insert_raw(ROOT_HREF, "u1.item", ev("u1", "edited on a"));
+    f.b.insert_raw(ROOT_HREF, "u1.item", ev("u1", "edited on b"));
+    // Cut off right after the renamed copy reached b, before b's original was replaced.
+    f.b.hang_after_writes(0);
+    let rec = Rec::default();
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        sync_pair(&f.pair, f.dir.path(), &SyncOptions::default(), &rec),
+    )
+    .await;
+    assert!(cut.is_err(), "the sync should have hung");
+    f.b.clear_failures();
+    assert_eq!(contents(&f.a).len(), 3, "the renamed copy was made on a");
+    // Before the next sync, the user deletes a's version: the conflict is gone.
+    f.a.remove_raw(ROOT_HREF, "u1.item");
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    let fresh = conflict::fresh_uid(
+        "u1",
+        davsync_storages::Item::parse(ItemKind::Calendar, ev("u1", "edited on b"))
+            .unwrap()
+            .hash(),
+    );
+    assert_eq!(
+        rec.changes(),
+        vec![
+            "Copying (uploading) item u1 to sa".to_owned(),
+            format!("Deleting item {fresh} from sa"),
+            format!("Deleting item {fresh} from sb"),
+        ]
+    );
+    assert_eq!(
+        contents(&f.a),
+        vec![ev("u1", "edited on b"), ev("u2", "other")]
+    );
+    assert_eq!(contents(&f.a), contents(&f.b));
+    f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
+async fn a_version_1_status_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = status::path_for(dir.path(), "p");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE collections (name TEXT PRIMARY KEY NOT NULL, a_href TEXT, \
+             b_href TEXT, last_sync TEXT, a_token TEXT, b_token TEXT);
+             CREATE TABLE items (collection TEXT NOT NULL, ident TEXT NOT NULL, a_href TEXT, \
+             a_etag TEXT, a_hash TEXT, b_href TEXT, b_etag TEXT, b_hash TEXT, \
+             PRIMARY KEY (collection, ident));
+             CREATE TABLE conflicts (collection TEXT NOT NULL, ident TEXT NOT NULL, \
+             reason TEXT NOT NULL, PRIMARY KEY (collection, ident));
+             CREATE TABLE meta (collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT, \
+             PRIMARY KEY (collection, key));
+             INSERT INTO items VALUES ('', 'u1', 'h', 'e', 'x', 'h', 'e', 'x');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    // A dry run reads the old schema without touching the file.
+    let before = std::fs::read(&path).unwrap();
+    let dry = status::Status::open_dry(dir.path(), "p").unwrap();
+    assert_eq!(dry.item_count("").unwrap(), 1);
+    assert!(dry.pending("").unwrap().is_empty());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let st = status::Status::open(dir.path(), "p").unwrap();
+    assert_eq!(st.item_count("").unwrap(), 1);
+    assert!(st.pending("").unwrap().is_empty());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, status::SCHEMA_VERSION);
 }

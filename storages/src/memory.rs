@@ -628,3 +628,88 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(uid: &str, summary: &str) -> Item {
+        Item::parse(
+            ItemKind::Calendar,
+            format!(
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+                 SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_are_conditional_on_etags_and_never_overwrite() {
+        let s = MemoryStorage::new(ItemKind::Calendar);
+        let c = s.root_collection().await.unwrap();
+        let (href, e1) = s.upload(&c, &ev("u1", "one")).await.unwrap();
+        let again = s.upload(&c, &ev("u1", "other")).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+        let e2 = s.update(&c, &href, &ev("u1", "two"), &e1).await.unwrap();
+        assert_ne!(e1, e2);
+        let stale = s.update(&c, &href, &ev("u1", "x"), &e1).await.unwrap_err();
+        assert_eq!(stale.kind(), ErrorKind::PreconditionFailed);
+        let stale = s.delete(&c, &href, &e1).await.unwrap_err();
+        assert_eq!(stale.kind(), ErrorKind::PreconditionFailed);
+        let (item, etag) = s.get(&c, &href).await.unwrap();
+        assert_eq!(etag, e2);
+        assert!(String::from_utf8_lossy(item.raw()).contains("SUMMARY:two"));
+        s.delete(&c, &href, &e2).await.unwrap();
+        assert!(s.list(&c).await.unwrap().is_empty());
+        assert_eq!(s.write_count(), 6);
+    }
+
+    #[tokio::test]
+    async fn malformed_bytes_fail_alone_in_get_many() {
+        let s = MemoryStorage::new(ItemKind::Calendar);
+        let c = s.root_collection().await.unwrap();
+        s.insert_raw(ROOT_HREF, "bad.ics", "garbage");
+        let (good, _) = s.upload(&c, &ev("u1", "one")).await.unwrap();
+        let got = s
+            .get_many(&c, &[Href::from("bad.ics"), good.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            got[0].1.as_ref().unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert!(got[1].1.is_ok());
+    }
+
+    #[tokio::test]
+    async fn changes_since_a_token_name_exactly_what_moved() {
+        let s = MemoryStorage::new(ItemKind::Calendar);
+        s.set_supports_changes(true);
+        let c = s.root_collection().await.unwrap();
+        let (h1, e1) = s.upload(&c, &ev("u1", "one")).await.unwrap();
+        let (h2, _) = s.upload(&c, &ev("u2", "two")).await.unwrap();
+        let all = s.changes(&c, None).await.unwrap().unwrap();
+        assert!(all.complete);
+        assert_eq!(all.changed.len(), 2);
+        let token = all.token.unwrap();
+        s.update(&c, &h1, &ev("u1", "edited"), &e1).await.unwrap();
+        s.remove_raw(ROOT_HREF, h2.as_str());
+        let delta = s.changes(&c, Some(&token)).await.unwrap().unwrap();
+        assert!(!delta.complete);
+        assert_eq!(delta.changed.len(), 1);
+        assert_eq!(delta.changed[0].href, h1);
+        assert_eq!(delta.deleted, vec![h2]);
+    }
+
+    #[tokio::test]
+    async fn read_only_refuses_and_still_counts_the_attempt() {
+        let s = MemoryStorage::new(ItemKind::Calendar);
+        s.set_read_only(true);
+        let c = s.root_collection().await.unwrap();
+        let err = s.upload(&c, &ev("u1", "one")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ReadOnly);
+        assert_eq!(s.write_count(), 1);
+        assert!(s.items(ROOT_HREF).is_empty());
+    }
+}
