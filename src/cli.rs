@@ -1,0 +1,119 @@
+//! The command line, declared with clap's derive API.
+//!
+//! Usage lines are spelled out by hand (`override_usage`) because the documented synopsis
+//! (`davsync [-c|--config PATH] [-v|--verbose]... [-q|--quiet] <COMMAND>`) is part of the
+//! user contract and clap's generated `[OPTIONS]` form would hide it.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "davsync",
+    version,
+    about = "Synchronize calendars and address books between CalDAV/CardDAV servers and local folders",
+    long_about = "Synchronize calendars and address books between CalDAV/CardDAV servers and local \
+                  folders.\n\nThe config file is looked up in this order: --config, \
+                  $DAVSYNC_CONFIG, $XDG_CONFIG_HOME/davsync/config.toml, \
+                  ~/.config/davsync/config.toml.",
+    override_usage = "davsync [-c|--config PATH] [-v|--verbose]... [-q|--quiet] <COMMAND>",
+    after_help = "Exit codes: 0 everything synced; 1 at least one item or collection failed; \
+                  2 usage or config error (nothing touched)."
+)]
+pub struct Cli {
+    /// Path of the config file
+    #[arg(short = 'c', long = "config", value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// More detail on stderr: -v info, -vv debug (each HTTP request)
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print only errors (no change lines)
+    #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sync all pairs, or the named ones (runs discovery itself when needed)
+    #[command(override_usage = "davsync sync [PAIR[/COLLECTION]]... [--dry-run] [--force-delete]")]
+    Sync(SyncArgs),
+
+    /// Print the collections of each pair and create the missing ones
+    #[command(override_usage = "davsync discover [PAIR]...")]
+    Discover(PairsArgs),
+
+    /// Sync the collection properties named in each pair's `metadata`
+    #[command(override_usage = "davsync metasync [PAIR[/COLLECTION]]...")]
+    Metasync(CollectionsArgs),
+
+    /// Give items without a UID, and duplicates of a UID, a fresh UID; rename vdir files
+    /// whose name is not derived from the UID
+    #[command(override_usage = "davsync repair STORAGE[/COLLECTION] [--dry-run]")]
+    Repair(RepairArgs),
+
+    /// Validate the config and print a one-line summary per pair
+    #[command(override_usage = "davsync check")]
+    Check,
+
+    /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
+    #[command(override_usage = "davsync status [PAIR]...")]
+    Status(PairsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Pairs to sync, optionally restricted to one collection (default: all pairs)
+    #[arg(value_name = "PAIR[/COLLECTION]")]
+    pub targets: Vec<String>,
+
+    /// Print the planned actions and change nothing anywhere (no storage, no status)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete the items of a collection that vanished on the other side (or whose other side
+    /// was emptied), and the emptied collection
+    #[arg(long)]
+    pub force_delete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PairsArgs {
+    /// Pairs to act on (default: all pairs)
+    #[arg(value_name = "PAIR")]
+    pub pairs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectionsArgs {
+    /// Pairs to act on, optionally restricted to one collection (default: all pairs)
+    #[arg(value_name = "PAIR[/COLLECTION]")]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The storage to repair, optionally restricted to one collection
+    #[arg(value_name = "STORAGE[/COLLECTION]")]
+    pub target: String,
+
+    /// Print the changes and make none
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_declaration_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,27 @@
+//! `davsync metasync [PAIR[/COLLECTION]]...`
+
+use std::process::ExitCode;
+
+use futures::future::join_all;
+
+use super::{exit_code, select};
+use crate::config::{backends, Config};
+use crate::output::CliReporter;
+use crate::sync::metasync_pair;
+
+pub async fn run(config: &Config, targets: &[String], quiet: bool) -> anyhow::Result<ExitCode> {
+    let targets = select(config, targets, true)?;
+    let mut builder = backends::Builder::new(config);
+    let mut specs = Vec::new();
+    for t in &targets {
+        specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
+    }
+    let reporter = CliReporter::new(false, quiet);
+    let runs = specs
+        .iter()
+        .map(|(spec, only)| metasync_pair(spec, &config.status_path, only.as_deref(), &reporter));
+    let reports = join_all(runs).await;
+    reporter.finish();
+    let failures: usize = reports.iter().map(|r| r.failures).sum();
+    Ok(exit_code(failures.max(reporter.failures())))
+}

@@ -1,0 +1,129 @@
+//! What the user sees: change lines on stdout, failures on stderr, a progress bar on a
+//! terminal.
+//!
+//! Change lines are printed exactly as the engine words them, prefixed `Would: ` in a dry
+//! run and suppressed by `-q`. Failures always reach stderr (`-q` included) and are counted
+//! for the exit code. The progress bar exists only when stderr is a terminal, so scripts and
+//! logs never see control characters.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::sync::Reporter;
+
+/// Work smaller than this many items finishes too fast for a bar to help; it gets none.
+const PROGRESS_MIN_ITEMS: u64 = 20;
+
+/// The prefix of every change line in a dry run.
+pub const DRY_RUN_PREFIX: &str = "Would: ";
+
+pub struct CliReporter {
+    dry_run: bool,
+    quiet: bool,
+    failures: AtomicUsize,
+    progress: Option<Progress>,
+}
+
+struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl CliReporter {
+    pub fn new(dry_run: bool, quiet: bool) -> Self {
+        let progress = (!quiet && std::io::stderr().is_terminal()).then(|| Progress {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        });
+        CliReporter {
+            dry_run,
+            quiet,
+            failures: AtomicUsize::new(0),
+            progress,
+        }
+    }
+
+    /// Failures reported so far (items, collections, whole pairs).
+    pub fn failures(&self) -> usize {
+        self.failures.load(Ordering::SeqCst)
+    }
+
+    /// Prints a line of command output (discover, status, check) on stdout, around the bar.
+    pub fn line(&self, line: &str) {
+        self.with_bar_hidden(|| {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`davsync sync | head`) is not an error of the sync.
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        });
+    }
+
+    /// Removes any progress bar still drawn.
+    pub fn finish(&self) {
+        if let Some(p) = &self.progress {
+            for (_, bar) in p.bars.lock().expect("progress lock").drain() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    fn with_bar_hidden(&self, f: impl FnOnce()) {
+        match &self.progress {
+            Some(p) => p.multi.suspend(f),
+            None => f(),
+        }
+    }
+}
+
+impl Reporter for CliReporter {
+    fn change(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.dry_run {
+            self.line(&format!("{DRY_RUN_PREFIX}{line}"));
+        } else {
+            self.line(line);
+        }
+    }
+
+    fn failure(&self, message: &str) {
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        self.with_bar_hidden(|| {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {message}");
+        });
+    }
+
+    fn progress(&self, scope: &str, done: u64, total: u64) {
+        let Some(p) = &self.progress else {
+            return;
+        };
+        let mut bars = p.bars.lock().expect("progress lock");
+        if done >= total {
+            if let Some(bar) = bars.remove(scope) {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        if total < PROGRESS_MIN_ITEMS && !bars.contains_key(scope) {
+            return;
+        }
+        let bar = bars.entry(scope.to_owned()).or_insert_with(|| {
+            let bar = p.multi.add(ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(scope.to_owned());
+            bar
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
