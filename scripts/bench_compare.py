@@ -243,6 +243,29 @@ def server_floor(server, runs):
     return statistics.median(queries), statistics.median(tokens)
 
 
+def multiget_sweep(server, n, sizes, runs):
+    """Seconds to read the whole calendar by multiget REPORTs of each batch size (sequential,
+    plain HTTP): the server's cost per batch size, which sets davsync's default."""
+    hrefs = [f"{server.paths['cal']}event-{i}.ics" for i in range(n)]
+    out = {}
+    for size in sizes:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            for k in range(0, n, size):
+                body = ('<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget '
+                        'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>'
+                        '<D:getetag/><C:calendar-data/></D:prop>'
+                        + "".join(f"<D:href>{h}</D:href>" for h in hrefs[k:k + size])
+                        + "</C:calendar-multiget>").encode()
+                st, _, _ = server.request("REPORT", server.paths["cal"], body, {"Depth": "1"})
+                if st != 207:
+                    sys.exit(f"multiget of {size} on {server.kind}: {st}")
+            times.append(time.perf_counter() - t0)
+        out[size] = statistics.median(times)
+    return out
+
+
 def edit_on_server(server, name, marker):
     path = server.paths["cal"] + name
     st, h, data = server.request("GET", path)
@@ -333,6 +356,10 @@ def bench_server(kind, args, work):
         # Warm the server (Radicale builds its caches on first read).
         server_floor(server, 1)
         floor_query, floor_token = server_floor(server, args.runs)
+        if args.multiget_sweep:
+            sweep = multiget_sweep(server, args.items, [10, 25, 50, 100, 200, 500, 1000],
+                                   args.runs)
+            return server, floor_query, floor_token, sweep
         tools = [Tool("davsync", work, server, args.bin, args.venv),
                  Tool("vdirsyncer", work, server, args.bin, args.venv)]
         results = {}  # (tool, scenario) -> list of (wall, rss, Counter)
@@ -411,6 +438,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--servers", default="radicale,xandikos")
     ap.add_argument("--out", help="also write the Markdown here")
+    ap.add_argument("--multiget-sweep", action="store_true",
+                    help="only time whole-calendar reads by multiget batch size")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     work = tempfile.mkdtemp(prefix="davsync-bench-compare-")
@@ -421,6 +450,15 @@ def main():
     try:
         for kind in args.servers.split(","):
             _, fq, ft, results = bench_server(kind, args, work)
+            if args.multiget_sweep:
+                rows += [f"### {kind}: reading {args.items} events by multiget, by batch size",
+                         "", "| hrefs per REPORT | " + " | ".join(map(str, results)) + " |",
+                         "| --- |" + " ---: |" * len(results),
+                         "| whole calendar | " + " | ".join(f"{t * 1000:.0f} ms"
+                                                        for t in results.values()) + " |",
+                         f"| (one calendar-query with data, for reference: both collections "
+                         f"{fq * 1000:.0f} ms) |" + " |" * len(results), ""]
+                continue
             rows += table(kind, args.items, args.runs, fq, ft, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
