@@ -384,6 +384,7 @@ def bench_server(kind, args, work):
                 timed(t, "no-op")
         for r in range(args.runs):
             edit_on_server(server, f"event-{r * 7 + 1}.ics", f"server edit {r}")
+            time.sleep(0.5)  # the edit's own log line must land before the count starts
             for t in tools:
                 timed(t, "server edit")
         for r in range(args.runs):
