@@ -8,7 +8,7 @@
 //! two is harmless (the next sync recognizes the item on both sides and only records it).
 //!
 //! Schema (versioned with `PRAGMA user_version`, migrated forward on open):
-//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token)`
+//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token, noop_digest)`
 //! - `items(collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)`,
 //!   primary key `(collection, ident)`; a side's columns are NULL when the item is not
 //!   recorded there.
@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One collection of a pair, as `davsync status` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +83,9 @@ pub struct CollectionRow {
     pub last_sync: Option<DateTime<Utc>>,
     pub a_token: Option<String>,
     pub b_token: Option<String>,
+    /// Set by a sync that found nothing to do: a digest of its inputs (see
+    /// `sync::execute`). A later sync with the same digest skips loading the items.
+    pub noop_digest: Option<String>,
 }
 
 /// The database file of a pair.
@@ -238,6 +241,14 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
+    if version < 3 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "ALTER TABLE collections ADD COLUMN noop_digest TEXT;
+             PRAGMA user_version = 3;",
+        )?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -356,7 +367,7 @@ impl Status {
     pub fn collection(&self, name: &str) -> rusqlite::Result<Option<CollectionRow>> {
         self.read(|c| {
             c.query_row(
-                "SELECT name, a_href, b_href, last_sync, a_token, b_token
+                "SELECT name, a_href, b_href, last_sync, a_token, b_token, noop_digest
                  FROM collections WHERE name = ?1",
                 [name],
                 |r| {
@@ -370,6 +381,7 @@ impl Status {
                             .and_then(parse_time),
                         a_token: r.get(4)?,
                         b_token: r.get(5)?,
+                        noop_digest: r.get(6)?,
                     })
                 },
             )
@@ -421,6 +433,16 @@ impl Status {
             c.execute(
                 "UPDATE collections SET a_token = ?2, b_token = ?3 WHERE name = ?1",
                 params![name, a, b],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn set_noop_digest(&self, name: &str, digest: Option<&str>) -> rusqlite::Result<()> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE collections SET noop_digest = ?2 WHERE name = ?1",
+                params![name, digest],
             )
             .map(drop)
         })
@@ -633,7 +655,7 @@ fn copy_tables(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
     for (table, cols) in [
         (
             "collections",
-            "name, a_href, b_href, last_sync, a_token, b_token",
+            "name, a_href, b_href, last_sync, a_token, b_token, noop_digest",
         ),
         (
             "items",

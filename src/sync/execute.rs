@@ -55,6 +55,21 @@ fn other(side: Side) -> Side {
     }
 }
 
+/// A side's answer to "what is there": a listing, or changes since the stored token.
+enum Listed {
+    Full(Vec<ItemRef>),
+    Delta(davsync_storages::Changes),
+}
+
+impl Listed {
+    fn into_listing(self, side: Side, status: &Rows) -> Vec<ItemRef> {
+        match self {
+            Listed::Full(l) => l,
+            Listed::Delta(changes) => plan::listing_from_changes(side, status, changes),
+        }
+    }
+}
+
 /// What became of one op.
 enum Done {
     Ok,
@@ -164,8 +179,8 @@ impl<'a> CollectionJob<'a> {
 
     /// Syncs the collection; returns the number of failures reported.
     pub async fn run(&self) -> usize {
-        let status = match self.status.items(&self.name) {
-            Ok(s) => s,
+        let row = match self.status.collection(&self.name) {
+            Ok(row) => row.unwrap_or_default(),
             Err(e) => {
                 self.fail(&format!(
                     "{}: reading the status: {e}",
@@ -174,13 +189,11 @@ impl<'a> CollectionJob<'a> {
                 return 1;
             }
         };
-        let tokens = match self.status.collection(&self.name) {
-            Ok(Some(row)) => (row.a_token, row.b_token),
-            _ => (None, None),
-        };
+        // A collection the status knows nothing of must be read whole on both sides anyway.
+        let fresh = matches!(self.status.item_count(&self.name), Ok(0));
         let (la, lb) = futures::join!(
-            self.listing(Side::A, tokens.0, &status),
-            self.listing(Side::B, tokens.1, &status)
+            self.listing(Side::A, row.a_token.clone(), fresh),
+            self.listing(Side::B, row.b_token.clone(), fresh)
         );
         let ((la, ta, ra), (lb, tb, rb)) = match (la, lb) {
             (Ok(a), Ok(b)) => (a, b),
@@ -201,7 +214,49 @@ impl<'a> CollectionJob<'a> {
                 return 1;
             }
         };
-        let failures = self.run_listed(&la, &lb, &status, [ra, rb]).await;
+        // The no-op fast path: both sides listed exactly as at the end of a sync that found
+        // nothing to do, under the same settings: the plan would be empty again, so not even
+        // the status rows are loaded.
+        let digest = match (&la, &lb) {
+            (Listed::Full(a), Listed::Full(b)) => Some(self.noop_digest(a, b)),
+            _ => None,
+        };
+        if digest.is_some() && digest == row.noop_digest {
+            return match self.status.set_last_sync(&self.name, chrono::Utc::now()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    self.fail(&format!(
+                        "{}: recording the sync time: {e}",
+                        self.ctx.labels.pair
+                    ));
+                    1
+                }
+            };
+        }
+        // Disarmed before anything can change, so a sync cut off halfway never leaves a
+        // digest that no longer describes the status.
+        if row.noop_digest.is_some() {
+            if let Err(e) = self.status.set_noop_digest(&self.name, None) {
+                self.fail(&format!(
+                    "{}: recording the sync state: {e}",
+                    self.ctx.labels.pair
+                ));
+                return 1;
+            }
+        }
+        let status = match self.status.items(&self.name) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail(&format!(
+                    "{}: reading the status: {e}",
+                    self.ctx.labels.pair
+                ));
+                return 1;
+            }
+        };
+        let la = la.into_listing(Side::A, &status);
+        let lb = lb.into_listing(Side::B, &status);
+        let (failures, acted) = self.run_listed(&la, &lb, &status, [ra, rb]).await;
         // A token is only worth keeping when everything up to it was synced: an item that
         // failed would not show up in the next delta. After a failure, list fully next time.
         let (ta, tb) = if failures == 0 {
@@ -209,6 +264,8 @@ impl<'a> CollectionJob<'a> {
         } else {
             (None, None)
         };
+        // The fast path is armed only by a sync that found nothing at all to do.
+        let digest = digest.filter(|_| failures == 0 && !acted);
         if let Err(e) = self
             .status
             .set_tokens(&self.name, ta.as_deref(), tb.as_deref())
@@ -219,29 +276,62 @@ impl<'a> CollectionJob<'a> {
             ));
             return failures + 1;
         }
+        if let Err(e) = self.status.set_noop_digest(&self.name, digest.as_deref()) {
+            self.fail(&format!(
+                "{}: recording the sync state: {e}",
+                self.ctx.labels.pair
+            ));
+            return failures + 1;
+        }
         failures
     }
 
-    /// The side's items now, the token to ask for changes next time, and the items already
-    /// read. A side the status knows nothing of must be read whole anyway: one
-    /// [`Storage::get_all`] does it where the backend has a cheaper way than listing and
-    /// reading (no token then; the next sync lists fully once and gets one). Otherwise
-    /// [`Storage::changes`] when the backend offers it, the full listing else.
+    /// SHA-256 over the settings that shape the plan and both sorted listings. Equal digests
+    /// mean equal inputs to [`plan::plan`] (the status is unchanged, as any change to it
+    /// clears the stored digest), hence the same empty plan.
+    fn noop_digest(&self, a: &[ItemRef], b: &[ItemRef]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let settings = format!(
+            "v1\0{}\0{}\0{}\0{}\0{:?}\0{:?}\0",
+            self.a.collection.href,
+            self.b.collection.href,
+            self.ctx.read_only_a,
+            self.ctx.read_only_b,
+            self.ctx.partial_sync,
+            self.strategies
+        );
+        h.update(settings.as_bytes());
+        for listing in [a, b] {
+            let mut refs: Vec<&ItemRef> = listing.iter().collect();
+            refs.sort_unstable_by(|x, y| x.href.cmp(&y.href));
+            h.update(refs.len().to_le_bytes());
+            for r in refs {
+                h.update(r.href.as_str().as_bytes());
+                h.update(b"\0");
+                h.update(r.etag.as_str().as_bytes());
+                h.update(b"\0");
+            }
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The side's items now (a full listing or a delta), the token to ask for changes next
+    /// time, and the items already read. A `fresh` collection (nothing in the status) must be
+    /// read whole anyway: one [`Storage::get_all`] does it where the backend has a cheaper
+    /// way than listing and reading (no token then; the next sync lists fully once and gets
+    /// one). Otherwise [`Storage::changes`] when the backend offers it, `list` else.
     async fn listing(
         &self,
         side: Side,
         token: Option<String>,
-        status: &Rows,
-    ) -> Result<Listed, Error> {
+        fresh: bool,
+    ) -> Result<(Listed, Option<String>, Option<HashMap<Href, FetchResult>>), Error> {
         let s = self.side(side);
         if s.phantom {
-            return Ok((Vec::new(), None, None));
+            return Ok((Listed::Full(Vec::new()), None, None));
         }
-        let side_known = status.values().any(|r| match side {
-            Side::A => r.a.is_some(),
-            Side::B => r.b.is_some(),
-        });
-        if !side_known {
+        if fresh {
             if let Some(all) = s.storage.get_all(&s.collection).await? {
                 let mut refs = Vec::with_capacity(all.len());
                 let mut read = HashMap::with_capacity(all.len());
@@ -258,33 +348,35 @@ impl<'a> CollectionJob<'a> {
                     });
                     read.insert(href, fetch_result(res));
                 }
-                return Ok((refs, None, Some(read)));
+                return Ok((Listed::Full(refs), None, Some(read)));
             }
         }
         let since = token.map(davsync_storages::SyncToken);
         match s.storage.changes(&s.collection, since.as_ref()).await? {
             Some(changes) => {
                 let new_token = changes.token.clone().map(|t| t.0);
-                Ok((
-                    plan::listing_from_changes(side, status, changes),
-                    new_token,
-                    None,
-                ))
+                Ok((Listed::Delta(changes), new_token, None))
             }
-            None => Ok((s.storage.list(&s.collection).await?, None, None)),
+            None => Ok((
+                Listed::Full(s.storage.list(&s.collection).await?),
+                None,
+                None,
+            )),
         }
     }
 
+    /// Plans and executes; returns the failures and whether any op (write or status change)
+    /// was planned.
     async fn run_listed(
         &self,
         la: &[ItemRef],
         lb: &[ItemRef],
         status: &Rows,
         read: [Option<HashMap<Href, FetchResult>>; 2],
-    ) -> usize {
+    ) -> (usize, bool) {
         if let Err(message) = plan::check_emptied(la.len(), lb.len(), status, &self.ctx) {
             self.fail(&message);
-            return 1;
+            return (1, true);
         }
         let index = plan::StatusIndex::new(status);
         let need_a = plan::needs_fetch(Side::A, la, &index);
@@ -301,7 +393,7 @@ impl<'a> CollectionJob<'a> {
                     "{}: reading the status: {e}",
                     self.ctx.labels.pair
                 ));
-                return 1;
+                return (1, true);
             }
         };
         let ops = match plan::plan(&PlanInput {
@@ -317,9 +409,10 @@ impl<'a> CollectionJob<'a> {
             Ok(ops) => ops,
             Err(message) => {
                 self.fail(&message);
-                return 1;
+                return (1, true);
             }
         };
+        let acted = !ops.is_empty();
         let ops = self.hydrate(ops).await;
         let total = ops.iter().filter(|o| o.writes()).count() as u64;
         let mut done = 0u64;
@@ -363,7 +456,7 @@ impl<'a> CollectionJob<'a> {
                 self.ctx.labels.pair
             ));
         }
-        failures
+        (failures, acted)
     }
 
     /// Reads the items the plan needs but did not have to read to decide (an unchanged item
@@ -875,13 +968,6 @@ impl<'a> CollectionJob<'a> {
         })
     }
 }
-
-/// A side's listing, the token for its next delta, and the items read along with it.
-type Listed = (
-    Vec<ItemRef>,
-    Option<String>,
-    Option<HashMap<Href, FetchResult>>,
-);
 
 fn fetch_result(res: Result<(Item, davsync_storages::Etag), Error>) -> FetchResult {
     res.map(|(item, _)| item).map_err(|e| FetchError {

@@ -1,0 +1,331 @@
+//! davsync against a real Radicale server (installed by scripts/test into .venv).
+//! Skipped loudly when Radicale is missing; with CI=true a missing Radicale fails.
+
+mod common;
+
+use common::dav_scenarios as sc;
+use common::servers::{Coll, ServerKind::Radicale};
+
+#[test]
+fn discovery_from_server_root_finds_calendars() {
+    sc::discovery_from_server_root(Radicale, Coll::Calendar);
+}
+
+#[test]
+fn discovery_from_server_root_finds_address_books() {
+    sc::discovery_from_server_root(Radicale, Coll::AddressBook);
+}
+
+#[test]
+fn caldav_and_vdir_sync_create_update_delete_conflict_both_ways() {
+    sc::vdir_and_server_sync_both_ways(Radicale, Coll::Calendar);
+}
+
+#[test]
+fn carddav_and_vdir_sync_create_update_delete_conflict_both_ways() {
+    sc::vdir_and_server_sync_both_ways(Radicale, Coll::AddressBook);
+}
+
+#[test]
+fn calendars_from_a_and_from_b_are_created_on_the_other_side() {
+    sc::collections_created_both_ways(Radicale, Coll::Calendar);
+}
+
+#[test]
+fn address_books_from_a_and_from_b_are_created_on_the_other_side() {
+    sc::collections_created_both_ways(Radicale, Coll::AddressBook);
+}
+
+#[test]
+fn metasync_copies_displayname_and_color_both_ways() {
+    sc::metasync_both_ways(Radicale);
+}
+
+#[test]
+fn thousand_events_download_then_noop_then_one_change() {
+    sc::thousand_events(Radicale);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS, authentication, and a server-to-server mirror.
+
+use common::servers::{DavServer, ServerKind, ServerOptions, RADICALE_PASSWORD};
+use common::tls::TestCerts;
+use common::{items_by_uid, toml_path, write_events, Sandbox};
+
+/// A Radicale over HTTPS with a certificate from a private CA, and one calendar holding two
+/// events.
+fn tls_server(certs: &TestCerts) -> Option<DavServer> {
+    let server = DavServer::start_with(
+        ServerKind::Radicale,
+        ServerOptions {
+            tls: Some(certs.clone()),
+            ..Default::default()
+        },
+    )?;
+    server.create_collection(Coll::Calendar, "cal", None);
+    write_events(&server.radicale_collection_dir("cal"), "tls", 2);
+    Some(server)
+}
+
+/// Syncs the TLS server's calendar into a fresh vdir with the given TLS options.
+fn sync_over_tls(server: &DavServer, tls_options: &str) -> (Sandbox, common::Run) {
+    let sb = Sandbox::new();
+    let local = sb.mkdir("local");
+    sb.write_config(&format!(
+        "{}{}[pair.p]\na = \"local\"\nb = \"remote\"\n",
+        sc::vdir_section("local", &local, Coll::Calendar),
+        server.storage_section(
+            "remote",
+            Coll::Calendar,
+            &server.collection_url(Coll::Calendar, "cal"),
+            tls_options
+        ),
+    ));
+    let run = sb.run(&["sync"]);
+    (sb, run)
+}
+
+#[track_caller]
+fn assert_synced(sb: &Sandbox, run: &common::Run) {
+    run.assert_ok();
+    assert_eq!(
+        items_by_uid(&sb.path("local"), ".ics").len(),
+        2,
+        "{}",
+        run.dump()
+    );
+}
+
+#[track_caller]
+fn assert_refused(sb: &Sandbox, run: &common::Run) {
+    assert_eq!(run.code, 1, "the collection must fail\n{}", run.dump());
+    assert!(run.change_lines().is_empty(), "{}", run.dump());
+    assert!(
+        items_by_uid(&sb.path("local"), ".ics").is_empty(),
+        "nothing may be synced over an untrusted connection"
+    );
+}
+
+#[test]
+fn tls_with_private_ca_needs_the_right_verify_bundle() {
+    let certs = TestCerts::generate();
+    let Some(server) = tls_server(&certs) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    // Default verification (system roots): refused.
+    let (sb, run) = sync_over_tls(&server, "");
+    assert_refused(&sb, &run);
+
+    // Another CA's bundle: refused.
+    let other_ca = TestCerts::generate().write_ca(&dir.path().join("x").tap_mkdir());
+    let (sb, run) = sync_over_tls(&server, &format!("verify = {}\n", toml_path(&other_ca)));
+    assert_refused(&sb, &run);
+
+    // Verification off is not what this test is about, but a pin-less `verify = false`
+    // must still connect.
+    let (sb, run) = sync_over_tls(&server, "verify = false\n");
+    assert_synced(&sb, &run);
+
+    // The right CA: accepted.
+    let ca = certs.write_ca(dir.path());
+    let (sb, run) = sync_over_tls(&server, &format!("verify = {}\n", toml_path(&ca)));
+    assert_synced(&sb, &run);
+}
+
+#[test]
+fn tls_fingerprint_pin_accepts_the_leaf_and_refuses_any_other() {
+    let certs = TestCerts::generate();
+    let Some(server) = tls_server(&certs) else {
+        return;
+    };
+    // The pin as openssl prints it.
+    let (sb, run) = sync_over_tls(
+        &server,
+        &format!("verify_fingerprint = \"{}\"\n", certs.fingerprint),
+    );
+    assert_synced(&sb, &run);
+
+    // Lower case, no colons, with the sha256: prefix.
+    let compact = format!(
+        "sha256:{}",
+        certs.fingerprint.replace(':', "").to_ascii_lowercase()
+    );
+    let (sb, run) = sync_over_tls(&server, &format!("verify_fingerprint = \"{compact}\"\n"));
+    assert_synced(&sb, &run);
+
+    // Another certificate's fingerprint: refused.
+    let other = TestCerts::generate().fingerprint;
+    let (sb, run) = sync_over_tls(&server, &format!("verify_fingerprint = \"{other}\"\n"));
+    assert_refused(&sb, &run);
+
+    // Pin and the right CA bundle: both hold, accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs.write_ca(dir.path());
+    let (sb, run) = sync_over_tls(
+        &server,
+        &format!(
+            "verify = {}\nverify_fingerprint = \"{}\"\n",
+            toml_path(&ca),
+            certs.fingerprint
+        ),
+    );
+    assert_synced(&sb, &run);
+
+    // Pin right but CA bundle wrong: both must hold, refused.
+    let other_ca = TestCerts::generate().write_ca(&dir.path().join("o").tap_mkdir());
+    let (sb, run) = sync_over_tls(
+        &server,
+        &format!(
+            "verify = {}\nverify_fingerprint = \"{}\"\n",
+            toml_path(&other_ca),
+            certs.fingerprint
+        ),
+    );
+    assert_refused(&sb, &run);
+}
+
+/// Creates a directory and returns it (keeps the TLS tests readable).
+trait TapMkdir {
+    fn tap_mkdir(self) -> std::path::PathBuf;
+}
+
+impl TapMkdir for std::path::PathBuf {
+    fn tap_mkdir(self) -> std::path::PathBuf {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+fn auth_sandbox(server: &DavServer, password_cmd: &[&str], auth: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    let local = sb.mkdir("local");
+    let cmd = password_cmd
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sb.write_config(&format!(
+        "{}[storage.remote]\ntype = \"caldav\"\nurl = \"{}\"\nusername = \"{}\"\n\
+         password.command = [{cmd}]\nauth = \"{auth}\"\n\n\
+         [pair.p]\na = \"local\"\nb = \"remote\"\n",
+        sc::vdir_section("local", &local, Coll::Calendar),
+        server.collection_url(Coll::Calendar, "cal"),
+        server.username,
+    ));
+    sb
+}
+
+/// What a leaked password would look like: itself, or inside a Basic `Authorization` header.
+fn assert_no_password(run: &common::Run, password: &str, username: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !text.contains(password),
+            "password leaked on {what}\n{}",
+            run.dump()
+        );
+        assert!(
+            !text.contains(&b64),
+            "Authorization header leaked on {what}\n{}",
+            run.dump()
+        );
+    }
+}
+
+#[test]
+fn basic_auth_with_password_command_never_shows_the_password() {
+    let Some(server) = DavServer::start(ServerKind::Radicale) else {
+        return;
+    };
+    server.create_collection(Coll::Calendar, "cal", None);
+    let uids = write_events(&server.radicale_collection_dir("cal"), "auth", 2);
+    for auth in ["basic", "guess"] {
+        // The command prints the password and a second line that must be ignored.
+        let sb = auth_sandbox(
+            &server,
+            &["printf", "%s\\nsecond line\\n", RADICALE_PASSWORD],
+            auth,
+        );
+        let run = sb.run(&["-vv", "sync"]);
+        run.assert_ok().assert_changes(
+            &uids
+                .iter()
+                .map(|u| format!("Copying (uploading) item {u} to local"))
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            !run.stderr.is_empty(),
+            "-vv logs each request on stderr\n{}",
+            run.dump()
+        );
+        assert_no_password(&run, RADICALE_PASSWORD, &server.username);
+    }
+
+    // A wrong password: the collection fails, and still no password in the output.
+    let wrong = "wrong-Pw-93kd";
+    let sb = auth_sandbox(&server, &["printf", "%s\\n", wrong], "basic");
+    let run = sb.run(&["-vv", "sync"]);
+    assert_ne!(run.code, 0, "{}", run.dump());
+    assert!(items_by_uid(&sb.path("local"), ".ics").is_empty());
+    assert_no_password(&run, wrong, &server.username);
+}
+
+/// Radicale <-> Xandikos: collections of one server are created and filled on the other,
+/// then a change on either side reaches the other.
+#[test]
+fn radicale_and_xandikos_mirror_each_other() {
+    let Some(rad) = DavServer::start(ServerKind::Radicale) else {
+        return;
+    };
+    let Some(xan) = DavServer::start(ServerKind::Xandikos) else {
+        return;
+    };
+    rad.create_collection(Coll::Calendar, "shared", Some("Shared"));
+    let uids = write_events(&rad.radicale_collection_dir("shared"), "mirror", 5);
+    let sb = Sandbox::new();
+    let check = sb.mkdir("check");
+    sb.write_config(&format!(
+        "{}{}{}\
+         [pair.mirror]\na = \"rad\"\nb = \"xan\"\ncollections = [\"shared\"]\n\n\
+         [pair.look]\na = \"check\"\nb = \"xan\"\ncollections = [\"shared\"]\n",
+        rad.storage_section("rad", Coll::Calendar, &rad.root_url(), ""),
+        xan.storage_section("xan", Coll::Calendar, &xan.root_url(), ""),
+        sc::vdir_section("check", &check, Coll::Calendar),
+    ));
+    let run = sb.run(&["sync", "mirror"]);
+    let mut expected = vec!["Creating collection shared on xan".to_owned()];
+    expected.extend(
+        uids.iter()
+            .map(|u| format!("Copying (uploading) item {u} to xan/shared")),
+    );
+    run.assert_ok().assert_changes(&expected);
+    assert!(xan
+        .collection_names(Coll::Calendar)
+        .contains(&"shared".to_owned()));
+    sb.run(&["sync", "mirror"]).assert_no_change();
+
+    // What reached Xandikos, seen by a vdir client.
+    sb.run(&["sync", "look"]).assert_ok();
+    let got = items_by_uid(&check.join("shared"), ".ics");
+    let mut want = uids.clone();
+    want.sort();
+    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), want);
+
+    // A change made on Xandikos flows back to Radicale.
+    let p = check.join("shared").join(format!("{}.ics", uids[3]));
+    let t = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, common::edit_line(&t, "SUMMARY", "Changed on xandikos")).unwrap();
+    sb.run(&["sync", "look"]).assert_ok();
+    sb.run(&["sync", "mirror"])
+        .assert_ok()
+        .assert_changes(&[format!("Copying (updating) item {} to rad/shared", uids[3])]);
+    let on_radicale = items_by_uid(&rad.radicale_collection_dir("shared"), ".ics");
+    assert_eq!(
+        sc::prop_value(&on_radicale[&uids[3]], "SUMMARY").as_deref(),
+        Some("Changed on xandikos")
+    );
+}
