@@ -13,8 +13,14 @@ use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanI
 use super::{PartialSync, Reporter, Side, Strategy};
 use crate::status::{ItemRow, Pending, Rows, SideState, Status};
 
-/// How many hrefs one `get_many` asks for.
-const FETCH_BATCH: usize = 100;
+/// How many hrefs one `get_many` asks for. The storage splits further as its protocol needs
+/// (DAV: multiget batches, sent in parallel), so this only bounds one call's memory.
+const FETCH_BATCH: usize = 2000;
+/// Reading more than this share of a listing (and more than [`GET_ALL_MIN`] items) reads the
+/// whole collection at once through [`Storage::get_all`] instead: on DAV one query answers
+/// with every body, cheaper than the listing's worth of multiget batches.
+const GET_ALL_FRACTION: f64 = 0.5;
+const GET_ALL_MIN: usize = 100;
 /// How many item writes of one collection run at once.
 const WRITE_CONCURRENCY: usize = 8;
 
@@ -99,6 +105,52 @@ impl<'a> CollectionJob<'a> {
         Done::Failed
     }
 
+    /// Reads the hrefs the plan needs: those already read with the listing come from
+    /// `read`; most of a large listing goes through one [`Storage::get_all`]; the rest
+    /// through `get_many`.
+    async fn read(
+        &self,
+        side: Side,
+        hrefs: Vec<Href>,
+        listed: usize,
+        read: Option<HashMap<Href, FetchResult>>,
+    ) -> HashMap<Href, FetchResult> {
+        let mut read = read.unwrap_or_default();
+        let mut rest: Vec<Href> = hrefs
+            .into_iter()
+            .filter(|h| !read.contains_key(h))
+            .collect();
+        if rest.len() > GET_ALL_MIN && rest.len() as f64 > GET_ALL_FRACTION * listed as f64 {
+            let s = self.side(side);
+            match s.storage.get_all(&s.collection).await {
+                Ok(Some(all)) => {
+                    tracing::debug!(
+                        collection = %s.label,
+                        wanted = rest.len(),
+                        listed,
+                        "most of the collection changed: read it whole"
+                    );
+                    let mut all: HashMap<Href, FetchResult> = all
+                        .into_iter()
+                        .map(|(href, res)| (href, fetch_result(res)))
+                        .collect();
+                    rest.retain(|h| match all.remove(h) {
+                        Some(r) => {
+                            read.insert(h.clone(), r);
+                            false
+                        }
+                        None => true,
+                    });
+                }
+                Ok(None) => {}
+                // The batched reads below report what is really wrong, item by item.
+                Err(e) => tracing::debug!("{}: reading whole failed: {}", s.label, describe(&e)),
+            }
+        }
+        read.extend(self.fetch(side, rest).await);
+        read
+    }
+
     async fn fetch(&self, side: Side, hrefs: Vec<Href>) -> HashMap<Href, FetchResult> {
         let s = self.side(side);
         let mut out = HashMap::with_capacity(hrefs.len());
@@ -106,13 +158,7 @@ impl<'a> CollectionJob<'a> {
             match s.storage.get_many(&s.collection, chunk).await {
                 Ok(fetched) => {
                     for (href, res) in fetched {
-                        out.insert(
-                            href,
-                            res.map(|(item, _)| item).map_err(|e| FetchError {
-                                malformed: e.kind() == ErrorKind::InvalidData,
-                                message: describe(&e),
-                            }),
-                        );
+                        out.insert(href, fetch_result(res));
                     }
                 }
                 Err(e) => {
@@ -143,11 +189,13 @@ impl<'a> CollectionJob<'a> {
                 return 1;
             }
         };
+        // A collection the status knows nothing of must be read whole on both sides anyway.
+        let fresh = matches!(self.status.item_count(&self.name), Ok(0));
         let (la, lb) = futures::join!(
-            self.listing(Side::A, row.a_token.clone()),
-            self.listing(Side::B, row.b_token.clone())
+            self.listing(Side::A, row.a_token.clone(), fresh),
+            self.listing(Side::B, row.b_token.clone(), fresh)
         );
-        let ((la, ta), (lb, tb)) = match (la, lb) {
+        let ((la, ta, ra), (lb, tb, rb)) = match (la, lb) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) => {
                 self.fail(&format!(
@@ -208,7 +256,7 @@ impl<'a> CollectionJob<'a> {
         };
         let la = la.into_listing(Side::A, &status);
         let lb = lb.into_listing(Side::B, &status);
-        let (failures, acted) = self.run_listed(&la, &lb, &status).await;
+        let (failures, acted) = self.run_listed(&la, &lb, &status, [ra, rb]).await;
         // A token is only worth keeping when everything up to it was synced: an item that
         // failed would not show up in the next delta. After a failure, list fully next time.
         let (ta, tb) = if failures == 0 {
@@ -268,30 +316,64 @@ impl<'a> CollectionJob<'a> {
         hex::encode(h.finalize())
     }
 
-    /// The side's items now (a full listing or a delta), and the token to ask for changes
-    /// next time. Uses [`Storage::changes`] when the backend offers it, `list` otherwise.
+    /// The side's items now (a full listing or a delta), the token to ask for changes next
+    /// time, and the items already read. A `fresh` collection (nothing in the status) must be
+    /// read whole anyway: one [`Storage::get_all`] does it where the backend has a cheaper
+    /// way than listing and reading (no token then; the next sync lists fully once and gets
+    /// one). Otherwise [`Storage::changes`] when the backend offers it, `list` else.
     async fn listing(
         &self,
         side: Side,
         token: Option<String>,
-    ) -> Result<(Listed, Option<String>), Error> {
+        fresh: bool,
+    ) -> Result<(Listed, Option<String>, Option<HashMap<Href, FetchResult>>), Error> {
         let s = self.side(side);
         if s.phantom {
-            return Ok((Listed::Full(Vec::new()), None));
+            return Ok((Listed::Full(Vec::new()), None, None));
+        }
+        if fresh {
+            if let Some(all) = s.storage.get_all(&s.collection).await? {
+                let mut refs = Vec::with_capacity(all.len());
+                let mut read = HashMap::with_capacity(all.len());
+                for (href, res) in all {
+                    // An unreadable item has no etag to list; it fails alone in the plan,
+                    // which never records the etag of an item it could not read.
+                    let etag = match &res {
+                        Ok((_, etag)) => etag.clone(),
+                        Err(_) => davsync_storages::Etag(String::new()),
+                    };
+                    refs.push(ItemRef {
+                        href: href.clone(),
+                        etag,
+                    });
+                    read.insert(href, fetch_result(res));
+                }
+                return Ok((Listed::Full(refs), None, Some(read)));
+            }
         }
         let since = token.map(davsync_storages::SyncToken);
         match s.storage.changes(&s.collection, since.as_ref()).await? {
             Some(changes) => {
                 let new_token = changes.token.clone().map(|t| t.0);
-                Ok((Listed::Delta(changes), new_token))
+                Ok((Listed::Delta(changes), new_token, None))
             }
-            None => Ok((Listed::Full(s.storage.list(&s.collection).await?), None)),
+            None => Ok((
+                Listed::Full(s.storage.list(&s.collection).await?),
+                None,
+                None,
+            )),
         }
     }
 
     /// Plans and executes; returns the failures and whether any op (write or status change)
     /// was planned.
-    async fn run_listed(&self, la: &[ItemRef], lb: &[ItemRef], status: &Rows) -> (usize, bool) {
+    async fn run_listed(
+        &self,
+        la: &[ItemRef],
+        lb: &[ItemRef],
+        status: &Rows,
+        read: [Option<HashMap<Href, FetchResult>>; 2],
+    ) -> (usize, bool) {
         if let Err(message) = plan::check_emptied(la.len(), lb.len(), status, &self.ctx) {
             self.fail(&message);
             return (1, true);
@@ -299,7 +381,11 @@ impl<'a> CollectionJob<'a> {
         let index = plan::StatusIndex::new(status);
         let need_a = plan::needs_fetch(Side::A, la, &index);
         let need_b = plan::needs_fetch(Side::B, lb, &index);
-        let (fa, fb) = futures::join!(self.fetch(Side::A, need_a), self.fetch(Side::B, need_b));
+        let [read_a, read_b] = read;
+        let (fa, fb) = futures::join!(
+            self.read(Side::A, need_a, la.len(), read_a),
+            self.read(Side::B, need_b, lb.len(), read_b)
+        );
         let pending = match self.status.pending(&self.name) {
             Ok(p) => p,
             Err(e) => {
@@ -881,6 +967,13 @@ impl<'a> CollectionJob<'a> {
             b: b_state,
         })
     }
+}
+
+fn fetch_result(res: Result<(Item, davsync_storages::Etag), Error>) -> FetchResult {
+    res.map(|(item, _)| item).map_err(|e| FetchError {
+        malformed: e.kind() == ErrorKind::InvalidData,
+        message: describe(&e),
+    })
 }
 
 fn state(c: &Current) -> SideState {

@@ -1,9 +1,11 @@
 //! [`DavStorage`]: the [`Storage`] contract over CalDAV/CardDAV.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use reqwest::header::{HeaderName, IF_MATCH, IF_NONE_MATCH};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
@@ -19,8 +21,29 @@ use crate::storage::{
 };
 
 /// Hrefs per multiget REPORT: large enough to amortize the round trip, small enough that
-/// one answer stays far below the response size cap.
+/// one answer stays far below the response size cap and no server's match limit is near
+/// (measured against Radicale and Xandikos: docs/performance-servers.md). A server that
+/// refuses a batch makes it smaller for the rest of the run.
 pub const DEFAULT_MULTIGET_BATCH: usize = 100;
+
+/// One href of a multiget: its etag and body, or why it alone could not be read.
+type RawRead = std::result::Result<(Etag, Vec<u8>), ReadFailure>;
+
+/// Why one href could not be read.
+#[derive(Debug)]
+enum ReadFailure {
+    /// The server's answer for this href (a status, no data).
+    Item(ItemFailure),
+    /// The request for this href alone failed (timeout, 5xx after the retries).
+    Request(Error),
+}
+
+/// A multiget answer that says "too much at once" rather than "no": the batch is split.
+/// 403 is Google's `number-of-matches-within-limits`; 413, 500 and 507 are what servers
+/// answer to a body or result set they will not handle.
+fn batch_too_large(status: u16) -> bool {
+    matches!(status, 403 | 413 | 500 | 507)
+}
 
 /// Etags davsync makes up for items the server lists without one: a hash of the body.
 /// The prefix can never start a server etag (those are quoted), so it is recognized before
@@ -70,7 +93,10 @@ pub struct DavStorage {
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
     components: Vec<Component>,
-    batch: usize,
+    /// Hrefs per multiget; lowered for the rest of the run when the server refuses a batch.
+    batch: AtomicUsize,
+    /// Multiget batches in flight at once.
+    parallel: usize,
     /// The configured URL with a trailing slash: the root collection and discovery start.
     root: Url,
     /// Home sets found by the first discovery, reused by `create_collection`.
@@ -161,7 +187,8 @@ impl DavStorage {
             start: opts.start,
             end: opts.end,
             components,
-            batch: opts.multiget_batch.max(1),
+            batch: AtomicUsize::new(opts.multiget_batch.max(1)),
+            parallel: opts.transport.max_connections.max(1),
             root,
             homes: OnceCell::new(),
         })
@@ -296,7 +323,7 @@ impl DavStorage {
                 None => match fetched.remove(&e.href) {
                     Some(Ok((etag, _))) => etag,
                     // Deleted since it was listed: really gone.
-                    Some(Err(ItemFailure::Status(404 | 410))) => continue,
+                    Some(Err(ReadFailure::Item(ItemFailure::Status(404 | 410)))) => continue,
                     // Unreadable for now: it stays listed (leaving it out would read as a
                     // deletion) under an etag no read ever returns, so the engine reads it
                     // and that item alone fails.
@@ -311,59 +338,157 @@ impl DavStorage {
         Ok(out)
     }
 
-    /// Multiget in batches: canonical href -> (etag, body) or why not. Falls back to one GET
-    /// per href when the server refuses the REPORT itself.
-    async fn multiget_raw(
+    /// Multiget in batches, up to `parallel` at once: canonical href -> (etag, body) or why
+    /// not.
+    async fn multiget_raw(&self, url: &Url, hrefs: &[Href]) -> Result<HashMap<String, RawRead>> {
+        let paths: Vec<String> = hrefs
+            .iter()
+            .map(|h| proto::canonical_path(h.as_str()))
+            .collect();
+        let size = self.batch.load(Ordering::Relaxed);
+        let chunks: Vec<Vec<String>> = paths.chunks(size).map(<[String]>::to_vec).collect();
+        let mut batches = futures::stream::iter(chunks)
+            .map(|c| self.multiget_batch(url, c))
+            .buffer_unordered(self.parallel);
+        let mut out = HashMap::with_capacity(paths.len());
+        while let Some(r) = batches.next().await {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// One batch. A batch the server finds too large (or that times out) is split in two and
+    /// the halves retried, and the smaller size is kept for the rest of the run; a single
+    /// href that still fails is read with a GET and fails alone. Falls back to one GET per
+    /// href when the server refuses the REPORT itself.
+    async fn multiget_batch(
         &self,
         url: &Url,
-        hrefs: &[Href],
-    ) -> Result<HashMap<String, std::result::Result<(Etag, Vec<u8>), ItemFailure>>> {
-        let mut out = HashMap::new();
-        for batch in hrefs.chunks(self.batch) {
-            let paths: Vec<String> = batch
-                .iter()
-                .map(|h| proto::canonical_path(h.as_str()))
-                .collect();
-            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            let resp = self
-                .dav(url, proto::multiget_request(self.kind, &refs))
-                .await?;
-            if !resp.is_success() {
-                if matches!(
-                    resp.status.as_u16(),
-                    400 | 404 | 405 | 409 | 415 | 422 | 501
-                ) {
+        paths: Vec<String>,
+    ) -> Result<HashMap<String, RawRead>> {
+        let mut out = HashMap::with_capacity(paths.len());
+        let mut queue = vec![paths];
+        // The largest batch the server answered after refusing a larger one: the size kept
+        // for the rest of the run (not the smallest, since a single bad href also splits
+        // down to 1).
+        let mut refused = false;
+        let mut largest_ok = 0;
+        while let Some(batch) = queue.pop() {
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+            let req = proto::multiget_request(self.kind, &refs);
+            let mut r = Request::dav(req.method, url.clone()).xml(req.body);
+            if let Some(depth) = req.depth {
+                r = r.depth(depth);
+            }
+            let sent = if batch.len() > 1 {
+                self.send_once_unless_busy(r).await
+            } else {
+                self.client.send(&r).await
+            };
+            let split = match sent {
+                Ok(resp) if resp.is_success() => {
+                    proto::parse_items(self.kind, &resp.body, &resp.url, |d| {
+                        let r = d
+                            .result
+                            .map(|(etag, body)| {
+                                let etag = etag.map(Etag).unwrap_or_else(|| hash_etag(&body));
+                                (etag, body)
+                            })
+                            .map_err(ReadFailure::Item);
+                        out.insert(d.href, r);
+                    })
+                    .map_err(|e| invalid(&resp, e))?;
+                    largest_ok = largest_ok.max(batch.len());
+                    // An href the answer leaves out is neither read nor known to be gone: ask
+                    // for it alone, so "not found" is only ever the server's word.
+                    for path in &batch {
+                        if !out.contains_key(path) {
+                            let r = self.get_alone(url, path).await?;
+                            out.insert(path.clone(), r);
+                        }
+                    }
+                    false
+                }
+                Ok(resp)
+                    if matches!(
+                        resp.status.as_u16(),
+                        400 | 404 | 405 | 409 | 415 | 422 | 501
+                    ) =>
+                {
                     tracing::debug!(
                         "{}: multiget refused, reading {} items one by one",
                         resp.describe(),
                         batch.len()
                     );
-                    for path in &paths {
-                        let r = self.get_raw(url, &Href(path.clone())).await?;
+                    for path in &batch {
+                        let r = self.get_alone(url, path).await?;
                         out.insert(path.clone(), r);
                     }
-                    continue;
+                    false
                 }
-                return Err(resp.error(Target::Collection));
+                Ok(resp) if batch.len() > 1 && batch_too_large(resp.status.as_u16()) => {
+                    tracing::debug!(
+                        "{}: splitting the batch of {}",
+                        resp.describe(),
+                        batch.len()
+                    );
+                    true
+                }
+                Ok(resp) if batch.len() == 1 && batch_too_large(resp.status.as_u16()) => {
+                    tracing::debug!("{}: reading {} alone", resp.describe(), batch[0]);
+                    let r = self.get_alone(url, &batch[0]).await?;
+                    out.insert(batch[0].clone(), r);
+                    false
+                }
+                Ok(resp) => return Err(resp.error(Target::Collection)),
+                Err(e) if net::is_timeout(&e) && batch.len() > 1 => {
+                    tracing::debug!("{e}; splitting the batch of {}", batch.len());
+                    true
+                }
+                Err(e) if net::is_timeout(&e) => {
+                    let r = self.get_alone(url, &batch[0]).await?;
+                    out.insert(batch[0].clone(), r);
+                    false
+                }
+                Err(e) => return Err(e),
+            };
+            if split {
+                refused = true;
+                let half = batch.len().div_ceil(2);
+                let mut first = batch;
+                let second = first.split_off(half);
+                queue.push(second);
+                queue.push(first);
             }
-            proto::parse_items(self.kind, &resp.body, &resp.url, |d| {
-                let r = d.result.map(|(etag, body)| {
-                    let etag = etag.map(Etag).unwrap_or_else(|| hash_etag(&body));
-                    (etag, body)
-                });
-                out.insert(d.href, r);
-            })
-            .map_err(|e| invalid(&resp, e))?;
-            // An href the answer leaves out is neither read nor known to be gone: ask for it
-            // alone, so "not found" is only ever the server's word.
-            for path in &paths {
-                if !out.contains_key(path) {
-                    let r = self.get_raw(url, &Href(path.clone())).await?;
-                    out.insert(path.clone(), r);
-                }
+        }
+        if refused && largest_ok > 0 {
+            let was = self.batch.fetch_min(largest_ok, Ordering::Relaxed);
+            if largest_ok < was {
+                tracing::info!("{url}: multiget batches of {largest_ok} from now on");
             }
         }
         Ok(out)
+    }
+
+    /// Sends a request whose failure has a better answer than sending it again (a batch is
+    /// split, a whole-collection query falls back to batches): no retry, but for a server
+    /// that says it is busy, which gets the usual retries with backoff.
+    async fn send_once_unless_busy(&self, r: Request) -> Result<Response> {
+        let resp = self.client.send(&r.clone().attempts(1)).await?;
+        if matches!(resp.status.as_u16(), 429 | 502 | 503 | 504) {
+            return self.client.send(&r).await;
+        }
+        Ok(resp)
+    }
+
+    /// One href read with a GET, its failure kept to itself (but for credentials, which fail
+    /// every request alike).
+    async fn get_alone(&self, url: &Url, path: &str) -> Result<RawRead> {
+        match self.get_raw(url, &Href(path.to_owned())).await {
+            Ok(r) => Ok(r.map_err(ReadFailure::Item)),
+            Err(e) if e.kind() == ErrorKind::Auth => Err(e),
+            Err(e) => Ok(Err(ReadFailure::Request(e))),
+        }
     }
 
     /// One GET: (etag, body), the etag from the header or the body's hash.
@@ -465,18 +590,25 @@ impl DavStorage {
         out: &mut Vec<Fetched>,
         seen: &mut HashSet<String>,
     ) -> Result<bool> {
-        let resp = match self.dav(url, req).await {
+        let mut r = Request::dav(req.method, url.clone()).xml(req.body);
+        if let Some(depth) = req.depth {
+            r = r.depth(depth);
+        }
+        let resp = match self.send_once_unless_busy(r).await {
             Ok(resp) => resp,
-            // Too large (or cut short) for one answer: the engine's list + batched multiget
-            // reads the same items in bounded pieces.
-            Err(e) if e.kind() == ErrorKind::InvalidData => {
+            // Too large (or cut short, or too slow) for one answer: the engine's list +
+            // batched multiget reads the same items in bounded pieces.
+            Err(e) if e.kind() == ErrorKind::InvalidData || net::is_timeout(&e) => {
                 tracing::debug!("{e}; reading the collection in batches instead");
                 return Ok(false);
             }
             Err(e) => return Err(e),
         };
         if !resp.is_success() {
-            if matches!(resp.status.as_u16(), 400 | 403 | 405 | 415 | 422 | 501) {
+            if matches!(
+                resp.status.as_u16(),
+                400 | 403 | 405 | 413 | 415 | 422 | 500 | 501 | 507
+            ) {
                 tracing::debug!("{}: query refused, listing instead", resp.describe());
                 return Ok(false);
             }
@@ -685,7 +817,8 @@ impl Storage for DavStorage {
                 let key = proto::canonical_path(href.as_str());
                 let r = match raw.remove(&key) {
                     Some(Ok((etag, body))) => parse_item(self.kind, href, body).map(|i| (i, etag)),
-                    Some(Err(f)) => Err(failure_error(href, f)),
+                    Some(Err(ReadFailure::Item(f))) => Err(failure_error(href, f)),
+                    Some(Err(ReadFailure::Request(e))) => Err(e),
                     None => Err(Error::new(
                         ErrorKind::NotFound,
                         format!("{href}: missing from the server's answer"),

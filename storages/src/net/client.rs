@@ -32,6 +32,8 @@ pub struct Request {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Overrides the retry policy's attempts for this request (1: no retry).
+    pub attempts: Option<u32>,
 }
 
 impl Request {
@@ -41,7 +43,15 @@ impl Request {
             url,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            attempts: None,
         }
+    }
+
+    /// Sends this request at most `n` times: a caller that has a better answer to a failure
+    /// than resending the same thing (a multiget batch is split instead) asks for 1.
+    pub fn attempts(mut self, n: u32) -> Request {
+        self.attempts = Some(n.max(1));
+        self
     }
 
     /// A WebDAV method by name (`PROPFIND`, `REPORT`, `MKCALENDAR`, ...).
@@ -221,9 +231,19 @@ impl SendError {
     }
 }
 
+/// True when `e` is a request that ran out of time (as opposed to a refused connection).
+pub fn is_timeout(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<reqwest::Error>())
+        .is_some_and(|r| r.is_timeout())
+}
+
 /// An HTTP client for one storage.
 pub struct Client {
     http: reqwest::Client,
+    /// Requests in flight at once against this storage (`max_connections`): parallel reads
+    /// and writes of the engine queue here instead of flooding the server.
+    slots: tokio::sync::Semaphore,
     auth: Auth,
     /// Origins credentials may be sent to: the configured one, and those a trusted origin
     /// redirected us to or named in a discovery answer.
@@ -303,6 +323,7 @@ impl Client {
         trusted.insert(base.origin().ascii_serialization());
         Ok(Client {
             http,
+            slots: tokio::sync::Semaphore::new(opts.max_connections.max(1)),
             auth: Auth::new(opts.auth, username, password),
             trusted: Mutex::new(trusted),
             retry: opts.retry.clone(),
@@ -342,7 +363,14 @@ impl Client {
         let mut attempt: u32 = 1;
         loop {
             let started = Instant::now();
-            let result = self.send_following(req).await;
+            let result = {
+                let _slot = self
+                    .slots
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                self.send_following(req).await
+            };
             let delay = match &result {
                 Ok(resp) if retryable_status(resp.status) => {
                     Some(self.backoff(attempt, retry_after(&resp.headers)))
@@ -350,7 +378,8 @@ impl Client {
                 Err(e) if e.retryable() => Some(self.backoff(attempt, None)),
                 _ => None,
             };
-            let can_retry = req.is_idempotent() && attempt < self.retry.max_attempts.max(1);
+            let attempts = req.attempts.unwrap_or(self.retry.max_attempts).max(1);
+            let can_retry = req.is_idempotent() && attempt < attempts;
             match (delay, can_retry) {
                 (Some(delay), true) => {
                     tracing::debug!(

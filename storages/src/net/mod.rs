@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use url::Url;
 
-pub use client::{status_kind, Client, Request, Response, Target};
+pub use client::{is_timeout, status_kind, Client, Request, Response, Target};
 pub use reqwest::{Method, StatusCode};
 pub use tls::parse_fingerprint;
 
@@ -125,7 +125,13 @@ pub struct TransportOptions {
     /// A larger response body is refused with `InvalidData`.
     pub max_response_bytes: u64,
     pub retry: RetryPolicy,
+    /// Requests in flight at once to this storage's server.
+    pub max_connections: usize,
 }
+
+/// Default of [`TransportOptions::max_connections`]: enough to hide the round trip on a
+/// loopback or LAN server, few enough not to look like a flood to a hosted one.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4;
 
 impl TransportOptions {
     /// Options with the defaults: no credentials, `auth = "guess"`, `verify = true`,
@@ -143,6 +149,7 @@ impl TransportOptions {
             user_agent: concat!("davsync/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -161,6 +168,7 @@ impl fmt::Debug for TransportOptions {
             .field("user_agent", &self.user_agent)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
