@@ -32,8 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GNU_TIME = "/usr/bin/time"
 
 
-def measure_child(cmd, env=None, check=True):
-    """Runs cmd; returns (wall seconds, peak RSS in MiB, stdout).
+def measure_child(cmd, env=None, check=True, stdin=None, merge_stderr=False):
+    """Runs cmd; returns (wall seconds, peak RSS in MiB, stdout). `stdin` (bytes) is fed to
+    the command; `merge_stderr` folds stderr into the returned text.
 
     Peak RSS comes from GNU time when installed: Linux keeps a process's memory high-water
     mark across exec, so a child forked straight from this Python process would report at
@@ -47,7 +48,12 @@ def measure_child(cmd, env=None, check=True):
     outf = tempfile.TemporaryFile()
     errf = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    p = subprocess.Popen(full, stdout=outf, stderr=errf, env=env)
+    p = subprocess.Popen(full, stdout=outf, stderr=subprocess.STDOUT if merge_stderr else errf,
+                         env=env,
+                         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    if stdin is not None:
+        p.stdin.write(stdin)
+        p.stdin.close()
     _, status, rusage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
@@ -61,7 +67,8 @@ def measure_child(cmd, env=None, check=True):
     out = outf.read().decode(errors="replace")
     if check and code != 0:
         errf.seek(0)
-        sys.exit(f"{' '.join(cmd)} exited {code}\n{errf.read().decode(errors='replace')}")
+        err = out if merge_stderr else errf.read().decode(errors="replace")
+        sys.exit(f"{' '.join(cmd)} exited {code}\n{err[-3000:]}")
     return wall, rss_kib / 1024, out
 
 

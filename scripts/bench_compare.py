@@ -36,45 +36,14 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_items  # noqa: E402
+from bench import free_port, measure_child  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GNU_TIME = "/usr/bin/time"
 
 
 def measure(cmd, env=None, stdin=None):
-    """(wall seconds, peak RSS MiB, stdout+stderr). GNU time measures the RSS when present:
-    a child forked from Python inherits Python's high-water mark through wait4."""
-    use_time = os.access(GNU_TIME, os.X_OK)
-    rss = tempfile.NamedTemporaryFile(delete=False)
-    rss.close()
-    full = [GNU_TIME, "-f", "%M", "-o", rss.name] + cmd if use_time else cmd
-    out = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, env=env,
-                         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
-    if stdin is not None:
-        p.stdin.write(stdin)
-        p.stdin.close()
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    if use_time:
-        with open(rss.name) as f:
-            kib = int(f.read().split()[-1])
-    else:
-        kib = usage.ru_maxrss
-    os.unlink(rss.name)
-    out.seek(0)
-    text = out.read().decode(errors="replace")
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{' '.join(cmd)} exited {code}:\n{text[-3000:]}")
-    return wall, kib / 1024, text
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """(wall seconds, peak RSS MiB, stdout+stderr); exits on failure. See bench.measure_child."""
+    return measure_child(cmd, env=env, stdin=stdin, merge_stderr=True)
 
 
 class Server:
