@@ -587,3 +587,21 @@ fn missing_type_names_the_table_and_the_key() {
     );
     assert!(r.stderr.contains(":4:1"), "{}", r.stderr);
 }
+
+#[test]
+fn max_connections_out_of_range_is_refused_with_location_and_caret() {
+    let env = Env::new();
+    env.config(
+        "[storage.a]\ntype = \"carddav\"\nurl = \"http://127.0.0.1:9/\"\nmax_connections = 0\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = \"b\"\nfileext = \".vcf\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\n",
+    );
+    let r = config_error(&env);
+    assert!(
+        r.stderr
+            .starts_with("error: storage.a.max_connections: expected a whole number from 1 to 64"),
+        "{}",
+        r.stderr
+    );
+    assert_points_at(&r, &env, 7, 19, "max_connections = 0", "^");
+}

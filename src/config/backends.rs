@@ -158,6 +158,7 @@ fn construct(
             transport.verify_fingerprint = dav.verify_fingerprint.clone();
             transport.client_cert = dav.client_cert.clone();
             transport.timeout = dav.timeout;
+            transport.max_connections = dav.max_connections;
             let built = if st.ty == StorageType::Http {
                 HttpStorage::new(HttpOptions { transport }).map(|s| Arc::new(s) as Arc<dyn Storage>)
             } else {
@@ -165,6 +166,7 @@ fn construct(
                 opts.start = dav.start_date;
                 opts.end = dav.end_date;
                 opts.item_types = dav.item_types.clone().unwrap_or_default();
+                opts.multiget_batch = dav.batch_size;
                 DavStorage::new(opts).map(|s| Arc::new(s) as Arc<dyn Storage>)
             };
             built.map_err(|e| crate::commands::chain(&e))

@@ -59,6 +59,8 @@ pub struct RawStorage {
     pub item_types: Option<Spanned<Vec<String>>>,
     pub read_only: Option<Spanned<bool>>,
     pub timeout: Option<Spanned<RawSeconds>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub batch_size: Option<Spanned<i64>>,
 }
 
 /// `password.command`, `password.env` or `password.keyring`: exactly one of them.
@@ -258,7 +260,7 @@ pub const STORAGE_TYPES: &[(&str, &[&str])] = &[
     ("filesystem", &["path", "fileext", "post_hook"]),
     ("singlefile", &["path"]),
     ("caldav", &DAV_KEYS_CALDAV),
-    ("carddav", &DAV_KEYS),
+    ("carddav", &DAV_KEYS_CARDDAV),
     ("http", &DAV_KEYS),
 ];
 
@@ -273,7 +275,7 @@ const DAV_KEYS: [&str; 8] = [
     "timeout",
 ];
 
-const DAV_KEYS_CALDAV: [&str; 11] = [
+const DAV_KEYS_CARDDAV: [&str; 10] = [
     "url",
     "username",
     "password",
@@ -282,6 +284,21 @@ const DAV_KEYS_CALDAV: [&str; 11] = [
     "verify_fingerprint",
     "client_cert",
     "timeout",
+    "max_connections",
+    "batch_size",
+];
+
+const DAV_KEYS_CALDAV: [&str; 13] = [
+    "url",
+    "username",
+    "password",
+    "auth",
+    "verify",
+    "verify_fingerprint",
+    "client_cert",
+    "timeout",
+    "max_connections",
+    "batch_size",
     "start_date",
     "end_date",
     "item_types",
@@ -341,7 +358,9 @@ impl RawStorage {
             end_date,
             item_types,
             read_only,
-            timeout
+            timeout,
+            max_connections,
+            batch_size
         );
         out
     }

@@ -29,6 +29,12 @@ use crate::sync::{CollectionSpec, PartialSync, Strategy};
 pub const DEFAULT_STATUS_PATH: &str = "~/.local/share/davsync/status";
 /// The documented default of a network storage's `timeout`, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// The defaults and bounds of `max_connections` and `batch_size` (docs/storages-dav.md says
+/// how the defaults were measured).
+pub const DEFAULT_MAX_CONNECTIONS: usize = davsync_storages::net::DEFAULT_MAX_CONNECTIONS;
+const MAX_MAX_CONNECTIONS: usize = 64;
+pub const DEFAULT_BATCH_SIZE: usize = davsync_storages::dav::DEFAULT_MULTIGET_BATCH;
+const MAX_BATCH_SIZE: usize = 10_000;
 
 #[derive(Debug)]
 pub struct Config {
@@ -142,6 +148,10 @@ pub struct DavParams {
     pub verify_fingerprint: Option<String>,
     pub client_cert: Option<PathBuf>,
     pub timeout: Duration,
+    /// Requests in flight at once against the server (`max_connections`).
+    pub max_connections: usize,
+    /// Hrefs per multiget REPORT (`batch_size`).
+    pub batch_size: usize,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
     /// Uppercase component names (`VEVENT`, `VTODO`, `VJOURNAL`).
@@ -546,6 +556,32 @@ fn dav(
         }
     };
 
+    let mut count = |k: &str, v: Option<&Spanned<i64>>, default: usize, max: usize| -> usize {
+        let Some(v) = v else { return default };
+        match usize::try_from(*v.get_ref()) {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                cx.err(
+                    v.span(),
+                    format!("{}: expected a whole number from 1 to {max}", key(k)),
+                );
+                default
+            }
+        }
+    };
+    let max_connections = count(
+        "max_connections",
+        st.max_connections.as_ref(),
+        DEFAULT_MAX_CONNECTIONS,
+        MAX_MAX_CONNECTIONS,
+    );
+    let batch_size = count(
+        "batch_size",
+        st.batch_size.as_ref(),
+        DEFAULT_BATCH_SIZE,
+        MAX_BATCH_SIZE,
+    );
+
     let mut date = |k: &str, v: Option<&Spanned<RawDate>>| -> Option<DateTime<Utc>> {
         let v = v?;
         match dates::parse(&v.get_ref().0, cx.now) {
@@ -603,6 +639,8 @@ fn dav(
         verify_fingerprint,
         client_cert,
         timeout,
+        max_connections,
+        batch_size,
         start_date,
         end_date,
         item_types,
@@ -1058,6 +1096,47 @@ mod tests {
         assert_eq!(p.partial_sync, PartialSync::Revert);
         assert!(p.conflict_resolution.is_empty());
         assert!(p.collections.is_none());
+    }
+
+    #[test]
+    fn max_connections_and_batch_size_default_and_take_their_values() {
+        let text = |extra: &str| {
+            format!(
+                "[storage.r]\ntype = \"carddav\"\nurl = \"https://x.example/\"\n{extra}\n\
+                 [storage.l]\ntype = \"vdir\"\npath = \"/abs\"\n\
+                 [pair.p]\na = \"l\"\nb = \"r\"\n"
+            )
+        };
+        let dav = |c: &Config| match &c.storages["r"].params {
+            StorageParams::Dav(d) => (d.max_connections, d.batch_size),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(dav(&parse(&text("")).unwrap()), (4, 100));
+        let c = parse(&text("max_connections = 8\nbatch_size = 500")).unwrap();
+        assert_eq!(dav(&c), (8, 500));
+        for bad in [
+            "max_connections = 0",
+            "max_connections = 65",
+            "batch_size = -1",
+        ] {
+            let e = parse(&text(bad)).unwrap_err().to_string();
+            let k = bad.split(' ').next().unwrap();
+            let max = if k == "batch_size" { "10000" } else { "64" };
+            assert!(
+                e.contains(&format!(
+                    "storage.r.{k}: expected a whole number from 1 to {max}"
+                )),
+                "{e}"
+            );
+        }
+        // Keys of the network storages only.
+        let e = parse(
+            "[storage.l]\ntype = \"vdir\"\npath = \"/abs\"\nbatch_size = 5\n\
+             [storage.m]\ntype = \"vdir\"\npath = \"/b\"\n[pair.p]\na = \"l\"\nb = \"m\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("storage.l.batch_size"), "{e}");
     }
 
     #[test]
