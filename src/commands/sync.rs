@@ -1,14 +1,13 @@
 //! `davsync sync [PAIR[/COLLECTION]]... [--dry-run] [--force-delete]`
 
 use std::process::ExitCode;
-
-use futures::future::join_all;
+use std::sync::Arc;
 
 use super::{exit_code, select};
 use crate::cli::SyncArgs;
 use crate::config::{backends, Config};
 use crate::output::CliReporter;
-use crate::sync::{sync_pair, SyncOptions};
+use crate::sync::{sync_pair, Reporter, SyncOptions};
 
 pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, &args.targets, true)?;
@@ -19,20 +18,30 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     for t in &targets {
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
-    let reporter = CliReporter::new(args.dry_run, quiet);
-    let runs = specs.iter().map(|(spec, only)| {
+    let reporter = Arc::new(CliReporter::new(args.dry_run, quiet));
+    // Each pair is a task of its own, so pairs parse, hash and plan on every core.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (spec, only) in specs {
         let opts = SyncOptions {
             dry_run: args.dry_run,
             force_delete: args.force_delete,
-            only_collections: only.clone(),
+            only_collections: only,
         };
-        let reporter = &reporter;
-        async move {
+        let reporter = reporter.clone();
+        let status_path = config.status_path.clone();
+        tasks.spawn(async move {
             tracing::info!(pair = %spec.name, "syncing");
-            sync_pair(spec, &config.status_path, &opts, reporter).await
+            sync_pair(&spec, &status_path, &opts, reporter.as_ref()).await
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(report) => reports.push(report),
+            // A panic in a pair is a bug; it must not pass for success.
+            Err(e) => reporter.failure(&format!("a pair's sync stopped unexpectedly: {e}")),
         }
-    });
-    let reports = join_all(runs).await;
+    }
     reporter.finish();
     let engine_failures: usize = reports.iter().map(|r| r.failures).sum();
     Ok(exit_code(engine_failures.max(reporter.failures())))

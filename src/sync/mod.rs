@@ -225,14 +225,18 @@ pub async fn sync_pair(
             strategies: &pair.conflict_resolution,
             reporter,
             dry_run: opts.dry_run,
+            unrecorded: Default::default(),
         });
     }
     for job in &mut jobs {
         job.ctx.labels.a = job.a.label.clone();
         job.ctx.labels.b = job.b.label.clone();
     }
-    let mut runs = futures::stream::iter(jobs.iter().map(|j| j.run()))
-        .buffer_unordered(COLLECTION_CONCURRENCY);
+    // Boxed as `Send` futures: with the closure's own type, the compiler cannot prove the
+    // pair's future `Send` for every lifetime, which spawning the pair as a task needs.
+    let runs: Vec<futures::future::BoxFuture<'_, usize>> =
+        jobs.iter().map(|j| Box::pin(j.run()) as _).collect();
+    let mut runs = futures::stream::iter(runs).buffer_unordered(COLLECTION_CONCURRENCY);
     while let Some(n) = runs.next().await {
         failures += n;
     }
