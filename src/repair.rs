@@ -158,6 +158,17 @@ pub async fn repair(
             );
         }
     }
+    if !dry_run && out.changes > 0 {
+        if let Err(e) = storage.flush().await {
+            fail(
+                &mut out,
+                format!(
+                    "Making the changes to {location} durable failed: {}",
+                    chain(&e)
+                ),
+            );
+        }
+    }
     out
 }
 
@@ -191,6 +202,8 @@ async fn move_item(
             target.to_string(),
         ));
     }
+    // The copy must be durable before the original goes, or a power loss could take both.
+    storage.flush().await?;
     // If the item changed meanwhile this fails: both copies stay rather than lose the edit,
     // and the caller reports it.
     storage.delete(collection, href, etag).await?;

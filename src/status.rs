@@ -50,6 +50,18 @@ pub struct SideState {
     pub hash: String,
 }
 
+/// One change to the item rows of a collection, as the engine queues them until the storage
+/// writes they describe are durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowChange {
+    /// Insert or replace the row (a row with neither side is removed).
+    Put(ItemRow),
+    /// Remove the row of this ident.
+    Remove(String),
+    /// The `keep both` of this ident is finished.
+    ClearPending(String),
+}
+
 /// The status row of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ItemRow {
@@ -347,6 +359,12 @@ impl Status {
     }
 
     fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        self.injected_failure()?;
+        f(&self.conn.lock().unwrap())
+    }
+
+    /// Counts one write down for [`Status::fail_writes_after`]; fails once it is spent.
+    fn injected_failure(&self) -> rusqlite::Result<()> {
         let left = self.fail_after.load(Ordering::SeqCst);
         if left == 0 {
             return Err(rusqlite::Error::SqliteFailure(
@@ -357,7 +375,7 @@ impl Status {
         if left > 0 {
             self.fail_after.store(left - 1, Ordering::SeqCst);
         }
-        f(&self.conn.lock().unwrap())
+        Ok(())
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
@@ -519,37 +537,41 @@ impl Status {
 
     /// Records (inserts or replaces) one item row; a row with neither side is deleted.
     pub fn put_item(&self, collection: &str, row: &ItemRow) -> rusqlite::Result<()> {
-        if row.a.is_none() && row.b.is_none() {
-            return self.remove_item(collection, &row.ident);
-        }
-        self.write(|c| {
-            let mut stmt = c.prepare_cached(
-                "INSERT OR REPLACE INTO items
-                 (collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let a = row.a.as_ref();
-            let b = row.b.as_ref();
-            stmt.execute(params![
-                collection,
-                row.ident,
-                a.map(|s| &s.href),
-                a.map(|s| &s.etag),
-                a.map(|s| &s.hash),
-                b.map(|s| &s.href),
-                b.map(|s| &s.etag),
-                b.map(|s| &s.hash),
-            ])
-            .map(drop)
-        })
+        self.write(|c| put_row(c, collection, row))
     }
 
     pub fn remove_item(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
-        self.write(|c| {
-            c.prepare_cached("DELETE FROM items WHERE collection = ?1 AND ident = ?2")?
-                .execute([collection, ident])
-                .map(drop)
-        })
+        self.write(|c| remove_row(c, collection, ident))
+    }
+
+    /// Applies `changes` in order in one transaction (one commit for a whole batch of items).
+    /// With the test hook of [`Status::fail_writes_after`] armed, the changes before the
+    /// injected failure are committed and the rest lost, as if the process died there.
+    pub fn apply(&self, collection: &str, changes: &[RowChange]) -> rusqlite::Result<()> {
+        let c = self.conn.lock().unwrap();
+        c.execute_batch("BEGIN")?;
+        let mut result = Ok(());
+        for change in changes {
+            if let Err(e) = self.injected_failure() {
+                c.execute_batch("COMMIT")?;
+                return Err(e);
+            }
+            result = match change {
+                RowChange::Put(row) => put_row(&c, collection, row),
+                RowChange::Remove(ident) => remove_row(&c, collection, ident),
+                RowChange::ClearPending(ident) => clear_pending_row(&c, collection, ident),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        match result {
+            Ok(()) => c.execute_batch("COMMIT"),
+            Err(e) => {
+                c.execute_batch("ROLLBACK").ok();
+                Err(e)
+            }
+        }
     }
 
     /// The `keep both` operations an earlier run began and did not finish.
@@ -582,13 +604,7 @@ impl Status {
     }
 
     pub fn clear_pending(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
-        self.write(|c| {
-            c.execute(
-                "DELETE FROM pending WHERE collection = ?1 AND ident = ?2",
-                [collection, ident],
-            )
-            .map(drop)
-        })
+        self.write(|c| clear_pending_row(c, collection, ident))
     }
 
     /// Replaces the unresolved conflicts of a collection with `conflicts` (ident, reason).
@@ -683,4 +699,40 @@ fn copy_tables(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+fn put_row(c: &Connection, collection: &str, row: &ItemRow) -> rusqlite::Result<()> {
+    if row.a.is_none() && row.b.is_none() {
+        return remove_row(c, collection, &row.ident);
+    }
+    let mut stmt = c.prepare_cached(
+        "INSERT OR REPLACE INTO items
+         (collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let a = row.a.as_ref();
+    let b = row.b.as_ref();
+    stmt.execute(params![
+        collection,
+        row.ident,
+        a.map(|s| &s.href),
+        a.map(|s| &s.etag),
+        a.map(|s| &s.hash),
+        b.map(|s| &s.href),
+        b.map(|s| &s.etag),
+        b.map(|s| &s.hash),
+    ])
+    .map(drop)
+}
+
+fn remove_row(c: &Connection, collection: &str, ident: &str) -> rusqlite::Result<()> {
+    c.prepare_cached("DELETE FROM items WHERE collection = ?1 AND ident = ?2")?
+        .execute([collection, ident])
+        .map(drop)
+}
+
+fn clear_pending_row(c: &Connection, collection: &str, ident: &str) -> rusqlite::Result<()> {
+    c.prepare_cached("DELETE FROM pending WHERE collection = ?1 AND ident = ?2")?
+        .execute([collection, ident])
+        .map(drop)
 }

@@ -1,9 +1,11 @@
 //! Runs the plan of one collection: list, read what changed, plan, then perform each op and
-//! record its status row right after the storage acted (see docs/sync-algorithm.md for why
-//! that order keeps an interrupted sync safe).
+//! record its status row after the storage acted. Rows are queued and committed in batches,
+//! each once both storages made the writes it describes durable ([`Storage::flush`]); see
+//! docs/sync-algorithm.md for why that order keeps an interrupted sync safe.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use davsync_storages::{Collection, Error, ErrorKind, Href, Item, ItemRef, Storage};
 use futures::StreamExt;
@@ -11,7 +13,7 @@ use futures::StreamExt;
 use super::conflict::{self, Outcome, Resolution};
 use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanInput};
 use super::{PartialSync, Reporter, Side, Strategy};
-use crate::status::{ItemRow, Pending, Rows, SideState, Status};
+use crate::status::{ItemRow, Pending, RowChange, Rows, SideState, Status};
 
 /// How many hrefs one `get_many` asks for. The storage splits further as its protocol needs
 /// (DAV: multiget batches, sent in parallel), so this only bounds one call's memory.
@@ -23,6 +25,11 @@ const GET_ALL_FRACTION: f64 = 0.5;
 const GET_ALL_MIN: usize = 100;
 /// How many item writes of one collection run at once.
 const WRITE_CONCURRENCY: usize = 8;
+/// Queued status rows are committed when there are this many, or when the oldest waited
+/// [`COMMIT_INTERVAL`]: each commit costs a flush of both storages (one file-system sync for a
+/// vdir), and the rows of an interrupted batch cost the next sync a comparison each.
+const COMMIT_BATCH: usize = 500;
+const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// One side of a collection being synced.
 pub struct SideCtx {
@@ -46,6 +53,8 @@ pub struct CollectionJob<'a> {
     pub strategies: &'a [Strategy],
     pub reporter: &'a dyn Reporter,
     pub dry_run: bool,
+    /// Status changes waiting for the writes they describe to become durable.
+    pub unrecorded: Mutex<Vec<RowChange>>,
 }
 
 fn other(side: Side) -> Side {
@@ -425,7 +434,12 @@ impl<'a> CollectionJob<'a> {
             (ident, writes, self.exec(op, status_ref).await)
         }))
         .buffer_unordered(WRITE_CONCURRENCY);
+        let mut last_commit = Instant::now();
         while let Some((ident, writes, result)) = results.next().await {
+            if self.queued() >= COMMIT_BATCH || last_commit.elapsed() >= COMMIT_INTERVAL {
+                failures += self.commit().await;
+                last_commit = Instant::now();
+            }
             if writes {
                 done += 1;
                 self.reporter
@@ -441,6 +455,7 @@ impl<'a> CollectionJob<'a> {
             }
         }
         drop(results);
+        failures += self.commit().await;
         conflicts.sort();
         if let Err(e) = self.status.set_conflicts(&self.name, &conflicts) {
             failures += 1;
@@ -535,13 +550,10 @@ impl<'a> CollectionJob<'a> {
             Op::Record { row } => self.record(&row),
             Op::Forget { ident } => self.forget(&ident),
             Op::Fail { message, .. } => self.fail(&message),
-            Op::ClearPending { ident } => match self.status.clear_pending(&self.name, &ident) {
-                Ok(()) => Done::Ok,
-                Err(e) => self.fail(&format!(
-                    "{}: recording item {ident} in the status: {e}",
-                    self.ctx.labels.pair
-                )),
-            },
+            Op::ClearPending { ident } => {
+                self.queue(RowChange::ClearPending(ident));
+                Done::Ok
+            }
             Op::Copy {
                 ident,
                 from,
@@ -563,24 +575,61 @@ impl<'a> CollectionJob<'a> {
         }
     }
 
-    fn record(&self, row: &ItemRow) -> Done {
-        match self.status.put_item(&self.name, row) {
-            Ok(()) => Done::Ok,
-            Err(e) => self.fail(&format!(
-                "{}: recording item {} in the status: {e}",
-                self.ctx.labels.pair, row.ident
-            )),
+    fn queue(&self, change: RowChange) {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(change);
+    }
+
+    fn queued(&self) -> usize {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Makes the writes behind the queued rows durable on both sides, then commits the rows
+    /// in one transaction; returns the failures reported. When either step fails the rows
+    /// are dropped: the next sync finds those items on both sides and only records them.
+    async fn commit(&self) -> usize {
+        let batch = std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
+        if batch.is_empty() {
+            return 0;
+        }
+        let (fa, fb) = futures::join!(self.a.storage.flush(), self.b.storage.flush());
+        for (res, side) in [(fa, &self.a), (fb, &self.b)] {
+            if let Err(e) = res {
+                self.fail(&format!(
+                    "{}: making the writes durable failed: {}",
+                    side.label,
+                    describe(&e)
+                ));
+                return 1;
+            }
+        }
+        match self.status.apply(&self.name, &batch) {
+            Ok(()) => 0,
+            Err(e) => {
+                self.fail(&format!(
+                    "{}: recording {} item(s) in the status: {e}",
+                    self.ctx.labels.pair,
+                    batch.len()
+                ));
+                1
+            }
         }
     }
 
+    /// Queues the row for the status (see [`Self::commit`]).
+    fn record(&self, row: &ItemRow) -> Done {
+        self.queue(RowChange::Put(row.clone()));
+        Done::Ok
+    }
+
     fn forget(&self, ident: &str) -> Done {
-        match self.status.remove_item(&self.name, ident) {
-            Ok(()) => Done::Ok,
-            Err(e) => self.fail(&format!(
-                "{}: removing item {ident} from the status: {e}",
-                self.ctx.labels.pair
-            )),
-        }
+        self.queue(RowChange::Remove(ident.to_owned()));
+        Done::Ok
     }
 
     fn row(ident: &str, side: Side, this: SideState, other_state: Option<SideState>) -> ItemRow {
@@ -927,12 +976,7 @@ impl<'a> CollectionJob<'a> {
         }
         let done = self.copy(ident, Side::A, a, ia, Some(b), retry).await;
         if matches!(done, Done::Ok) {
-            if let Err(e) = self.status.clear_pending(&self.name, ident) {
-                return self.fail(&format!(
-                    "{}: recording item {ident} in the status: {e}",
-                    self.ctx.labels.pair
-                ));
-            }
+            self.queue(RowChange::ClearPending(ident.to_owned()));
         }
         done
     }

@@ -683,6 +683,7 @@ async fn run_root_job(f: &Fixture, st: &status::Status, rec: &Rec) -> usize {
         strategies: &f.pair.conflict_resolution,
         reporter: rec,
         dry_run: false,
+        unrecorded: Default::default(),
     };
     job.run().await
 }
@@ -717,6 +718,67 @@ async fn sync_dropped_right_after_a_storage_write_converges_without_duplicates()
     // u1 twice (a's and b's version under a fresh UID) plus the four new ones, no more.
     assert_eq!(contents(&f.a).len(), 6, "{:#?}", contents(&f.a));
     assert_eq!(contents(&f.a), contents(&f.b));
+}
+
+#[tokio::test]
+async fn status_rows_wait_until_the_writes_they_describe_are_durable() {
+    let f = Fixture::new(vec![]);
+    for i in 0..6 {
+        f.a.insert_raw(ROOT_HREF, &format!("{i}.ics"), ev(&format!("u{i}"), "x"));
+    }
+    f.b.set_volatile();
+    f.b.fail_next_flushes(1);
+    let (report, rec) = f.sync().await;
+    assert_eq!(
+        rec.failures(),
+        vec!["sb: making the writes durable failed: injected flush failure: I/O error"]
+    );
+    assert_eq!(report.failures, 1);
+    assert_eq!(
+        f.status_rows(),
+        0,
+        "rows recorded for writes that were not durable"
+    );
+    // The power goes: b loses the six files, and the status knows nothing of them.
+    assert_eq!(f.b.power_loss(), 1);
+    f.b.clear_failures();
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(rec.changes().len(), 6, "copied again, nothing deleted on a");
+    assert_eq!(contents(&f.a).len(), 6);
+    assert_eq!(contents(&f.a), contents(&f.b));
+    f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
+async fn a_finished_sync_leaves_nothing_a_power_loss_can_take_back() {
+    let f = Fixture::new(vec![]);
+    for i in 0..6 {
+        f.a.insert_raw(ROOT_HREF, &format!("{i}.ics"), ev(&format!("u{i}"), "x"));
+    }
+    f.a.set_volatile();
+    f.b.set_volatile();
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(f.b.power_loss(), 0, "uploads were not flushed");
+    // Deletions and updates too.
+    f.a.remove_raw(ROOT_HREF, "0.ics");
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "edited"));
+    f.b.insert_raw(ROOT_HREF, "u2.item", ev("u2", "edited on b"));
+    f.a.set_volatile();
+    f.b.set_volatile();
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(rec.changes().len(), 3, "{:?}", rec.changes());
+    assert_eq!(f.a.power_loss(), 0, "a's update was not flushed");
+    assert_eq!(
+        f.b.power_loss(),
+        0,
+        "b's update and deletion were not flushed"
+    );
+    f.a.clear_failures();
+    f.b.clear_failures();
+    f.assert_quiet_sync().await;
 }
 
 #[tokio::test]

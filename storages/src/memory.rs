@@ -49,6 +49,11 @@ struct Hooks {
     concurrent_edit: Option<(Href, Vec<u8>)>,
     /// After this many more successful writes, every write hangs forever after completing.
     hang_after: Option<usize>,
+    /// Volatile mode: the state as of the last [`Storage::flush`], what a power loss
+    /// returns to.
+    durable: Option<BTreeMap<String, MemCollection>>,
+    /// `flush` fails this many times.
+    fail_flushes: usize,
 }
 
 /// A storage that lives in memory. Cheap to create; clone the `Arc` to share.
@@ -276,9 +281,35 @@ impl MemoryStorage {
         self.hooks.lock().unwrap().hang_after = Some(n);
     }
 
-    /// Clears every injected failure.
+    /// Clears every injected failure (and leaves volatile mode).
     pub fn clear_failures(&self) {
         *self.hooks.lock().unwrap() = Hooks::default();
+    }
+
+    /// Volatile mode: from now on writes are only durable once [`Storage::flush`] returned,
+    /// like files in a page cache; [`MemoryStorage::power_loss`] drops the rest.
+    pub fn set_volatile(&self) {
+        let now = self.state.lock().unwrap().clone();
+        self.hooks.lock().unwrap().durable = Some(now);
+    }
+
+    /// In volatile mode, forgets every write made since the last flush. Returns how many
+    /// collections differed (0: nothing was lost).
+    pub fn power_loss(&self) -> usize {
+        let durable = self.hooks.lock().unwrap().durable.clone();
+        let Some(durable) = durable else { return 0 };
+        let mut state = self.state.lock().unwrap();
+        let lost = state
+            .iter()
+            .filter(|(k, v)| durable.get(*k).map(|d| d.items != v.items) != Some(false))
+            .count();
+        *state = durable;
+        lost
+    }
+
+    /// The next `n` calls of [`Storage::flush`] fail (with [`ErrorKind::Io`]).
+    pub fn fail_next_flushes(&self, n: usize) {
+        self.hooks.lock().unwrap().fail_flushes = n;
     }
 
     /// Counts a write and applies the hooks that act before it.
@@ -546,6 +577,18 @@ impl Storage for MemoryStorage {
     }
 
     /// Tokens are the value of the etag counter: everything logged after it is a change.
+    async fn flush(&self) -> Result<()> {
+        let mut h = self.hooks.lock().unwrap();
+        if h.fail_flushes > 0 {
+            h.fail_flushes -= 1;
+            return Err(Error::new(ErrorKind::Io, "injected flush failure"));
+        }
+        if h.durable.is_some() {
+            h.durable = Some(self.state.lock().unwrap().clone());
+        }
+        Ok(())
+    }
+
     async fn changes(
         &self,
         collection: &Collection,

@@ -170,7 +170,7 @@ fn store_blocking(
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let (tmp, stamp) = write_temp(&dir, &bytes)?;
+    let (tmp, stamp) = write_temp(&dir, &bytes, true)?;
     if let Ok(m) = fs::metadata(path) {
         let _ = tmp.as_file().set_permissions(m.permissions());
     }

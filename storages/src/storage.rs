@@ -235,6 +235,15 @@ pub trait Storage: Send + Sync {
         Ok(None)
     }
 
+    /// Makes every write this storage has acknowledged so far durable, so that it survives a
+    /// power loss. The engine calls it before it records those writes in the status: the
+    /// status must never know of a write the disk could still lose. A backend whose writes
+    /// are durable when they return (a server's `2xx`) keeps this default; the vdir defers
+    /// its syncs to here so that one file-system sync covers a whole batch of files.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// A collection property, `None` when unset.
     async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
         let _ = (collection, key);

@@ -25,10 +25,19 @@
 //!
 //! # Writes
 //!
-//! Every write goes to a hidden temporary file (`.davsync-*.tmp`) in the collection folder,
-//! is fsynced, and is then renamed into place; the folder is fsynced afterwards. A crash
-//! leaves either the old or the new file, plus at worst a hidden temporary file that is
-//! ignored. An upload never replaces an existing file: the rename uses `RENAME_NOREPLACE`
+//! Every write goes to a hidden temporary file (`.davsync-*.tmp`) in the collection folder
+//! and is then renamed into place. A crash leaves either the old or the new file, plus at
+//! worst a hidden temporary file that is ignored.
+//!
+//! Durability is batched: on Linux an item write does not fsync anything itself; it notes its
+//! folder, and [`Storage::flush`] makes every noted write durable with one `syncfs` per file
+//! system. The engine flushes before it records writes in the status, so the status never
+//! knows of a file a power loss could still take back, while a sync of thousands of files
+//! pays for one journal commit per batch instead of two fsyncs per file (about 1.3 ms per
+//! file on the reference machine, against 0.15 ms). `syncfs` flushes the whole file system,
+//! so a flush also waits for other programs' unwritten data there. Elsewhere each write
+//! fsyncs its file and its folder before it returns, and `flush` has nothing left to do.
+//! Metadata files and new collection folders are always synced at once (they are few). An upload never replaces an existing file: the rename uses `RENAME_NOREPLACE`
 //! (falling back to a hard link), so two writers cannot both win. Updates and deletes check
 //! the etag right before renaming/removing; the window between the check and the rename is
 //! as small as the file system allows (POSIX offers no compare-and-swap on file contents).
@@ -39,9 +48,11 @@
 //! by the first write, so a new `path` needs no manual `mkdir`. Reading never creates
 //! anything, which keeps `--dry-run` free of side effects.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -83,6 +94,66 @@ pub struct Vdir {
     fileext: String,
     post_hook: Option<Vec<String>>,
     kind: ItemKind,
+    unsynced: Arc<Unsynced>,
+}
+
+/// Item writes are synced in batches where the platform allows it (see the module docs).
+const DEFER_SYNC: bool = cfg!(target_os = "linux");
+
+/// The folders whose item writes are not durable yet.
+#[derive(Debug, Default)]
+struct Unsynced {
+    dirs: Mutex<HashSet<PathBuf>>,
+    /// Held for a whole flush: a flush that finds the set already taken by another one still
+    /// syncing must wait for it, or it would report writes durable too early.
+    syncing: Mutex<()>,
+}
+
+impl Unsynced {
+    /// Called after a write into `dir` became visible.
+    fn wrote(&self, dir: &Path) {
+        if DEFER_SYNC {
+            let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+            if !dirs.contains(dir) {
+                dirs.insert(dir.to_owned());
+            }
+        } else {
+            fsync_dir(dir);
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        let _syncing = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        let dirs = std::mem::take(&mut *self.dirs.lock().unwrap_or_else(|e| e.into_inner()));
+        sync_file_systems(dirs)
+    }
+}
+
+/// One `syncfs` per file system holding one of `dirs`.
+#[cfg(target_os = "linux")]
+fn sync_file_systems(dirs: HashSet<PathBuf>) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut done = HashSet::new();
+    for dir in dirs {
+        let f = match fs::File::open(&dir) {
+            Ok(f) => f,
+            // Removed since (a deleted collection): nothing of it is left to lose.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(dir.display(), e)),
+        };
+        let dev = f.metadata().map_err(|e| Error::io(dir.display(), e))?.dev();
+        if done.insert(dev) {
+            rustix::fs::syncfs(&f).map_err(|e| Error::io(dir.display(), io::Error::from(e)))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_file_systems(dirs: HashSet<PathBuf>) -> Result<()> {
+    // Writes were synced one by one already.
+    debug_assert!(dirs.is_empty());
+    Ok(())
 }
 
 /// True when `uid` can be a file name as it is (see the module docs for the rules).
@@ -178,9 +249,14 @@ fn fsync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Writes `data` to a fresh hidden temporary file in `dir` (created if missing), fsynced.
+/// Writes `data` to a fresh hidden temporary file in `dir` (created if missing), fsynced
+/// unless `fsync` is false (the caller makes it durable later).
 /// Returns the temporary file and the etag the data will have once renamed into place.
-pub(crate) fn write_temp(dir: &Path, data: &[u8]) -> Result<(tempfile::NamedTempFile, Etag)> {
+pub(crate) fn write_temp(
+    dir: &Path,
+    data: &[u8],
+    fsync: bool,
+) -> Result<(tempfile::NamedTempFile, Etag)> {
     let mut tmp = match new_temp(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
@@ -191,7 +267,13 @@ pub(crate) fn write_temp(dir: &Path, data: &[u8]) -> Result<(tempfile::NamedTemp
     .map_err(|e| Error::io(dir.display(), e))?;
     let path = tmp.path().to_owned();
     tmp.write_all(data)
-        .and_then(|_| tmp.as_file().sync_all())
+        .and_then(|_| {
+            if fsync {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .map_err(|e| Error::io(path.display(), e))?;
     // The rename keeps inode, size and mtime, so the etag is known before the file is
     // visible; stat-ing the final path afterwards could pick up someone else's write.
@@ -209,7 +291,7 @@ fn new_temp(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
         .tempfile_in(dir)
 }
 
-/// Replaces `target` by `tmp` atomically.
+/// Replaces `target` by `tmp` atomically, and syncs its folder.
 pub(crate) fn replace_with(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
     tmp.persist(target)
         .map_err(|e| Error::io(target.display(), e.error))?;
@@ -254,6 +336,7 @@ impl Vdir {
             fileext,
             post_hook,
             kind,
+            unsynced: Arc::default(),
         })
     }
 
@@ -393,15 +476,16 @@ impl Vdir {
         stem: &str,
         fileext: &str,
         item: &Item,
+        unsynced: &Unsynced,
     ) -> Result<(PathBuf, Etag)> {
-        let (mut tmp, etag) = write_temp(dir, item.raw())?;
+        let (mut tmp, etag) = write_temp(dir, item.raw(), !DEFER_SYNC)?;
         let mut name = format!("{stem}{fileext}");
         let mut tries = 0;
         loop {
             let target = dir.join(&name);
             match tmp.persist_noclobber(&target) {
                 Ok(_) => {
-                    fsync_dir(dir);
+                    unsynced.wrote(dir);
                     return Ok((target, etag));
                 }
                 Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
@@ -597,8 +681,10 @@ impl Storage for Vdir {
         let item = item.clone();
         let kind = self.kind;
         let hook = self.post_hook.clone();
+        let unsynced = self.unsynced.clone();
         blocking(move || {
-            let (path, etag) = Self::upload_blocking(kind, &dir, &stem, &fileext, &item)?;
+            let (path, etag) =
+                Self::upload_blocking(kind, &dir, &stem, &fileext, &item, &unsynced)?;
             if let Some(hook) = &hook {
                 Self::run_post_hook(hook, &path);
             }
@@ -624,10 +710,11 @@ impl Storage for Vdir {
         let item = item.clone();
         let etag = etag.clone();
         let hook = self.post_hook.clone();
+        let unsynced = self.unsynced.clone();
         blocking(move || {
             // Fail early (and write nothing) when the etag is already stale.
             Self::check_etag(&path, &etag)?;
-            let (tmp, new_etag) = write_temp(&dir, item.raw())?;
+            let (tmp, new_etag) = write_temp(&dir, item.raw(), !DEFER_SYNC)?;
             #[cfg(unix)]
             if let Ok(m) = fs::metadata(&path) {
                 // Keep the permissions the user gave the file.
@@ -635,7 +722,9 @@ impl Storage for Vdir {
             }
             // Checked again right before the rename, to keep the race window minimal.
             Self::check_etag(&path, &etag)?;
-            replace_with(tmp, &path)?;
+            tmp.persist(&path)
+                .map_err(|e| Error::io(path.display(), e.error))?;
+            unsynced.wrote(&dir);
             if let Some(hook) = &hook {
                 Self::run_post_hook(hook, &path);
             }
@@ -647,15 +736,21 @@ impl Storage for Vdir {
     async fn delete(&self, collection: &Collection, href: &Href, etag: &Etag) -> Result<()> {
         let path = self.item_path(collection, href)?;
         let etag = etag.clone();
+        let unsynced = self.unsynced.clone();
         blocking(move || {
             Self::check_etag(&path, &etag)?;
             fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
             if let Some(dir) = path.parent() {
-                fsync_dir(dir);
+                unsynced.wrote(dir);
             }
             Ok(())
         })
         .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let unsynced = self.unsynced.clone();
+        blocking(move || unsynced.flush()).await
     }
 
     fn preferred_href(&self, uid: &str) -> Option<Href> {
@@ -689,7 +784,7 @@ impl Storage for Vdir {
         let value = value.map(str::to_owned);
         blocking(move || match value {
             Some(v) => {
-                let (tmp, _) = write_temp(&dir, v.as_bytes())?;
+                let (tmp, _) = write_temp(&dir, v.as_bytes(), true)?;
                 replace_with(tmp, &path)
             }
             None => match fs::remove_file(&path) {
@@ -705,6 +800,40 @@ impl Storage for Vdir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending_dirs(v: &Vdir) -> usize {
+        v.unsynced.dirs.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn item_writes_wait_for_flush_to_be_synced_and_flush_syncs_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vdir::new(VdirOptions {
+            path: dir.path().to_owned(),
+            fileext: ".ics".into(),
+            post_hook: None,
+            kind: ItemKind::Calendar,
+        })
+        .unwrap();
+        let coll = v.create_collection("cal").await.unwrap();
+        let raw = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let item = Item::parse(ItemKind::Calendar, raw.as_bytes().to_vec()).unwrap();
+        let (href, etag) = v.upload(&coll, &item).await.unwrap();
+        let expect = usize::from(DEFER_SYNC);
+        assert_eq!(
+            pending_dirs(&v),
+            expect,
+            "the upload's folder awaits a sync"
+        );
+        v.flush().await.unwrap();
+        assert_eq!(pending_dirs(&v), 0);
+        let etag = v.update(&coll, &href, &item, &etag).await.unwrap();
+        v.delete(&coll, &href, &etag).await.unwrap();
+        assert_eq!(pending_dirs(&v), expect, "one entry per folder");
+        v.flush().await.unwrap();
+        assert_eq!(pending_dirs(&v), 0);
+        v.flush().await.unwrap();
+    }
 
     #[test]
     fn plain_uids_are_used_verbatim() {

@@ -70,6 +70,10 @@ macro_rules! wrapper_impl {
             self.inner.get_meta(collection, key).await
         }
 
+        async fn flush(&self) -> Result<()> {
+            self.inner.flush().await
+        }
+
         $($writes)*
         }
     };
