@@ -154,16 +154,20 @@ collections = ["from a"]
         shutil.rmtree(status, ignore_errors=True)
         os.makedirs(os.path.join(dst, "cal"))
         os.makedirs(os.path.join(dst, "ab"))
+        # Let the disk finish the deletion first, or the next timed run pays for it.
+        os.sync()
 
     # Warm the page cache so neither cp nor davsync pays for the first read.
     subprocess.run(["cp", "-r", src, os.path.join(work, "warm")], check=True)
     shutil.rmtree(os.path.join(work, "warm"))
+    os.sync()
 
     cp_runs = []
     for _ in range(args.runs):
         target = os.path.join(work, "cp")
         cp_runs.append(measure_child(["cp", "-r", src, target]))
         shutil.rmtree(target)
+        os.sync()
 
     initial = []
     for r in range(args.runs):

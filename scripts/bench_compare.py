@@ -303,6 +303,8 @@ class Tool:
             shutil.rmtree(p, ignore_errors=True)
         for p in self.local.values():
             os.makedirs(p)
+        # Let the disk finish the deletion first, or the next timed run pays for it.
+        os.sync()
         if self.name == "vdirsyncer":
             # Untimed: vdirsyncer needs its collections discovered before the first sync.
             measure([self.vdirsyncer, "-c", self.config, "discover"], env=self.env,
