@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""davsync next to vdirsyncer against real servers (driver behind scripts/bench-compare).
+"""davsync next to vdirsyncer against real servers and vdir to vdir (driver behind
+scripts/bench-compare).
 
-For each server (Radicale, Xandikos; on loopback, installed from PyPI into a venv), loads
-N events and N cards straight into the server's store, then runs davsync and vdirsyncer
-alternately, RUNS times each, on the same collections, each tool with its own local vdirs
-and status:
+For each server (Radicale, Xandikos; on loopback, installed from PyPI into a venv) and each N
+of --items, loads N events and N cards straight into a fresh server store, then runs
+davsync and vdirsyncer alternately, RUNS times each, on the same collections, each tool
+with its own local vdirs and status:
 
   initial      sync to empty vdirs (status wiped before each run)
   no-op        sync with nothing changed
@@ -16,11 +17,23 @@ Reports medians of wall time and peak RSS, the requests the server logged by met
 ratios davsync/vdirsyncer, and the server floor: one calendar-query + one addressbook-query
 REPORT with data of the whole collections by plain HTTP (what an initial sync must at
 least wait for), and one sync-collection REPORT per collection with a current token (what a
-no-op sync must at least wait for). Writes a Markdown table. Targets are reported, never
-asserted.
+no-op sync must at least wait for).
+
+vdir <-> vdir (each N of --vdir-items; 0 skips it): both tools sync the same generated
+source vdirs (a calendar and an address book, `collections = ["from a"]`) into empty
+destination vdirs of their own, alternately: initial, no-op, and one change (one event
+edited in the source, then each tool syncs it). The floor is `cp -r` of the source tree.
+Compared with the targets for 10,000 + 10,000 items: no-op under 150 ms, initial at least
+6x faster than vdirsyncer.
+
+Prints Markdown tables (--out also writes them to a file, --write-docs into the marked
+section of docs/performance-servers.md) and merges the raw medians into
+target/bench/compare-results.json, keyed by server ("vdir" for vdir <-> vdir) and N, which
+scripts/bench_plot.py draws (--plot). Targets are reported, never asserted.
 """
 import argparse
 import http.client
+import json
 import os
 import platform
 import re
@@ -36,9 +49,16 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_items  # noqa: E402
-from bench import free_port, measure_child  # noqa: E402
+from bench import change_lines, edit_one, free_port, measure_child  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "target", "bench", "compare-results.json")
+DOCS = os.path.join(ROOT, "docs", "performance-servers.md")
+PLOT = os.path.join(ROOT, "docs", "bench-time-vs-n.svg")
+BEGIN, END = "<!-- bench-compare:begin -->", "<!-- bench-compare:end -->"
+TOOLS = ("davsync", "vdirsyncer")
+SERVER_SCENARIOS = ("initial", "no-op", "server edit", "local edit")
+VDIR_SCENARIOS = ("initial", "no-op", "one change")
 
 
 def measure(cmd, env=None, stdin=None):
@@ -318,21 +338,20 @@ class Tool:
                    for p in self.local.values())
 
 
-def bench_server(kind, args, work):
+def bench_server(kind, n, args, work):
+    """Floors and results ((tool, scenario) -> [(wall, rss, Counter)]) for N items each."""
     server = Server(kind, args.venv, work)
-    print(f"[{kind}] loading {args.items} events + {args.items} cards", file=sys.stderr)
-    server.load(args.items)
+    print(f"[{kind}] loading {n} events + {n} cards", file=sys.stderr)
+    server.load(n)
     server.start()
     try:
         # Warm the server (Radicale builds its caches on first read).
         server_floor(server, 1)
         floor_query, floor_token = server_floor(server, args.runs)
         if args.multiget_sweep:
-            sweep = multiget_sweep(server, args.items, [10, 25, 50, 100, 200, 500, 1000],
-                                   args.runs)
-            return server, floor_query, floor_token, sweep
-        tools = [Tool("davsync", work, server, args.bin, args.venv),
-                 Tool("vdirsyncer", work, server, args.bin, args.venv)]
+            sweep = multiget_sweep(server, n, [10, 25, 50, 100, 200, 500, 1000], args.runs)
+            return floor_query, floor_token, sweep
+        tools = [Tool(name, work, server, args.bin, args.venv) for name in TOOLS]
         results = {}  # (tool, scenario) -> list of (wall, rss, Counter)
 
         def timed(tool, scenario):
@@ -344,17 +363,18 @@ def bench_server(kind, args, work):
 
         for r in range(args.runs):
             for t in tools:
-                print(f"[{kind}] initial {t.name} run {r + 1}", file=sys.stderr)
+                print(f"[{kind} {n}] initial {t.name} run {r + 1}", file=sys.stderr)
                 t.reset()
                 timed(t, "initial")
-                if t.count_local() != 2 * args.items:
+                if t.count_local() != 2 * n:
                     sys.exit(f"{t.name} initial sync left {t.count_local()} items locally, "
-                             f"expected {2 * args.items}")
+                             f"expected {2 * n}")
+        print(f"[{kind} {n}] no-op, server edit, local edit", file=sys.stderr)
         for r in range(args.runs):
             for t in tools:
                 timed(t, "no-op")
         for r in range(args.runs):
-            edit_on_server(server, f"event-{r * 7 + 1}.ics", f"server edit {r}")
+            edit_on_server(server, f"event-{(r * 7 + 1) % n}.ics", f"server edit {r}")
             time.sleep(0.5)  # the edit's own log line must land before the count starts
             for t in tools:
                 timed(t, "server edit")
@@ -364,41 +384,231 @@ def bench_server(kind, args, work):
                 timed(t, "local edit")
                 # The other tool picks the upload up untimed, so its timed run sees one change.
                 tools[1 - i].sync()
-        return server, floor_query, floor_token, results
+        return floor_query, floor_token, results
     finally:
         server.stop()
 
 
-def table(kind, n, runs, floor_query, floor_token, results):
-    def med(tool, sc):
-        rs = results[(tool, sc)]
-        wall = statistics.median(w for w, _, _ in rs)
-        rss = statistics.median(m for _, m, _ in rs)
-        counts = rs[len(rs) // 2][2]
-        return wall, rss, counts
+class VdirTool:
+    """One synchronizer syncing the shared source vdirs into destination vdirs of its own."""
 
-    def reqs(c):
-        return ", ".join(f"{m} {k}" for m, k in sorted(c.items())) or "none"
+    def __init__(self, name, work, src, davsync_bin, venv):
+        self.name = name
+        self.dir = os.path.join(work, name)
+        self.dst = os.path.join(self.dir, "dst")
+        self.status = os.path.join(self.dir, "status")
+        self.config = os.path.join(self.dir, "config")
+        self.vdirsyncer = os.path.join(venv, "bin", "vdirsyncer")
+        os.makedirs(self.dir)
+        colls = (("cal", ".ics"), ("ab", ".vcf"))
+        if name == "davsync":
+            text = f"[general]\nstatus_path = '{self.status}'\n"
+            for c, ext in colls:
+                for side, root in (("src", src), ("dst", self.dst)):
+                    text += (f"[storage.{c}_{side}]\ntype = \"vdir\"\n"
+                             f"path = '{os.path.join(root, c)}'\nfileext = \"{ext}\"\n")
+                text += (f"[pair.{c}]\na = \"{c}_src\"\nb = \"{c}_dst\"\n"
+                         "collections = [\"from a\"]\n")
+            self.cmd = [davsync_bin, "--config", self.config, "sync"]
+            self.env = None
+        else:
+            text = f"[general]\nstatus_path = \"{self.status}/\"\n"
+            for c, ext in colls:
+                text += (f"[pair {c}]\na = \"{c}_src\"\nb = \"{c}_dst\"\n"
+                         "collections = [\"from a\"]\n")
+                for side, root in (("src", src), ("dst", self.dst)):
+                    text += (f"[storage {c}_{side}]\ntype = \"filesystem\"\n"
+                             f"path = \"{os.path.join(root, c)}\"\nfileext = \"{ext}\"\n")
+            self.cmd = [self.vdirsyncer, "-c", self.config, "sync"]
+            self.env = dict(os.environ, VDIRSYNCER_CONFIG=self.config)
+        with open(self.config, "w") as f:
+            f.write(text)
 
-    rows = [f"### {kind}, {n} events + {n} cards, median of {runs} runs", "",
+    def reset(self):
+        for p in (self.status, self.dst):
+            shutil.rmtree(p, ignore_errors=True)
+        for c in ("cal", "ab"):
+            os.makedirs(os.path.join(self.dst, c))
+        # Let the disk finish the deletion first, or the next timed run pays for it.
+        os.sync()
+        if self.name == "vdirsyncer":
+            # Untimed: vdirsyncer needs its collections discovered (and the destination
+            # collections created) before the first sync.
+            measure([self.vdirsyncer, "-c", self.config, "discover"], env=self.env,
+                    stdin=b"y\n" * 10)
+
+    def sync(self):
+        return measure(self.cmd, env=self.env)
+
+    def count_dst(self):
+        return sum(1 for _, _, files in os.walk(self.dst)
+                   for f in files if f.endswith((".ics", ".vcf")))
+
+
+def bench_vdir(n, args, work):
+    """cp -r floor and results ((tool, scenario) -> [(wall, rss, Counter)]), N items each."""
+    print(f"[vdir {n}] generating {n} events + {n} cards", file=sys.stderr)
+    src = os.path.join(work, "src")
+    gen = os.path.join(ROOT, "scripts", "gen_items.py")
+    subprocess.run([sys.executable, gen, "events", os.path.join(src, "cal", "home"), str(n)],
+                   check=True)
+    subprocess.run([sys.executable, gen, "cards", os.path.join(src, "ab", "people"), str(n)],
+                   check=True)
+    # Warm the page cache so that no run pays for the first read of the source.
+    warm = os.path.join(work, "warm")
+    subprocess.run(["cp", "-r", src, warm], check=True)
+    shutil.rmtree(warm)
+    os.sync()
+    cp_runs = []
+    for _ in range(args.runs):
+        cp_runs.append(measure(["cp", "-r", src, warm])[0])
+        shutil.rmtree(warm)
+        os.sync()
+    tools = [VdirTool(name, work, src, args.bin, args.venv) for name in TOOLS]
+    results = {}
+
+    def timed(tool, scenario, want_changes):
+        wall, rss, out = tool.sync()
+        changes = change_lines(out)
+        if want_changes is not None and len(changes) != want_changes:
+            sys.exit(f"{tool.name} {scenario} sync printed {len(changes)} change lines, "
+                     f"expected {want_changes}:\n{out[:2000]}")
+        results.setdefault((tool.name, scenario), []).append((wall, rss, Counter()))
+
+    for r in range(args.runs):
+        for t in tools:
+            print(f"[vdir {n}] initial {t.name} run {r + 1}", file=sys.stderr)
+            t.reset()
+            timed(t, "initial", None)
+            if t.count_dst() != 2 * n:
+                sys.exit(f"{t.name} initial sync left {t.count_dst()} items in its "
+                         f"destination, expected {2 * n}")
+    print(f"[vdir {n}] no-op, one change", file=sys.stderr)
+    for r in range(args.runs):
+        for t in tools:
+            timed(t, "no-op", 0)
+    for r in range(args.runs):
+        edit_one(os.path.join(src, "cal", "home", f"event-{r * 997 % n}.ics"),
+                 f"changed {r}")
+        for t in tools:
+            timed(t, "one change", 1)
+    return statistics.median(cp_runs), results
+
+
+def summarize(results, scenarios):
+    """Medians per scenario and tool, as stored in the JSON: wall ms, peak RSS MiB, and the
+    requests of the run in the middle (by method)."""
+    out = {}
+    for sc in scenarios:
+        out[sc] = {}
+        for tool in TOOLS:
+            rs = results[(tool, sc)]
+            out[sc][tool] = {
+                "wall_ms": round(statistics.median(w for w, _, _ in rs) * 1000, 1),
+                "rss_mib": round(statistics.median(m for _, m, _ in rs), 1),
+                "requests": dict(sorted(rs[len(rs) // 2][2].items())),
+            }
+    return out
+
+
+def reqs(c):
+    return ", ".join(f"{m} {k}" for m, k in sorted(c.items())) or "none"
+
+
+def runs_text(runs):
+    return f"median of {runs} runs" if runs != 1 else "1 run"
+
+
+def ratio_cells(d, v):
+    return f"{d / v:.3f} ({v / d:.1f}x faster)"
+
+
+def server_table(kind, entry, heading="###"):
+    n, sc = entry["n"], entry["scenarios"]
+    rows = [f"{heading} {kind}, {n} events + {n} cards, {runs_text(entry['runs'])}", "",
             "| scenario | davsync | vdirsyncer | davsync / vdirsyncer | davsync RSS | "
             "vdirsyncer RSS | davsync requests | vdirsyncer requests |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
-    for sc in ("initial", "no-op", "server edit", "local edit"):
-        dw, dr, dc = med("davsync", sc)
-        vw, vr, vc = med("vdirsyncer", sc)
-        rows.append(f"| {sc} | {dw * 1000:.0f} ms | {vw * 1000:.0f} ms | {dw / vw:.3f} "
-                    f"({vw / dw:.1f}x faster) | {dr:.1f} MiB | {vr:.1f} MiB | {reqs(dc)} | "
-                    f"{reqs(vc)} |")
-    dw_init = med("davsync", "initial")[0]
-    dw_noop = med("davsync", "no-op")[0]
+    for name in SERVER_SCENARIOS:
+        d, v = sc[name]["davsync"], sc[name]["vdirsyncer"]
+        rows.append(f"| {name} | {d['wall_ms']:.0f} ms | {v['wall_ms']:.0f} ms | "
+                    f"{ratio_cells(d['wall_ms'], v['wall_ms'])} | {d['rss_mib']:.1f} MiB | "
+                    f"{v['rss_mib']:.1f} MiB | {reqs(d['requests'])} | {reqs(v['requests'])} |")
+    fq, ft = entry["floors"]["query_ms"], entry["floors"]["token_ms"]
     rows += ["",
              f"Server floor (plain HTTP from Python, both collections): whole-collection "
-             f"queries with data {floor_query * 1000:.0f} ms (davsync initial = "
-             f"{dw_init / floor_query:.2f}x of it); sync-collection with a current token "
-             f"{floor_token * 1000:.0f} ms (davsync no-op = {dw_noop / floor_token:.2f}x of it).",
+             f"queries with data {fq:.0f} ms (davsync initial = "
+             f"{sc['initial']['davsync']['wall_ms'] / fq:.2f}x of it); sync-collection with a "
+             f"current token {ft:.0f} ms (davsync no-op = "
+             f"{sc['no-op']['davsync']['wall_ms'] / ft:.2f}x of it).",
              ""]
     return rows
+
+
+def vdir_table(entry, heading="###"):
+    n, sc = entry["n"], entry["scenarios"]
+    rows = [f"{heading} vdir <-> vdir, {n} events + {n} cards ({2 * n} files), "
+            f"{runs_text(entry['runs'])}", "",
+            "| scenario | davsync | vdirsyncer | davsync / vdirsyncer | davsync RSS | "
+            "vdirsyncer RSS |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name in VDIR_SCENARIOS:
+        d, v = sc[name]["davsync"], sc[name]["vdirsyncer"]
+        rows.append(f"| {name} | {d['wall_ms']:.0f} ms | {v['wall_ms']:.0f} ms | "
+                    f"{ratio_cells(d['wall_ms'], v['wall_ms'])} | {d['rss_mib']:.1f} MiB | "
+                    f"{v['rss_mib']:.1f} MiB |")
+    cp = entry["floors"]["cp_ms"]
+    init_d = sc["initial"]["davsync"]["wall_ms"]
+    init_v = sc["initial"]["vdirsyncer"]["wall_ms"]
+    noop_d = sc["no-op"]["davsync"]["wall_ms"]
+    faster = init_v / init_d
+    scope = "" if n == 10000 else " (set for 10,000 + 10,000 items; this run has a different N)"
+    rows += ["",
+             f"Floor: `cp -r` of the same {2 * n} files {cp:.0f} ms (davsync initial = "
+             f"{init_d / cp:.2f}x of it, vdirsyncer initial = {init_v / cp:.2f}x).", "",
+             f"| target{scope} | measured | |", "| --- | ---: | --- |",
+             f"| no-op under 150 ms | {noop_d:.0f} ms | "
+             + ("met" if noop_d < 150 else "MISSED") + " |",
+             f"| initial at least 6x faster than vdirsyncer | {faster:.1f}x | "
+             + ("met" if faster >= 6 else "MISSED") + " |",
+             ""]
+    return rows
+
+
+def merge_results(path, key, n, entry):
+    """Adds one (server, N) entry to the JSON file, keeping the others, so separate
+    invocations (N = 1000, then N = 5000) accumulate."""
+    data = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            data = json.load(f)
+    data.setdefault(key, {})[str(n)] = entry
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def write_docs(path, text):
+    """Replaces what lies between the bench-compare markers in `path` with `text`."""
+    with open(path) as f:
+        doc = f.read()
+    b, e = doc.find(BEGIN), doc.find(END)
+    if b < 0 or e < b:
+        sys.exit(f"{path}: markers {BEGIN} ... {END} not found")
+    doc = doc[:b + len(BEGIN)] + "\n" + text.strip("\n") + "\n" + doc[e:]
+    with open(path, "w") as f:
+        f.write(doc)
+    print(f"wrote the tables into {path}", file=sys.stderr)
+
+
+def int_list(text):
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of counts: {text}")
 
 
 def main():
@@ -406,39 +616,96 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the davsync binary (release build)")
     ap.add_argument("--venv", required=True, help="venv with radicale, xandikos, vdirsyncer")
-    ap.add_argument("--items", type=int, default=1000, help="events and cards each")
+    ap.add_argument("--items", type=int_list, default=[1000],
+                    help="events and cards each per server; a comma list runs each N in turn "
+                         "(e.g. 1000,5000)")
+    ap.add_argument("--vdir-items", type=int_list, default=[10000],
+                    help="events and cards each for vdir <-> vdir (default 10000, so 20,000 "
+                         "items); a comma list runs each; 0 skips it")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--servers", default="radicale,xandikos")
+    ap.add_argument("--servers", default="radicale,xandikos",
+                    help="comma list; 'none' runs only vdir <-> vdir")
     ap.add_argument("--out", help="also write the Markdown here")
+    ap.add_argument("--results", default=RESULTS,
+                    help="JSON the medians are merged into (default target/bench/"
+                         "compare-results.json)")
+    ap.add_argument("--plot", action="store_true",
+                    help=f"draw {os.path.relpath(PLOT, ROOT)} from the results afterwards "
+                         "(needs matplotlib in the venv)")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="put the tables between the bench-compare markers of "
+                         "docs/performance-servers.md")
     ap.add_argument("--multiget-sweep", action="store_true",
                     help="only time whole-calendar reads by multiget batch size")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
+    args.venv = os.path.abspath(args.venv)
+    servers = [s for s in args.servers.split(",") if s and s != "none"]
+    vdir_items = [n for n in args.vdir_items if n > 0] if not args.multiget_sweep else []
+    if any(n <= 0 for n in args.items) and servers:
+        sys.exit("--items: every N must be positive (use --servers none to skip servers)")
     work = tempfile.mkdtemp(prefix="davsync-bench-compare-")
-    rows = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on "
-            f"{platform.machine()} {platform.system()} {platform.release()}, "
-            f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}; "
-            f"{versions(args.venv)}; davsync {davsync_version(args.bin)}.", ""]
+    now = datetime.now(timezone.utc)
+    machine = (f"Measured {now:%Y-%m-%d %H:%M} UTC on "
+               f"{platform.machine()} {platform.system()} {platform.release()}, "
+               f"{os.cpu_count()} CPUs ({cpu_model()}), load average "
+               f"{os.getloadavg()[0]:.1f} at the start, Python {platform.python_version()}; "
+               f"{versions(args.venv)}; davsync {davsync_version(args.bin)}.")
+    rows = [machine, ""]
+    started = time.monotonic()
+
+    def entry_for(n, floors, results, scenarios):
+        return {"n": n, "runs": args.runs, "measured": f"{now:%Y-%m-%dT%H:%M}Z",
+                "machine": machine, "floors": floors,
+                "scenarios": summarize(results, scenarios)}
+
     try:
-        for kind in args.servers.split(","):
-            _, fq, ft, results = bench_server(kind, args, work)
-            if args.multiget_sweep:
-                rows += [f"### {kind}: reading {args.items} events by multiget, by batch size",
-                         "", "| hrefs per REPORT | " + " | ".join(map(str, results)) + " |",
-                         "| --- |" + " ---: |" * len(results),
-                         "| whole calendar | " + " | ".join(f"{t * 1000:.0f} ms"
-                                                        for t in results.values()) + " |",
-                         f"| (one calendar-query with data, for reference: both collections "
-                         f"{fq * 1000:.0f} ms) |" + " |" * len(results), ""]
-                continue
-            rows += table(kind, args.items, args.runs, fq, ft, results)
+        for kind in servers:
+            for n in args.items:
+                nwork = os.path.join(work, f"{kind}-{n}")
+                os.makedirs(nwork)
+                fq, ft, results = bench_server(kind, n, args, nwork)
+                shutil.rmtree(nwork, ignore_errors=True)
+                os.sync()
+                if args.multiget_sweep:
+                    rows += [f"### {kind}: reading {n} events by multiget, by batch size",
+                             "", "| hrefs per REPORT | " + " | ".join(map(str, results)) + " |",
+                             "| --- |" + " ---: |" * len(results),
+                             "| whole calendar | " + " | ".join(f"{t * 1000:.0f} ms"
+                                                            for t in results.values()) + " |",
+                             f"| (one calendar-query with data, for reference: both "
+                             f"collections {fq * 1000:.0f} ms) |" + " |" * len(results), ""]
+                    continue
+                floors = {"query_ms": round(fq * 1000, 1), "token_ms": round(ft * 1000, 1)}
+                entry = entry_for(n, floors, results, SERVER_SCENARIOS)
+                merge_results(args.results, kind, n, entry)
+                rows += server_table(kind, entry)
+        for n in vdir_items:
+            nwork = os.path.join(work, f"vdir-{n}")
+            os.makedirs(nwork)
+            cp, results = bench_vdir(n, args, nwork)
+            shutil.rmtree(nwork, ignore_errors=True)
+            os.sync()
+            entry = entry_for(n, {"cp_ms": round(cp * 1000, 1)}, results, VDIR_SCENARIOS)
+            merge_results(args.results, "vdir", n, entry)
+            rows += vdir_table(entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"measured in {time.monotonic() - started:.0f} s", file=sys.stderr)
     text = "\n".join(rows) + "\n"
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
     print(text)
+    if args.plot:
+        subprocess.run([os.path.join(args.venv, "bin", "python"),
+                        os.path.join(ROOT, "scripts", "bench_plot.py"),
+                        "--results", args.results, "--out", PLOT], check=True)
+    if args.write_docs:
+        if os.path.exists(PLOT):
+            text += ("\n![Wall time against N, davsync solid, vdirsyncer dashed, floors "
+                     f"dotted]({os.path.basename(PLOT)})\n")
+        write_docs(DOCS, text)
 
 
 def cpu_model():
