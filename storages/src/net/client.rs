@@ -511,26 +511,41 @@ impl Client {
         if resp.content_length().is_some_and(|n| n > self.max_body) {
             return Err(SendError::TooLarge(self.max_body));
         }
-        let mut body = BytesMut::new();
+        // The body is gathered as the chunks arrive and copied once into a buffer of its
+        // exact size: growing one buffer by doubling would hold up to three times a large
+        // multistatus at the moment of a reallocation.
+        let mut chunks = Vec::new();
+        let mut len = 0usize;
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    if (body.len() + chunk.len()) as u64 > self.max_body {
+                    len += chunk.len();
+                    if len as u64 > self.max_body {
                         return Err(SendError::TooLarge(self.max_body));
                     }
-                    body.extend_from_slice(&chunk);
+                    chunks.push(chunk);
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => return Err(SendError::Network(e)),
                 Err(e) => return Err(SendError::Truncated(e)),
             }
         }
+        let body = match chunks.len() {
+            1 => chunks.pop().unwrap_or_default(),
+            _ => {
+                let mut body = BytesMut::with_capacity(len);
+                for chunk in chunks {
+                    body.extend_from_slice(&chunk);
+                }
+                body.freeze()
+            }
+        };
         tracing::debug!(
             method = %req.method,
             url = %url,
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            bytes = body.len(),
+            bytes = len,
             "{} {} -> {}",
             req.method,
             url,
@@ -541,7 +556,7 @@ impl Client {
             url: url.clone(),
             status,
             headers,
-            body: body.freeze(),
+            body,
         })
     }
 }
