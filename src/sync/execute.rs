@@ -70,7 +70,26 @@ enum Listed {
     Delta(davsync_storages::Changes),
 }
 
+/// What identifies a side's state for the no-op fast path.
+enum Seen<'l> {
+    /// Every item with its etag.
+    Listing(&'l [ItemRef]),
+    /// Nothing changed since this sync token: the side is as the token describes it.
+    Token(&'l str),
+}
+
 impl Listed {
+    /// The side's state as the no-op digest sees it; `None` for a delta with changes.
+    fn state<'l>(&'l self, token: Option<&'l str>) -> Option<Seen<'l>> {
+        match self {
+            Listed::Full(l) => Some(Seen::Listing(l)),
+            Listed::Delta(c) if c.changed.is_empty() && c.deleted.is_empty() && !c.complete => {
+                token.map(Seen::Token)
+            }
+            Listed::Delta(_) => None,
+        }
+    }
+
     fn into_listing(self, side: Side, status: &Rows) -> Vec<ItemRef> {
         match self {
             Listed::Full(l) => l,
@@ -226,8 +245,8 @@ impl<'a> CollectionJob<'a> {
         // The no-op fast path: both sides listed exactly as at the end of a sync that found
         // nothing to do, under the same settings: the plan would be empty again, so not even
         // the status rows are loaded.
-        let digest = match (&la, &lb) {
-            (Listed::Full(a), Listed::Full(b)) => Some(self.noop_digest(a, b)),
+        let digest = match (la.state(ta.as_deref()), lb.state(tb.as_deref())) {
+            (Some(a), Some(b)) => Some(self.noop_digest(a, b)),
             _ => None,
         };
         if digest.is_some() && digest == row.noop_digest {
@@ -295,10 +314,12 @@ impl<'a> CollectionJob<'a> {
         failures
     }
 
-    /// SHA-256 over the settings that shape the plan and both sorted listings. Equal digests
-    /// mean equal inputs to [`plan::plan`] (the status is unchanged, as any change to it
-    /// clears the stored digest), hence the same empty plan.
-    fn noop_digest(&self, a: &[ItemRef], b: &[ItemRef]) -> String {
+    /// SHA-256 over the settings that shape the plan and both sides' states (sorted listings,
+    /// or the sync token of a side that reported no change). Equal digests mean equal inputs
+    /// to [`plan::plan`] (the status is unchanged, as any change to it clears the stored
+    /// digest; a side unchanged since its token lists as the status says), hence the same
+    /// empty plan.
+    fn noop_digest(&self, a: Seen<'_>, b: Seen<'_>) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         let settings = format!(
@@ -311,7 +332,16 @@ impl<'a> CollectionJob<'a> {
             self.strategies
         );
         h.update(settings.as_bytes());
-        for listing in [a, b] {
+        for state in [a, b] {
+            let listing = match state {
+                Seen::Listing(l) => l,
+                Seen::Token(t) => {
+                    h.update(b"token\0");
+                    h.update(t.as_bytes());
+                    h.update(b"\0");
+                    continue;
+                }
+            };
             let mut refs: Vec<&ItemRef> = listing.iter().collect();
             refs.sort_unstable_by(|x, y| x.href.cmp(&y.href));
             h.update(refs.len().to_le_bytes());
@@ -562,7 +592,7 @@ impl<'a> CollectionJob<'a> {
                 ..
             } => {
                 let item = src.item.clone().expect("hydrated");
-                self.copy(&ident, from, &src, &item, dst.as_ref(), true)
+                self.copy(&ident, from, &src, &item, dst.as_deref(), true)
                     .await
             }
             Op::Delete {
@@ -571,7 +601,7 @@ impl<'a> CollectionJob<'a> {
                 target_item,
                 ..
             } => self.delete(&ident, side, &target_item, true).await,
-            Op::Conflict { ident, a, b, .. } => self.conflict(&ident, a, b, true, status).await,
+            Op::Conflict { ident, a, b, .. } => self.conflict(&ident, *a, *b, true, status).await,
         }
     }
 

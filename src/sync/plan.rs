@@ -74,6 +74,9 @@ pub struct Current {
 }
 
 /// One thing to do. `Display` is the exact line users see for it.
+///
+/// The item states are boxed: an initial sync plans one op per item, and an op holding them
+/// inline would be three times larger.
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Copies `from`'s version to the other side: an upload when `dst` is `None`, otherwise
@@ -81,26 +84,26 @@ pub enum Op {
     Copy {
         ident: String,
         from: Side,
-        src: Current,
-        dst: Option<Current>,
+        src: Box<Current>,
+        dst: Option<Box<Current>>,
         target: String,
     },
     /// Deletes the item on `side`, conditional on its etag; the other side has none.
     Delete {
         ident: String,
         side: Side,
-        target_item: Current,
+        target_item: Box<Current>,
         target: String,
     },
     /// Both sides agree; only the status changes.
-    Record { row: ItemRow },
+    Record { row: Box<ItemRow> },
     /// Gone from both sides: drop the status row.
     Forget { ident: String },
     /// Both sides changed differently: conflict resolution decides.
     Conflict {
         ident: String,
-        a: Current,
-        b: Current,
+        a: Box<Current>,
+        b: Box<Current>,
         pair: String,
     },
     /// The `keep both` of `ident` that an earlier run began needs no further work.
@@ -318,13 +321,13 @@ struct Cur<'a> {
 }
 
 impl Cur<'_> {
-    fn to_current(self) -> Current {
-        Current {
+    fn to_current(self) -> Box<Current> {
+        Box::new(Current {
             href: self.r.href.clone(),
             etag: self.r.etag.clone(),
             hash: self.hash.to_owned(),
             item: self.item.cloned(),
-        }
+        })
     }
 
     fn state(self) -> SideState {
@@ -606,7 +609,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
             Decision::Record => {
                 let mut row = row_of(ca, cb);
                 row.ident = ident.to_owned();
-                ops.push(Op::Record { row });
+                ops.push(Op::Record { row: Box::new(row) });
             }
             Decision::Forget => ops.push(Op::Forget {
                 ident: ident.to_owned(),

@@ -1025,6 +1025,42 @@ async fn noop_sync_of_20000_items_reads_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_side_unchanged_since_its_token_arms_the_no_op_fast_path_and_edits_still_sync() {
+    let f = Fixture::new(vec![]);
+    f.b.set_supports_changes(true);
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one"));
+    f.a.insert_raw(ROOT_HREF, "2.ics", ev("u2", "two"));
+    let (report, _) = f.sync().await;
+    assert_eq!(report.failures, 0);
+    let digest = || {
+        status::Status::open(f.dir.path(), "p")
+            .unwrap()
+            .collection("")
+            .unwrap()
+            .unwrap()
+            .noop_digest
+    };
+    // The sync after the first one still lists b fully (no token yet), the next one sees
+    // b unchanged since its token and a's listing as before.
+    f.assert_quiet_sync().await;
+    f.assert_quiet_sync().await;
+    let armed = digest();
+    assert!(
+        armed.is_some(),
+        "fast path not armed by a token and a listing"
+    );
+    f.assert_quiet_sync().await;
+    assert_eq!(digest(), armed);
+    // An edit on b moves its token: the digest no longer matches and the edit syncs.
+    f.b.insert_raw(ROOT_HREF, "u1.item", ev("u1", "one edited on b"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(rec.changes(), vec!["Copying (updating) item u1 to sa"]);
+    assert!(contents(&f.a).iter().any(|c| c.contains("one edited on b")));
+    f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
 async fn sync_tokens_replace_listings_and_a_failure_falls_back_to_full_listing() {
     let f = Fixture::new(vec![]);
     f.a.set_supports_changes(true);

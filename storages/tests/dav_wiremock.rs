@@ -927,6 +927,92 @@ async fn sync_collection_reports_changes_and_deletions_since_the_token() {
     assert_eq!(ch.deleted, vec![Href::from("/cal/old.ics")]);
 }
 
+fn sync_token_answer(token: &str) -> String {
+    format!(
+        r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/cal/</d:href><d:propstat>
+<d:prop><d:sync-token>{token}</d:sync-token></d:prop><d:status>HTTP/1.1 200 OK</d:status>
+</d:propstat></d:response></d:multistatus>"#
+    )
+}
+
+#[tokio::test]
+async fn unchanged_sync_token_property_answers_without_the_report() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .and(body_string_contains("sync-token"))
+        .respond_with(ms(&sync_token_answer("http://example.com/sync/2")))
+        .mount(&server)
+        .await;
+    Mock::given(method("REPORT"))
+        .respond_with(ms(SYNC_PAGE_2))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let ch = s
+        .changes(
+            &collection(&server, "/cal/"),
+            Some(&SyncToken::from("http://example.com/sync/2")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!ch.complete);
+    assert!(ch.changed.is_empty() && ch.deleted.is_empty());
+    assert_eq!(ch.token, Some(SyncToken::from("http://example.com/sync/2")));
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].headers.get("depth").unwrap(), "0");
+}
+
+#[tokio::test]
+async fn moved_sync_token_property_leads_to_the_report() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(&sync_token_answer("http://example.com/sync/3")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("REPORT"))
+        .and(body_string_contains("http://example.com/sync/2"))
+        .respond_with(ms(SYNC_PAGE_2))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let ch = s
+        .changes(
+            &collection(&server, "/cal/"),
+            Some(&SyncToken::from("http://example.com/sync/2")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ch.changed.len(), 1);
+    assert_eq!(ch.deleted, vec![Href::from("/cal/old.ics")]);
+}
+
+#[tokio::test]
+async fn radicale_tokens_skip_the_costly_sync_token_property() {
+    let server = MockServer::start().await;
+    let token = "http://radicale.org/ns/sync/0123abcd";
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(&sync_token_answer(token)))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("REPORT"))
+        .respond_with(ms(&SYNC_PAGE_2.replace("http://example.com/sync/3", token)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    s.changes(&collection(&server, "/cal/"), Some(&SyncToken::from(token)))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn truncated_sync_collection_is_paged_with_the_new_token() {
     let server = MockServer::start().await;

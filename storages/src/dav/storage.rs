@@ -26,6 +26,13 @@ use crate::storage::{
 /// refuses a batch makes it smaller for the rest of the run.
 pub const DEFAULT_MULTIGET_BATCH: usize = 100;
 
+/// Sync-token prefixes of servers that compute the `sync-token` property as expensively as
+/// a whole sync-collection answer, so a pre-check would only double a no-op's cost.
+/// Radicale 3 hashes every item of the collection for either (0.7 s per 5,000 items on the
+/// reference machine); Xandikos answers the property in 3 to 5 ms against 90 to 100 ms for
+/// the REPORT.
+const EXPENSIVE_SYNC_TOKEN_PROPERTY: &[&str] = &["http://radicale.org/ns/sync/"];
+
 /// One href of a multiget: its etag and body, or why it alone could not be read.
 type RawRead = std::result::Result<(Etag, Vec<u8>), ReadFailure>;
 
@@ -627,6 +634,27 @@ impl DavStorage {
         Ok(true)
     }
 
+    /// True when the collection's `sync-token` property still equals `since`: nothing
+    /// changed, and the sync-collection REPORT (which makes the server compare its whole
+    /// state with the token) can be skipped. Any failure just means "ask the REPORT".
+    /// Skipped for servers whose property costs as much as the REPORT itself.
+    async fn unchanged_since(&self, url: &Url, since: &SyncToken) -> bool {
+        if EXPENSIVE_SYNC_TOKEN_PROPERTY
+            .iter()
+            .any(|prefix| since.as_str().starts_with(prefix))
+        {
+            return false;
+        }
+        let resp = match self.dav(url, proto::sync_token_request()).await {
+            Ok(resp) if resp.is_success() => resp,
+            _ => return false,
+        };
+        match proto::parse_sync_token(&resp.body, &resp.url) {
+            Ok(Some(now)) => now == since.as_str(),
+            _ => false,
+        }
+    }
+
     /// One sync-collection exchange: `Ok(None)` when the server does not support it.
     async fn sync_report(
         &self,
@@ -867,6 +895,16 @@ impl Storage for DavStorage {
             return Ok(None);
         }
         let url = self.collection_url(collection)?;
+        if let Some(since) = since {
+            if self.unchanged_since(&url, since).await {
+                return Ok(Some(Changes {
+                    token: Some(since.clone()),
+                    changed: Vec::new(),
+                    deleted: Vec::new(),
+                    complete: false,
+                }));
+            }
+        }
         let mut complete = since.is_none();
         let first = match self.sync_report(&url, since.map(SyncToken::as_str)).await? {
             Ok(r) => r,

@@ -25,7 +25,7 @@
 //! | `list` | [`list_request`] (collection) | [`parse_list`], keep [`ListEntry::is_item_for`] |
 //! | `get_many` | [`multiget_request`] (collection) | [`parse_items`] |
 //! | `get_all` | [`calendar_query_request`] / [`addressbook_query_request`] with data | [`parse_items`] |
-//! | `changes` | [`sync_collection_request`] (collection) | [`parse_sync_collection`]; on a 4xx, [`is_invalid_sync_token`] |
+//! | `changes` | [`sync_token_request`] (collection, a cheap pre-check), then [`sync_collection_request`] | [`parse_sync_token`]; [`parse_sync_collection`]; on a 4xx, [`is_invalid_sync_token`] |
 //! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_sets`], [`parse_collections`] |
 //! | `create_collection` | [`mkcalendar_request`] / [`mkcol_addressbook_request`] (new URL) | HTTP status only (201) |
 //! | `get_meta` | [`collections_request`]`("0")` (collection) | [`parse_collections`], [`CollectionInfo::meta`] |
@@ -69,7 +69,10 @@ pub use report::{
     addressbook_query_request, calendar_query_request, multiget_request, parse_items,
     CalendarQuery, Component, ItemData, ItemFailure,
 };
-pub use sync::{is_invalid_sync_token, parse_sync_collection, sync_collection_request, SyncResult};
+pub use sync::{
+    is_invalid_sync_token, parse_sync_collection, parse_sync_token, sync_collection_request,
+    sync_token_request, SyncResult,
+};
 
 /// The `Content-Type` of every request body built here.
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";

@@ -60,6 +60,31 @@ pub fn parse_sync_collection(body: &[u8], base: &Url) -> Result<SyncResult, Prot
     Ok(result)
 }
 
+/// `PROPFIND` Depth 0 for the collection's `DAV:sync-token` property (RFC 6578 §4): the
+/// token the collection is at now. Equal to a stored token, it proves the collection
+/// unchanged without asking for a delta.
+pub fn sync_token_request() -> DavRequest {
+    let mut out = XmlOut::new(names::PROPFIND, &[names::NS_DAV]);
+    out.prop_names(&[names::SYNC_TOKEN]);
+    DavRequest {
+        method: "PROPFIND",
+        depth: Some("0"),
+        body: out.finish(),
+    }
+}
+
+/// The `DAV:sync-token` property in a PROPFIND answer; `None` when the server has none (or
+/// refused it with a non-2xx propstat).
+pub fn parse_sync_token(body: &[u8], base: &Url) -> Result<Option<String>, ProtoError> {
+    let mut token = None;
+    parse_multistatus(body, base, |response| {
+        if token.is_none() {
+            token = response.prop_text(names::SYNC_TOKEN).map(str::to_owned);
+        }
+    })?;
+    Ok(token)
+}
+
 /// True when a failed sync-collection request says the token is no longer valid
 /// (`DAV:valid-sync-token` precondition in a `DAV:error` body with a 4xx status, RFC 6578
 /// §3.2): the storage then starts over with an empty token and treats the answer as a
@@ -90,6 +115,34 @@ mod tests {
     use super::*;
     use crate::dav::proto::xml::testutil::{parse_tree, url};
     use crate::item::ItemKind;
+
+    #[test]
+    fn sync_token_property_is_asked_with_depth_0_and_read_back() {
+        let req = sync_token_request();
+        assert_eq!((req.method, req.depth), ("PROPFIND", Some("0")));
+        assert_eq!(
+            req.body,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
+             <d:propfind xmlns:d=\"DAV:\"><d:prop><d:sync-token/></d:prop></d:propfind>"
+        );
+        // Xandikos' shape: the token with surrounding whitespace.
+        let body = br#"<?xml version="1.0" encoding="utf-8"?>
+<ns0:multistatus xmlns:ns0="DAV:"><ns0:response><ns0:href>/user/calendars/calendar/</ns0:href>
+<ns0:propstat><ns0:status>HTTP/1.1 200 OK</ns0:status><ns0:prop><ns0:sync-token>
+ http://example.com/sync/4d1e0b </ns0:sync-token></ns0:prop></ns0:propstat></ns0:response>
+</ns0:multistatus>"#;
+        assert_eq!(
+            parse_sync_token(body, &url("http://h/user/calendars/calendar/")).unwrap(),
+            Some("http://example.com/sync/4d1e0b".to_owned())
+        );
+        let missing = br#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/c/</d:href>
+<d:propstat><d:status>HTTP/1.1 404 Not Found</d:status><d:prop><d:sync-token/></d:prop>
+</d:propstat></d:response></d:multistatus>"#;
+        assert_eq!(
+            parse_sync_token(missing, &url("http://h/c/")).unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn initial_request_sends_an_empty_token() {
