@@ -222,3 +222,30 @@ async fn refused_whole_collection_query_falls_back_to_batches() {
         assert_eq!(queries, 1, "answer {refusal}: sent once, not retried");
     }
 }
+
+#[tokio::test]
+async fn whole_collection_answer_cut_short_or_damaged_falls_back_to_batches() {
+    let good = r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag><c:calendar-data>BEGIN:VCALENDAR
+END:VCALENDAR
+</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"#;
+    for body in [
+        good.to_owned(),
+        format!("{good}<d:response><d:href>/cal/b.ics</d:hr"),
+        format!(
+            "{good}<d:response><d:href>/cal/b.ics</d:href><d:oops></d:response></d:multistatus>"
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::method("REPORT"))
+            .and(wiremock::matchers::body_string_contains("calendar-query"))
+            .respond_with(ResponseTemplate::new(207).set_body_raw(body.clone(), "application/xml"))
+            .mount(&server)
+            .await;
+        let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+        let c = Collection {
+            href: format!("{}/cal/", server.uri()),
+            name: String::new(),
+        };
+        assert!(s.get_all(&c).await.unwrap().is_none(), "{body}");
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use super::discovery;
 use super::proto::{self, CalendarQuery, Component, ItemFailure, ListEntry, MetaProp, ProtoError};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
-use crate::net::{self, Client, Request, Response, Target, TransportOptions};
+use crate::net::{self, BodySink, Client, Request, Response, Target, TransportOptions};
 use crate::storage::{
     Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
 };
@@ -25,6 +26,14 @@ use crate::storage::{
 /// (measured against Radicale and Xandikos: docs/performance-servers.md). A server that
 /// refuses a batch makes it smaller for the rest of the run.
 pub const DEFAULT_MULTIGET_BATCH: usize = 100;
+
+/// A whole-collection answer being parsed as it arrives.
+#[derive(Default)]
+struct Streamed {
+    stream: Option<proto::ItemsStream>,
+    items: Vec<proto::ItemData>,
+    error: Option<ProtoError>,
+}
 
 /// Sync-token prefixes of servers that compute the `sync-token` property as expensively as
 /// a whole sync-collection answer, so a pre-check would only double a no-op's cost.
@@ -601,12 +610,39 @@ impl DavStorage {
         if let Some(depth) = req.depth {
             r = r.depth(depth);
         }
-        let resp = match self.send_once_unless_busy(r).await {
+        // The answer is parsed as it arrives: only the items, never the whole body, are
+        // held. What a failed attempt parsed is dropped with it.
+        let kind = self.kind;
+        let parsed: Arc<Mutex<Streamed>> = Arc::default();
+        let state = parsed.clone();
+        let sink = BodySink(Arc::new(Mutex::new(move |base: &Url, chunk: &[u8]| {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            let st = &mut *st;
+            let stream = st
+                .stream
+                .get_or_insert_with(|| proto::ItemsStream::new(kind, base.clone()));
+            let items = &mut st.items;
+            match stream.feed(chunk, |d| items.push(d)) {
+                Ok(()) => true,
+                Err(e) => {
+                    st.error = Some(e);
+                    false
+                }
+            }
+        })));
+        let sent = self.send_once_unless_busy(r.sink(sink)).await;
+        let streamed = std::mem::take(&mut *parsed.lock().unwrap_or_else(|e| e.into_inner()));
+        let resp = match sent {
             Ok(resp) => resp,
             // Too large (or cut short, or too slow) for one answer: the engine's list +
             // batched multiget reads the same items in bounded pieces.
             Err(e) if e.kind() == ErrorKind::InvalidData || net::is_timeout(&e) => {
-                tracing::debug!("{e}; reading the collection in batches instead");
+                match &streamed.error {
+                    Some(pe) => {
+                        tracing::debug!("{e}: {pe}; reading the collection in batches instead")
+                    }
+                    None => tracing::debug!("{e}; reading the collection in batches instead"),
+                }
                 return Ok(false);
             }
             Err(e) => return Err(e),
@@ -621,16 +657,25 @@ impl DavStorage {
             }
             return Err(resp.error(Target::Collection));
         }
-        let kind = self.kind;
-        proto::parse_items(kind, &resp.body, &resp.url, |d| {
+        let Streamed {
+            stream, mut items, ..
+        } = streamed;
+        let stream = stream.unwrap_or_else(|| proto::ItemsStream::new(kind, resp.url.clone()));
+        if let Err(e) = stream.finish(|d| items.push(d)) {
+            // Cut short or damaged: batched reads get the same items in smaller answers and
+            // tell which ones are really broken.
+            let e = invalid(&resp, e);
+            tracing::debug!("{e}; reading the collection in batches instead");
+            return Ok(false);
+        }
+        for d in items {
             if !seen.insert(d.href.clone()) {
-                return;
+                continue;
             }
             let href = Href(d.href);
             let r = item_result(kind, &href, d.result);
             out.push((href, r));
-        })
-        .map_err(|e| invalid(&resp, e))?;
+        }
         Ok(true)
     }
 

@@ -1,7 +1,8 @@
 //! [`Client`]: one keep-alive connection pool, auth state and retry policy per storage.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -34,6 +35,22 @@ pub struct Request {
     pub body: Bytes,
     /// Overrides the retry policy's attempts for this request (1: no retry).
     pub attempts: Option<u32>,
+    /// Where the body of a 2xx answer goes as it arrives, instead of into the response.
+    pub sink: Option<BodySink>,
+}
+
+/// Takes the body of a successful answer chunk by chunk, with the URL that answered (after
+/// redirects), so a large multistatus is parsed as it arrives instead of held whole.
+/// Returning `false` stops the transfer; the request then fails with
+/// [`ErrorKind::InvalidData`] and the sink's owner knows why. A request with a sink is
+/// never retried (its body cannot be taken back).
+#[derive(Clone)]
+pub struct BodySink(pub Arc<Mutex<dyn FnMut(&Url, &[u8]) -> bool + Send>>);
+
+impl fmt::Debug for BodySink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BodySink")
+    }
 }
 
 impl Request {
@@ -44,7 +61,15 @@ impl Request {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             attempts: None,
+            sink: None,
         }
+    }
+
+    /// Streams the body of a successful answer into `sink` (see [`BodySink`]).
+    pub fn sink(mut self, sink: BodySink) -> Request {
+        self.sink = Some(sink);
+        self.attempts = Some(1);
+        self
     }
 
     /// Sends this request at most `n` times: a caller that has a better answer to a failure
@@ -378,7 +403,10 @@ impl Client {
                 Err(e) if e.retryable() => Some(self.backoff(attempt, None)),
                 _ => None,
             };
-            let attempts = req.attempts.unwrap_or(self.retry.max_attempts).max(1);
+            let attempts = match req.sink {
+                Some(_) => 1,
+                None => req.attempts.unwrap_or(self.retry.max_attempts).max(1),
+            };
             let can_retry = req.is_idempotent() && attempt < attempts;
             match (delay, can_retry) {
                 (Some(delay), true) => {
@@ -516,6 +544,7 @@ impl Client {
         // multistatus at the moment of a reallocation.
         let mut chunks = Vec::new();
         let mut len = 0usize;
+        let sink = req.sink.as_ref().filter(|_| status.is_success());
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
@@ -523,7 +552,18 @@ impl Client {
                     if len as u64 > self.max_body {
                         return Err(SendError::TooLarge(self.max_body));
                     }
-                    chunks.push(chunk);
+                    match sink {
+                        Some(sink) => {
+                            let mut take = sink.0.lock().unwrap_or_else(|e| e.into_inner());
+                            if !take(url, &chunk) {
+                                return Err(SendError::Fatal(Error::new(
+                                    ErrorKind::InvalidData,
+                                    format!("{} {url}: the answer could not be read", req.method),
+                                )));
+                            }
+                        }
+                        None => chunks.push(chunk),
+                    }
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => return Err(SendError::Network(e)),

@@ -64,10 +64,12 @@ pub use error::ProtoError;
 pub use etag::{if_match_value, is_weak, parse_etag};
 pub use href::{canonical_path, last_segment, normalize_href};
 pub use list::{is_item_for, list_request, parse_list, ListEntry};
-pub use multistatus::{parse_multistatus, MultistatusInfo, Prop, PropChild, Propstat, Response};
+pub use multistatus::{
+    parse_multistatus, MultistatusInfo, MultistatusStream, Prop, PropChild, Propstat, Response,
+};
 pub use report::{
     addressbook_query_request, calendar_query_request, multiget_request, parse_items,
-    CalendarQuery, Component, ItemData, ItemFailure,
+    CalendarQuery, Component, ItemData, ItemFailure, ItemsStream,
 };
 pub use sync::{
     is_invalid_sync_token, parse_sync_collection, parse_sync_token, sync_collection_request,

@@ -1,7 +1,8 @@
 //! The `DAV:multistatus` parser (RFC 4918 §13) every request type builds on.
 //!
-//! The body is read incrementally from a byte slice and each `<response>` is handed to a
-//! callback as soon as it is complete, so a 5,000-item REPORT is never held twice in memory.
+//! Each `<response>` is handed to a callback as soon as it is complete. A whole body can be
+//! parsed at once ([`parse_multistatus`]), or fed as it arrives ([`MultistatusStream`]), so
+//! that a 5,000-item REPORT is never held whole in memory.
 
 use url::Url;
 
@@ -156,11 +157,25 @@ pub fn parse_multistatus(
     let mut x = XmlIn::new(body);
     x.expect_root(names::MULTISTATUS)?;
     let mut info = MultistatusInfo::default();
+    walk(&mut x, base, &mut info, &mut on_response, &mut 0)?;
+    Ok(info)
+}
+
+/// Reads the root's children up to its end. `consumed` is set to the offset just past each
+/// child fully handled, so a caller parsing a prefix of the body knows where to resume.
+fn walk(
+    x: &mut XmlIn<'_>,
+    base: &Url,
+    info: &mut MultistatusInfo,
+    on_response: &mut impl FnMut(Response),
+    consumed: &mut usize,
+) -> Result<(), ProtoError> {
     loop {
+        *consumed = x.position();
         match x.next()? {
             Ev::Start { ns, local, .. } => {
                 if names::RESPONSE.is(&ns, &local) {
-                    let (hrefs, response) = parse_response(&mut x, base)?;
+                    let (hrefs, response) = parse_response(x, base)?;
                     if response.status == Some(507) {
                         info.truncated = true;
                         continue;
@@ -190,12 +205,140 @@ pub fn parse_multistatus(
                     x.skip()?;
                 }
             }
-            Ev::End => break,
+            Ev::End => {
+                *consumed = x.position();
+                return Ok(());
+            }
             Ev::Text(_) => {}
             Ev::Eof => unreachable!("the root element is still open"),
         }
     }
-    Ok(info)
+}
+
+/// A multistatus parsed as its body arrives: [`feed`](Self::feed) each chunk, then
+/// [`finish`](Self::finish). Every complete `<response>` goes to the callback during the
+/// `feed` that completes it; only the unfinished tail (and the root's start tag, for its
+/// namespace declarations) is kept. The result is the same as [`parse_multistatus`] on the
+/// whole body, however the body is cut.
+#[derive(Debug)]
+pub struct MultistatusStream {
+    base: Url,
+    /// The body up to and including the root's start tag, once it has arrived.
+    head: Option<Vec<u8>>,
+    /// What arrived after `head` and was not handled yet.
+    rest: Vec<u8>,
+    info: MultistatusInfo,
+}
+
+impl MultistatusStream {
+    /// `base` is the request URL, as for [`parse_multistatus`].
+    pub fn new(base: Url) -> MultistatusStream {
+        MultistatusStream {
+            base,
+            head: None,
+            rest: Vec::new(),
+            info: MultistatusInfo::default(),
+        }
+    }
+
+    /// Takes the next piece of the body and hands out the responses it completes.
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut on_response: impl FnMut(Response),
+    ) -> Result<(), ProtoError> {
+        self.rest.extend_from_slice(chunk);
+        if self.head.is_none() {
+            let bom = if self.rest.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            };
+            let mut x = XmlIn::new(&self.rest);
+            match x.expect_root(names::MULTISTATUS) {
+                Ok(()) => {}
+                Err(ProtoError::Truncated { .. }) => return Ok(()),
+                // A few bytes (half a byte order mark, an empty first chunk) cannot be judged
+                // yet; `finish` reports them if nothing follows.
+                Err(_) if self.rest.len() < HEAD_PATIENCE => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            let end = bom + x.position();
+            self.head = Some(self.rest.drain(..end).collect());
+        }
+        // Parse only up to the end of the last complete `</response>`: whatever is cut
+        // mid-element (an entity, a CDATA section) waits for the next chunk.
+        let Some(cut) = last_response_end(&self.rest) else {
+            return Ok(());
+        };
+        let head = self.head.as_deref().unwrap_or_default();
+        let mut doc = Vec::with_capacity(head.len() + cut);
+        doc.extend_from_slice(head);
+        doc.extend_from_slice(&self.rest[..cut]);
+        let mut x = XmlIn::new(&doc);
+        x.expect_root(names::MULTISTATUS)?;
+        let mut consumed = x.position();
+        match walk(
+            &mut x,
+            &self.base,
+            &mut self.info,
+            &mut on_response,
+            &mut consumed,
+        ) {
+            // The prefix ends inside the root: the expected way for it to end.
+            Err(ProtoError::Truncated { .. }) | Ok(()) => {}
+            Err(e) => return Err(e),
+        }
+        // The document is `head` + `rest[..cut]` minus a byte order mark `XmlIn` skipped.
+        let bom = if doc.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        let done = (bom + consumed).saturating_sub(head.len()).min(cut);
+        self.rest.drain(..done);
+        Ok(())
+    }
+
+    /// Parses what is left once the body is complete.
+    pub fn finish(
+        self,
+        mut on_response: impl FnMut(Response),
+    ) -> Result<MultistatusInfo, ProtoError> {
+        let mut info = self.info;
+        let mut doc = self.head.unwrap_or_default();
+        doc.extend_from_slice(&self.rest);
+        let mut x = XmlIn::new(&doc);
+        x.expect_root(names::MULTISTATUS)?;
+        walk(&mut x, &self.base, &mut info, &mut on_response, &mut 0)?;
+        Ok(info)
+    }
+}
+
+/// How many bytes a stream waits for before a beginning that is not a multistatus start
+/// tag is an error.
+const HEAD_PATIENCE: usize = 512;
+
+/// The offset just past the last `</response>` end tag (any prefix) in `bytes`.
+fn last_response_end(bytes: &[u8]) -> Option<usize> {
+    const TAIL: &[u8] = b"response>";
+    let mut end = bytes.len();
+    while end >= TAIL.len() {
+        let i = bytes[..end].windows(TAIL.len()).rposition(|w| w == TAIL)?;
+        // Walk back over an optional `prefix:` to the `</`.
+        let mut j = i;
+        if j > 0 && bytes[j - 1] == b':' {
+            j -= 1;
+            while j > 0 && !matches!(bytes[j - 1], b'/' | b'<' | b'>' | b' ' | b'\n') {
+                j -= 1;
+            }
+        }
+        if j >= 2 && &bytes[j - 2..j] == b"</" {
+            return Some(i + TAIL.len());
+        }
+        end = i + TAIL.len() - 1;
+    }
+    None
 }
 
 /// Parses one `<response>` (its start already read): its hrefs and the rest.
@@ -329,6 +472,109 @@ pub(crate) fn parse_status(line: &str) -> Result<u16, ProtoError> {
 mod tests {
     use super::*;
     use crate::dav::proto::xml::testutil::url;
+
+    /// Bodies with what a cut can fall into: entities, CDATA, a BOM, prefixes, a default
+    /// namespace, a 507, the sync-token at the end.
+    const STREAM_BODIES: &[&str] = &[
+        "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:multistatus xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">\
+         <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>\"1\"</d:getetag>\
+         <c:calendar-data>BEGIN:VCALENDAR\r\nSUMMARY:Tom &amp; Jerry &lt;3\r\nEND:VCALENDAR\r\n</c:calendar-data>\
+         </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>\n\
+         <d:response><d:href>/cal/b%20c.ics</d:href><d:propstat><d:prop><d:getetag>\"2\"</d:getetag>\
+         <c:calendar-data><![CDATA[BEGIN:VCALENDAR\r\nDESCRIPTION:not an end tag: </d:response>\r\nEND:VCALENDAR\r\n]]></c:calendar-data>\
+         </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>\
+         <d:response><d:href>/cal/gone.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>\
+         <d:response><d:href>/cal/</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status></d:response>\
+         <d:sync-token>http://example.com/sync/9</d:sync-token></d:multistatus>",
+        "<multistatus xmlns=\"DAV:\"><response><href>/ab/x.vcf</href><propstat><prop>\
+         <getetag>\"x\"</getetag></prop><status>HTTP/1.1 200 OK</status></propstat></response>\
+         <response><href>/ab/y.vcf</href><propstat><prop><getetag>\"y\"</getetag></prop>\
+         <status>HTTP/1.1 200 OK</status></propstat></response></multistatus>",
+        "<D:multistatus xmlns:D=\"DAV:\"/>",
+    ];
+
+    fn streamed(
+        body: &[u8],
+        cuts: &[usize],
+    ) -> Result<(Vec<Response>, MultistatusInfo), ProtoError> {
+        let mut out = Vec::new();
+        let mut stream = MultistatusStream::new(url("http://h/cal/"));
+        let mut at = 0;
+        for &cut in cuts {
+            let cut = cut.clamp(at, body.len());
+            stream.feed(&body[at..cut], |r| out.push(r))?;
+            at = cut;
+        }
+        stream.feed(&body[at..], |r| out.push(r))?;
+        let info = stream.finish(|r| out.push(r))?;
+        Ok((out, info))
+    }
+
+    #[test]
+    fn a_streamed_body_gives_what_the_whole_body_gives_at_every_single_cut() {
+        for body in STREAM_BODIES {
+            let whole = parse_multistatus(body.as_bytes(), &url("http://h/cal/"), |_| {});
+            let mut expected = Vec::new();
+            let info =
+                parse_multistatus(body.as_bytes(), &url("http://h/cal/"), |r| expected.push(r))
+                    .unwrap();
+            assert!(whole.is_ok());
+            for cut in 0..=body.len() {
+                let (got, got_info) = streamed(body.as_bytes(), &[cut]).unwrap();
+                assert_eq!(got, expected, "cut at {cut}");
+                assert_eq!(got_info, info, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_hands_out_responses_before_the_body_ends() {
+        let body = STREAM_BODIES[1].as_bytes();
+        let second = body.windows(10).position(|w| w == b"<response>").unwrap() + 1;
+        let second = second
+            + body[second..]
+                .windows(10)
+                .position(|w| w == b"<response>")
+                .unwrap();
+        let mut stream = MultistatusStream::new(url("http://h/ab/"));
+        let mut seen = Vec::new();
+        stream
+            .feed(&body[..second + 5], |r| seen.push(r.href))
+            .unwrap();
+        assert_eq!(seen, ["/ab/x.vcf"]);
+        assert!(
+            stream.rest.len() < 20,
+            "handled bytes are dropped: {}",
+            stream.rest.len()
+        );
+    }
+
+    #[test]
+    fn a_streamed_body_cut_short_or_broken_fails_like_the_whole_one() {
+        let body = STREAM_BODIES[0].as_bytes();
+        let short = &body[..body.len() - 30];
+        let whole = parse_multistatus(short, &url("http://h/cal/"), |_| {}).unwrap_err();
+        let got = streamed(short, &[100, 400]).unwrap_err();
+        assert_eq!(got, whole);
+        let html = b"<!DOCTYPE html><html><body>Login</body></html>";
+        assert_eq!(streamed(html, &[5]).unwrap_err(), ProtoError::Html);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_streamed_body_gives_what_the_whole_body_gives_at_any_cuts(
+            which in 0..STREAM_BODIES.len(),
+            mut cuts in proptest::collection::vec(0usize..1200, 0..12),
+        ) {
+            let body = STREAM_BODIES[which].as_bytes();
+            cuts.sort_unstable();
+            let mut expected = Vec::new();
+            let info = parse_multistatus(body, &url("http://h/cal/"), |r| expected.push(r)).unwrap();
+            let (got, got_info) = streamed(body, &cuts).unwrap();
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(got_info, info);
+        }
+    }
 
     fn parse(body: &str) -> Result<(Vec<Response>, MultistatusInfo), ProtoError> {
         let mut out = Vec::new();

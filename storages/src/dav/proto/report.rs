@@ -11,7 +11,7 @@ use url::Url;
 use super::etag::parse_etag;
 use super::href::canonical_path;
 use super::list::is_request_target;
-use super::multistatus::parse_multistatus;
+use super::multistatus::{parse_multistatus, MultistatusStream, Response};
 use super::names::{self, Name};
 use super::xml::XmlOut;
 use super::{DavRequest, MultistatusInfo, ProtoError};
@@ -179,29 +179,74 @@ pub fn parse_items(
     base: &Url,
     mut on_item: impl FnMut(ItemData),
 ) -> Result<MultistatusInfo, ProtoError> {
-    let data_name = data_prop(kind);
-    parse_multistatus(body, base, |mut response| {
-        let data = response.take_prop(data_name);
-        if data.is_none()
-            && (response.href.ends_with('/') || is_request_target(&response.href, base))
-        {
-            return;
+    parse_multistatus(body, base, |response| {
+        if let Some(d) = item_of(kind, response, base) {
+            on_item(d);
         }
-        let result = match (response.status, data) {
-            (Some(status), _) if !(200..300).contains(&status) => Err(ItemFailure::Status(status)),
-            (_, Some(data)) => Ok((
-                response.prop_text(names::GETETAG).and_then(parse_etag),
-                data.text.into_bytes(),
-            )),
-            (_, None) => match response.prop_status(data_name) {
-                Some(status) if !(200..300).contains(&status) => Err(ItemFailure::Status(status)),
-                _ => Err(ItemFailure::NoData),
-            },
-        };
-        on_item(ItemData {
-            href: response.href,
-            result,
-        });
+    })
+}
+
+/// [`parse_items`] fed as the body arrives (see [`MultistatusStream`]).
+#[derive(Debug)]
+pub struct ItemsStream {
+    kind: ItemKind,
+    base: Url,
+    inner: MultistatusStream,
+}
+
+impl ItemsStream {
+    pub fn new(kind: ItemKind, base: Url) -> ItemsStream {
+        ItemsStream {
+            kind,
+            inner: MultistatusStream::new(base.clone()),
+            base,
+        }
+    }
+
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut on_item: impl FnMut(ItemData),
+    ) -> Result<(), ProtoError> {
+        let (kind, base) = (self.kind, &self.base);
+        self.inner.feed(chunk, |r| {
+            if let Some(d) = item_of(kind, r, base) {
+                on_item(d);
+            }
+        })
+    }
+
+    pub fn finish(self, mut on_item: impl FnMut(ItemData)) -> Result<MultistatusInfo, ProtoError> {
+        let (kind, base) = (self.kind, self.base);
+        self.inner.finish(|r| {
+            if let Some(d) = item_of(kind, r, &base) {
+                on_item(d);
+            }
+        })
+    }
+}
+
+/// The item a response carries, `None` for the collection itself and sub-collections.
+fn item_of(kind: ItemKind, mut response: Response, base: &Url) -> Option<ItemData> {
+    let data_name = data_prop(kind);
+    let data = response.take_prop(data_name);
+    if data.is_none() && (response.href.ends_with('/') || is_request_target(&response.href, base)) {
+        return None;
+    }
+    let result = match (response.status, data) {
+        (Some(status), _) if !(200..300).contains(&status) => Err(ItemFailure::Status(status)),
+        (_, Some(data)) => Ok((
+            response.prop_text(names::GETETAG).and_then(parse_etag),
+            data.text.into_bytes(),
+        )),
+        (_, None) => match response.prop_status(data_name) {
+            Some(status) if !(200..300).contains(&status) => Err(ItemFailure::Status(status)),
+            _ => Err(ItemFailure::NoData),
+        },
+    };
+    Some(ItemData {
+        href: response.href,
+        result,
     })
 }
 

@@ -154,6 +154,11 @@ impl<'a> XmlIn<'a> {
         }
     }
 
+    /// Offset in the body (after a byte order mark) just past the last event read.
+    pub(crate) fn position(&self) -> usize {
+        self.reader.buffer_position() as usize
+    }
+
     /// Number of open elements.
     pub(crate) fn depth(&self) -> usize {
         self.open.len()
