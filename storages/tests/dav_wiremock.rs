@@ -940,7 +940,7 @@ async fn unchanged_sync_token_property_answers_without_the_report() {
     let server = MockServer::start().await;
     Mock::given(method("PROPFIND"))
         .and(body_string_contains("sync-token"))
-        .respond_with(ms(&sync_token_answer("http://example.com/sync/2")))
+        .respond_with(ms(sync_token_answer("http://example.com/sync/2")))
         .mount(&server)
         .await;
     Mock::given(method("REPORT"))
@@ -969,7 +969,7 @@ async fn unchanged_sync_token_property_answers_without_the_report() {
 async fn moved_sync_token_property_leads_to_the_report() {
     let server = MockServer::start().await;
     Mock::given(method("PROPFIND"))
-        .respond_with(ms(&sync_token_answer("http://example.com/sync/3")))
+        .respond_with(ms(sync_token_answer("http://example.com/sync/3")))
         .expect(1)
         .mount(&server)
         .await;
@@ -997,12 +997,12 @@ async fn radicale_tokens_skip_the_costly_sync_token_property() {
     let server = MockServer::start().await;
     let token = "http://radicale.org/ns/sync/0123abcd";
     Mock::given(method("PROPFIND"))
-        .respond_with(ms(&sync_token_answer(token)))
+        .respond_with(ms(sync_token_answer(token)))
         .expect(0)
         .mount(&server)
         .await;
     Mock::given(method("REPORT"))
-        .respond_with(ms(&SYNC_PAGE_2.replace("http://example.com/sync/3", token)))
+        .respond_with(ms(SYNC_PAGE_2.replace("http://example.com/sync/3", token)))
         .expect(1)
         .mount(&server)
         .await;
@@ -1080,11 +1080,178 @@ async fn expired_sync_token_falls_back_to_a_complete_listing() {
     assert_eq!(ch.changed.len(), 1);
 }
 
+fn ctag_answer(ctag: &str) -> String {
+    format!(
+        r#"<d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:response>
+<d:href>/cal/</d:href><d:propstat><d:prop><cs:getctag>{ctag}</cs:getctag></d:prop>
+<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#
+    )
+}
+
+const NO_CTAG_ANSWER: &str = r#"<d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/">
+<d:response><d:href>/cal/</d:href><d:propstat><d:prop><cs:getctag/></d:prop>
+<d:status>HTTP/1.1 404 Not Found</d:status></d:propstat></d:response></d:multistatus>"#;
+
+const LISTING: &str = r#"<d:multistatus xmlns:d="DAV:">
+  <d:response><d:href>/cal/</d:href><d:propstat><d:prop><d:resourcetype><d:collection/>
+  </d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+  <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  <d:resourcetype/></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+  <d:response><d:href>/cal/b.ics</d:href><d:propstat><d:prop><d:getetag>"b1"</d:getetag>
+  <d:resourcetype/></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"#;
+
+/// A server without sync-collection: the REPORT answered `report`, the collection's getctag
+/// `ctag` (PROPFIND Depth 0) and its members [`LISTING`] (PROPFIND Depth 1).
+async fn server_without_sync_collection(report: ResponseTemplate, ctag: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(report)
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "0"))
+        .and(body_string_contains("getctag"))
+        .respond_with(ms(ctag_answer(ctag)))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "1"))
+        .respond_with(ms(LISTING))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Method and Depth of each request, in order; repeats in a row (the transport's retries of
+/// a 5xx) count once.
+fn methods_and_depths(reqs: &[Request]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = reqs
+        .iter()
+        .map(|r| {
+            let depth = r
+                .headers
+                .get("depth")
+                .map(|d| d.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (r.method.to_string(), depth)
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+fn hrefs_and_etags(refs: &[davsync_storages::ItemRef]) -> Vec<(&str, &str)> {
+    let mut got: Vec<(&str, &str)> = refs
+        .iter()
+        .map(|r| (r.href.as_str(), r.etag.as_str()))
+        .collect();
+    got.sort();
+    got
+}
+
 #[tokio::test]
-async fn server_without_sync_collection_means_no_capability() {
+async fn server_without_sync_collection_lists_fully_under_a_ctag_token_read_before_the_listing() {
+    let refusals = [
+        ResponseTemplate::new(501),
+        // A 403 that is not about the token: no sync-collection either.
+        ResponseTemplate::new(403).set_body_raw(
+            r#"<d:error xmlns:d="DAV:"><d:supported-report/></d:error>"#,
+            "application/xml",
+        ),
+    ];
+    for report in refusals {
+        let server = server_without_sync_collection(report, "\"c1\"").await;
+        let s = storage(&server, ItemKind::Calendar);
+        let ch = s
+            .changes(&collection(&server, "/cal/"), None)
+            .await
+            .unwrap()
+            .expect("a getctag gives the capability");
+        assert!(ch.complete, "the answer is the whole listing");
+        assert!(ch.deleted.is_empty());
+        assert_eq!(
+            hrefs_and_etags(&ch.changed),
+            [("/cal/a.ics", "\"a1\""), ("/cal/b.ics", "\"b1\"")]
+        );
+        assert_eq!(ch.token, Some(SyncToken::from("ctag:\"c1\"")));
+        assert_eq!(
+            methods_and_depths(&requests(&server).await),
+            [
+                ("REPORT".to_owned(), "0".to_owned()),
+                ("PROPFIND".to_owned(), "0".to_owned()),
+                ("PROPFIND".to_owned(), "1".to_owned()),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn unchanged_ctag_is_a_no_op_in_one_small_request() {
+    let server = server_without_sync_collection(ResponseTemplate::new(501), "\"c1\"").await;
+    let s = storage(&server, ItemKind::Calendar);
+    let since = SyncToken::from("ctag:\"c1\"");
+    let ch = s
+        .changes(&collection(&server, "/cal/"), Some(&since))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!ch.complete);
+    assert!(ch.changed.is_empty() && ch.deleted.is_empty());
+    assert_eq!(ch.token, Some(since));
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        methods_and_depths(&reqs),
+        [("PROPFIND".to_owned(), "0".to_owned())]
+    );
+    let body = String::from_utf8_lossy(&reqs[0].body);
+    assert!(
+        body.contains("getctag") && !body.contains("getetag"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn moved_ctag_gives_the_complete_listing_and_the_new_token_without_a_report() {
+    let server = server_without_sync_collection(ResponseTemplate::new(501), "\"c2\"").await;
+    let s = storage(&server, ItemKind::Calendar);
+    let ch = s
+        .changes(
+            &collection(&server, "/cal/"),
+            Some(&SyncToken::from("ctag:\"c1\"")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ch.complete, "a moved ctag says nothing of what moved");
+    assert!(ch.deleted.is_empty());
+    assert_eq!(
+        hrefs_and_etags(&ch.changed),
+        [("/cal/a.ics", "\"a1\""), ("/cal/b.ics", "\"b1\"")]
+    );
+    assert_eq!(ch.token, Some(SyncToken::from("ctag:\"c2\"")));
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        methods_and_depths(&reqs),
+        [
+            ("PROPFIND".to_owned(), "0".to_owned()),
+            ("PROPFIND".to_owned(), "1".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn server_without_sync_collection_or_getctag_means_no_capability() {
     let server = MockServer::start().await;
     Mock::given(method("REPORT"))
         .respond_with(ResponseTemplate::new(501))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "0"))
+        .respond_with(ms(NO_CTAG_ANSWER))
         .mount(&server)
         .await;
     let s = storage(&server, ItemKind::Calendar);
@@ -1093,6 +1260,49 @@ async fn server_without_sync_collection_means_no_capability() {
         .await
         .unwrap()
         .is_none());
+    // The engine lists by itself: the storage does not list on top.
+    assert_eq!(
+        methods_and_depths(&requests(&server).await),
+        [
+            ("REPORT".to_owned(), "0".to_owned()),
+            ("PROPFIND".to_owned(), "0".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn ctag_token_of_a_collection_that_lost_its_getctag_means_no_capability() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "0"))
+        .respond_with(ms(NO_CTAG_ANSWER))
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    assert!(s
+        .changes(
+            &collection(&server, "/cal/"),
+            Some(&SyncToken::from("ctag:\"c1\""))
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        methods_and_depths(&requests(&server).await),
+        [("PROPFIND".to_owned(), "0".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn sync_collection_failing_otherwise_is_an_error_not_a_ctag_fallback() {
+    let server = server_without_sync_collection(ResponseTemplate::new(404), "\"c1\"").await;
+    let s = storage(&server, ItemKind::Calendar);
+    let err = s
+        .changes(&collection(&server, "/cal/"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(requests(&server).await.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -69,6 +69,12 @@ const HASH_ETAG_PREFIX: &str = "davsync-sha256:";
 /// The etag of a member listed without one whose body could not be read to hash it.
 const UNREADABLE_ETAG: &str = "davsync-unreadable";
 
+/// Marks a stored token as a CalendarServer `getctag` rather than an RFC 6578 sync token:
+/// the server answered sync-collection with "not supported" when it was made, so the next
+/// sync asks for the ctag alone and sends no REPORT. Sync tokens are URIs that no server
+/// starts with this scheme.
+const CTAG_TOKEN_PREFIX: &str = "ctag:";
+
 /// Upper bound on sync-collection pages followed in one call (a server that keeps
 /// truncating would otherwise loop forever).
 const MAX_SYNC_PAGES: usize = 1000;
@@ -700,6 +706,66 @@ impl DavStorage {
         }
     }
 
+    /// A failed sync-collection: the getctag way ([`ctag_changes`](Self::ctag_changes)) when
+    /// the server does not do RFC 6578, the mapped error otherwise.
+    async fn without_sync_collection(&self, url: &Url, resp: Response) -> Result<Option<Changes>> {
+        if !sync_collection_unsupported(resp.status.as_u16()) {
+            return Err(resp.error(Target::Collection));
+        }
+        tracing::debug!(
+            "{}: no sync-collection, asking for the getctag",
+            resp.describe()
+        );
+        self.ctag_changes(url, None).await
+    }
+
+    /// Changes for a server without sync-collection, from the collection's `getctag`: equal
+    /// to `since` (the ctag stored last time), nothing changed and nothing more is sent;
+    /// otherwise the complete listing, under a token holding the ctag. The ctag is read
+    /// before the listing, so a change made while listing moves it past the stored value and
+    /// is seen next time. `Ok(None)` (the engine lists) when the collection has no ctag.
+    async fn ctag_changes(&self, url: &Url, since: Option<&str>) -> Result<Option<Changes>> {
+        let Some(ctag) = self.ctag(url).await? else {
+            tracing::debug!(collection = %url, "no getctag either, listing");
+            return Ok(None);
+        };
+        let token = Some(SyncToken(format!("{CTAG_TOKEN_PREFIX}{ctag}")));
+        if since == Some(ctag.as_str()) {
+            return Ok(Some(Changes {
+                token,
+                changed: Vec::new(),
+                deleted: Vec::new(),
+                complete: false,
+            }));
+        }
+        let entries = self.list_entries(url).await?;
+        let changed = self.complete_etags(url, entries).await?;
+        Ok(Some(Changes {
+            token,
+            changed,
+            deleted: Vec::new(),
+            complete: true,
+        }))
+    }
+
+    /// The collection's `getctag`, `None` when it has none. An answer that is not a
+    /// multistatus carrying it also counts as none: the listing that follows then says what
+    /// is wrong with the collection, if anything.
+    async fn ctag(&self, url: &Url) -> Result<Option<String>> {
+        let resp = self.dav(url, proto::ctag_request()).await?;
+        if !resp.is_success() {
+            tracing::debug!("{}: no getctag", resp.describe());
+            return Ok(None);
+        }
+        match proto::parse_ctag(&resp.body, &resp.url) {
+            Ok(ctag) => Ok(ctag),
+            Err(e) => {
+                tracing::debug!("{}: no getctag ({e})", resp.describe());
+                Ok(None)
+            }
+        }
+    }
+
     /// One sync-collection exchange: `Ok(None)` when the server does not support it.
     async fn sync_report(
         &self,
@@ -940,6 +1006,9 @@ impl Storage for DavStorage {
             return Ok(None);
         }
         let url = self.collection_url(collection)?;
+        if let Some(ctag) = since.and_then(|t| t.as_str().strip_prefix(CTAG_TOKEN_PREFIX)) {
+            return self.ctag_changes(&url, Some(ctag)).await;
+        }
         if let Some(since) = since {
             if self.unchanged_since(&url, since).await {
                 return Ok(Some(Changes {
@@ -960,10 +1029,10 @@ impl Storage for DavStorage {
                     complete = true;
                     match self.sync_report(&url, None).await? {
                         Ok(r) => r,
-                        Err(resp) => return unsupported_or_error(resp),
+                        Err(resp) => return self.without_sync_collection(&url, resp).await,
                     }
                 } else {
-                    return unsupported_or_error(resp);
+                    return self.without_sync_collection(&url, resp).await;
                 }
             }
         };
@@ -1155,16 +1224,10 @@ fn kind_name(kind: ItemKind) -> &'static str {
     }
 }
 
-/// A failed sync-collection: `Ok(None)` (use `list`) when the server does not do RFC 6578,
-/// the mapped error otherwise.
-fn unsupported_or_error(resp: Response) -> Result<Option<Changes>> {
-    match resp.status.as_u16() {
-        400 | 403 | 405 | 409 | 415 | 422 | 501 => {
-            tracing::debug!("{}: no sync-collection, listing instead", resp.describe());
-            Ok(None)
-        }
-        _ => Err(resp.error(Target::Collection)),
-    }
+/// True when a failed sync-collection answer means the server does not do RFC 6578 (rather
+/// than a failure to report).
+fn sync_collection_unsupported(status: u16) -> bool {
+    matches!(status, 400 | 403 | 405 | 409 | 415 | 422 | 501)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@
 //! | `get_many` | [`multiget_request`] (collection) | [`parse_items`] |
 //! | `get_all` | [`calendar_query_request`] / [`addressbook_query_request`] with data | [`parse_items`] |
 //! | `changes` | [`sync_token_request`] (collection, a cheap pre-check), then [`sync_collection_request`] | [`parse_sync_token`]; [`parse_sync_collection`]; on a 4xx, [`is_invalid_sync_token`] |
+//! | `changes` without sync-collection | [`ctag_request`] (collection), then [`list_request`] when it moved | [`parse_ctag`], [`parse_list`] |
 //! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_sets`], [`parse_collections`] |
 //! | `create_collection` | [`mkcalendar_request`] / [`mkcol_addressbook_request`] (new URL) | HTTP status only (201) |
 //! | `get_meta` | [`collections_request`]`("0")` (collection) | [`parse_collections`], [`CollectionInfo::meta`] |
@@ -72,8 +73,8 @@ pub use report::{
     CalendarQuery, Component, ItemData, ItemFailure, ItemsStream,
 };
 pub use sync::{
-    is_invalid_sync_token, parse_sync_collection, parse_sync_token, sync_collection_request,
-    sync_token_request, SyncResult,
+    ctag_request, is_invalid_sync_token, parse_ctag, parse_sync_collection, parse_sync_token,
+    sync_collection_request, sync_token_request, SyncResult,
 };
 
 /// The `Content-Type` of every request body built here.
