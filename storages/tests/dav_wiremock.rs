@@ -624,6 +624,18 @@ async fn persistent_5xx_is_a_transport_error_after_bounded_attempts() {
 }
 
 #[tokio::test]
+async fn not_implemented_is_final_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ResponseTemplate::new(501))
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    s.list(&collection(&server, "/cal/")).await.unwrap_err();
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+#[tokio::test]
 async fn writes_are_never_retried() {
     let server = MockServer::start().await;
     Mock::given(method("PUT"))

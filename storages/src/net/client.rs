@@ -45,7 +45,10 @@ pub struct Request {
 /// [`ErrorKind::InvalidData`] and the sink's owner knows why. A request with a sink is
 /// never retried (its body cannot be taken back).
 #[derive(Clone)]
-pub struct BodySink(pub Arc<Mutex<dyn FnMut(&Url, &[u8]) -> bool + Send>>);
+pub struct BodySink(pub Arc<Mutex<TakeChunk>>);
+
+/// What a [`BodySink`] calls per chunk.
+pub type TakeChunk = dyn FnMut(&Url, &[u8]) -> bool + Send;
 
 impl fmt::Debug for BodySink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -630,8 +633,13 @@ impl WithoutUrlRef for reqwest::Error {
     }
 }
 
+/// Statuses worth a retry: the server is busy or failed this once. 501 and 505 say the
+/// server will never do it, so asking again only wastes the backoff.
 fn retryable_status(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+    (status.is_server_error()
+        && status != StatusCode::NOT_IMPLEMENTED
+        && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+        || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// `Retry-After` as seconds or an HTTP date.
