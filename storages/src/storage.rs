@@ -244,6 +244,29 @@ pub trait Storage: Send + Sync {
         Ok(())
     }
 
+    /// [`get_all`](Storage::get_all) handing each item to `sink` as soon as it is read, so a
+    /// caller can act on the first items while the rest arrive, and need not hold them all.
+    /// `Ok(false)`: no cheaper way than `list` + `get_many` (or the answer broke off: the
+    /// items already sent are real, the caller reads the collection another way). The
+    /// default sends what [`get_all`](Storage::get_all) returns.
+    async fn get_all_into(
+        &self,
+        collection: &Collection,
+        sink: tokio::sync::mpsc::Sender<Fetched>,
+    ) -> Result<bool> {
+        match self.get_all(collection).await? {
+            Some(all) => {
+                for f in all {
+                    if sink.send(f).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// A collection property, `None` when unset.
     async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
         let _ = (collection, key);

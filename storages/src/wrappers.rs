@@ -66,6 +66,14 @@ macro_rules! wrapper_impl {
             self.inner.get_all(collection).await
         }
 
+        async fn get_all_into(
+            &self,
+            collection: &Collection,
+            sink: tokio::sync::mpsc::Sender<Fetched>,
+        ) -> Result<bool> {
+            self.inner.get_all_into(collection, sink).await
+        }
+
         async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
             self.inner.get_meta(collection, key).await
         }

@@ -2,21 +2,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use reqwest::header::{HeaderName, IF_MATCH, IF_NONE_MATCH};
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
+use tokio::sync::{mpsc, OnceCell};
 use url::Url;
 
 use super::discovery;
 use super::proto::{self, CalendarQuery, Component, ItemFailure, ListEntry, MetaProp, ProtoError};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
-use crate::net::{self, BodySink, Client, Request, Response, Target, TransportOptions};
+use crate::net::{self, Client, Request, Response, Target, TransportOptions};
 use crate::storage::{
     Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
 };
@@ -27,12 +26,25 @@ use crate::storage::{
 /// refuses a batch makes it smaller for the rest of the run.
 pub const DEFAULT_MULTIGET_BATCH: usize = 100;
 
-/// A whole-collection answer being parsed as it arrives.
-#[derive(Default)]
-struct Streamed {
-    stream: Option<proto::ItemsStream>,
-    items: Vec<proto::ItemData>,
-    error: Option<ProtoError>,
+/// Body chunks received and not parsed yet, per whole-collection answer.
+const CHUNKS_IN_FLIGHT: usize = 8;
+/// Items parsed and not taken by the caller yet.
+const ITEMS_IN_FLIGHT: usize = 64;
+
+/// Parses one item of a whole-collection answer and passes it on, once per href; `false`
+/// when the receiver is gone.
+async fn hand_out(
+    kind: ItemKind,
+    d: proto::ItemData,
+    sink: &mpsc::Sender<Fetched>,
+    seen: &mut HashSet<String>,
+) -> bool {
+    if !seen.insert(d.href.clone()) {
+        return true;
+    }
+    let href = Href(d.href);
+    let r = item_result(kind, &href, d.result);
+    sink.send((href, r)).await.is_ok()
 }
 
 /// Sync-token prefixes of servers that compute the `sync-token` property as expensively as
@@ -604,46 +616,49 @@ impl DavStorage {
         self.client.send(&req).await
     }
 
-    /// A calendar-query/addressbook-query with data, or `None` when the server refuses it.
+    /// A calendar-query/addressbook-query with data, each item handed to `sink` as soon as
+    /// its `<response>` has arrived; `false` when the server refuses the query (or its
+    /// answer breaks off: then the items already handed out stand, and the caller reads the
+    /// rest another way).
     async fn query_with_data(
         &self,
         url: &Url,
         req: proto::DavRequest,
-        out: &mut Vec<Fetched>,
+        sink: &mpsc::Sender<Fetched>,
         seen: &mut HashSet<String>,
     ) -> Result<bool> {
         let mut r = Request::dav(req.method, url.clone()).xml(req.body);
         if let Some(depth) = req.depth {
             r = r.depth(depth);
         }
-        // The answer is parsed as it arrives: only the items, never the whole body, are
-        // held. What a failed attempt parsed is dropped with it.
         let kind = self.kind;
-        let parsed: Arc<Mutex<Streamed>> = Arc::default();
-        let state = parsed.clone();
-        let sink = BodySink(Arc::new(Mutex::new(move |base: &Url, chunk: &[u8]| {
-            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-            let st = &mut *st;
-            let stream = st
-                .stream
-                .get_or_insert_with(|| proto::ItemsStream::new(kind, base.clone()));
-            let items = &mut st.items;
-            match stream.feed(chunk, |d| items.push(d)) {
-                Ok(()) => true,
-                Err(e) => {
-                    st.error = Some(e);
-                    false
+        let (chunks_tx, mut chunks) = mpsc::channel::<(Url, bytes::Bytes)>(CHUNKS_IN_FLIGHT);
+        let send = async move { self.send_once_unless_busy(r.sink(chunks_tx)).await };
+        let parse = async {
+            let mut stream: Option<proto::ItemsStream> = None;
+            let mut ready = Vec::new();
+            while let Some((base, chunk)) = chunks.recv().await {
+                let stream =
+                    stream.get_or_insert_with(|| proto::ItemsStream::new(kind, base.clone()));
+                if let Err(e) = stream.feed(&chunk, |d| ready.push(d)) {
+                    // Closing the channel stops the transfer.
+                    return (None, Some(e));
+                }
+                for d in ready.drain(..) {
+                    if !hand_out(kind, d, sink, seen).await {
+                        return (None, None);
+                    }
                 }
             }
-        })));
-        let sent = self.send_once_unless_busy(r.sink(sink)).await;
-        let streamed = std::mem::take(&mut *parsed.lock().unwrap_or_else(|e| e.into_inner()));
+            (stream, None)
+        };
+        let (sent, (stream, parse_error)) = futures::join!(send, parse);
         let resp = match sent {
             Ok(resp) => resp,
             // Too large (or cut short, or too slow) for one answer: the engine's list +
             // batched multiget reads the same items in bounded pieces.
             Err(e) if e.kind() == ErrorKind::InvalidData || net::is_timeout(&e) => {
-                match &streamed.error {
+                match &parse_error {
                     Some(pe) => {
                         tracing::debug!("{e}: {pe}; reading the collection in batches instead")
                     }
@@ -663,24 +678,19 @@ impl DavStorage {
             }
             return Err(resp.error(Target::Collection));
         }
-        let Streamed {
-            stream, mut items, ..
-        } = streamed;
         let stream = stream.unwrap_or_else(|| proto::ItemsStream::new(kind, resp.url.clone()));
-        if let Err(e) = stream.finish(|d| items.push(d)) {
+        let mut ready = Vec::new();
+        if let Err(e) = stream.finish(|d| ready.push(d)) {
             // Cut short or damaged: batched reads get the same items in smaller answers and
             // tell which ones are really broken.
             let e = invalid(&resp, e);
             tracing::debug!("{e}; reading the collection in batches instead");
             return Ok(false);
         }
-        for d in items {
-            if !seen.insert(d.href.clone()) {
-                continue;
+        for d in ready {
+            if !hand_out(kind, d, sink, seen).await {
+                return Ok(false);
             }
-            let href = Href(d.href);
-            let r = item_result(kind, &href, d.result);
-            out.push((href, r));
         }
         Ok(true)
     }
@@ -969,8 +979,23 @@ impl Storage for DavStorage {
     }
 
     async fn get_all(&self, collection: &Collection) -> Result<Option<Vec<Fetched>>> {
-        let url = self.collection_url(collection)?;
+        let (tx, mut rx) = mpsc::channel(ITEMS_IN_FLIGHT);
         let mut out = Vec::new();
+        let collect = async {
+            while let Some(f) = rx.recv().await {
+                out.push(f);
+            }
+        };
+        let (whole, ()) = futures::join!(self.get_all_into(collection, tx), collect);
+        Ok(whole?.then_some(out))
+    }
+
+    async fn get_all_into(
+        &self,
+        collection: &Collection,
+        sink: mpsc::Sender<Fetched>,
+    ) -> Result<bool> {
+        let url = self.collection_url(collection)?;
         let mut seen = HashSet::new();
         let requests = match self.kind {
             ItemKind::Contacts => vec![proto::addressbook_query_request(true)],
@@ -989,11 +1014,11 @@ impl Storage for DavStorage {
             ItemKind::Calendar => vec![proto::report::calendar_query_all_request(true)],
         };
         for req in requests {
-            if !self.query_with_data(&url, req, &mut out, &mut seen).await? {
-                return Ok(None);
+            if !self.query_with_data(&url, req, &sink, &mut seen).await? {
+                return Ok(false);
             }
         }
-        Ok(Some(out))
+        Ok(true)
     }
 
     async fn changes(

@@ -1,8 +1,7 @@
 //! [`Client`]: one keep-alive connection pool, auth state and retry policy per storage.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -40,21 +39,12 @@ pub struct Request {
 }
 
 /// Takes the body of a successful answer chunk by chunk, with the URL that answered (after
-/// redirects), so a large multistatus is parsed as it arrives instead of held whole.
-/// Returning `false` stops the transfer; the request then fails with
-/// [`ErrorKind::InvalidData`] and the sink's owner knows why. A request with a sink is
+/// redirects), so a large multistatus is parsed as it arrives instead of held whole. The
+/// channel is bounded: a reader slower than the network slows the transfer down instead of
+/// piling chunks up. Closing the receiver stops the transfer; the request then fails with
+/// [`ErrorKind::InvalidData`] and the receiver's owner knows why. A request with a sink is
 /// never retried (its body cannot be taken back).
-#[derive(Clone)]
-pub struct BodySink(pub Arc<Mutex<TakeChunk>>);
-
-/// What a [`BodySink`] calls per chunk.
-pub type TakeChunk = dyn FnMut(&Url, &[u8]) -> bool + Send;
-
-impl fmt::Debug for BodySink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BodySink")
-    }
-}
+pub type BodySink = tokio::sync::mpsc::Sender<(Url, Bytes)>;
 
 impl Request {
     pub fn new(method: Method, url: Url) -> Request {
@@ -557,8 +547,7 @@ impl Client {
                     }
                     match sink {
                         Some(sink) => {
-                            let mut take = sink.0.lock().unwrap_or_else(|e| e.into_inner());
-                            if !take(url, &chunk) {
+                            if sink.send((url.clone(), chunk)).await.is_err() {
                                 return Err(SendError::Fatal(Error::new(
                                     ErrorKind::InvalidData,
                                     format!("{} {url}: the answer could not be read", req.method),
