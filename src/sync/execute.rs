@@ -3,17 +3,18 @@
 //! each once both storages made the writes it describes durable ([`Storage::flush`]); see
 //! docs/sync-algorithm.md for why that order keeps an interrupted sync safe.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use davsync_storages::{Collection, Error, ErrorKind, Href, Item, ItemRef, Storage};
+use davsync_storages::{Collection, Error, ErrorKind, Fetched, Href, Item, ItemRef, Storage};
 use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use super::conflict::{self, Outcome, Resolution};
 use super::plan::{self, Current, FetchError, FetchResult, Op, PlanContext, PlanInput};
 use super::{PartialSync, Reporter, Side, Strategy};
-use crate::status::{ItemRow, Pending, RowChange, Rows, SideState, Status};
+use crate::status::{CollectionRow, ItemRow, Pending, RowChange, Rows, SideState, Status};
 
 /// How many hrefs one `get_many` asks for. The storage splits further as its protocol needs
 /// (DAV: multiget batches, sent in parallel), so this only bounds one call's memory.
@@ -25,6 +26,8 @@ const GET_ALL_FRACTION: f64 = 0.5;
 const GET_ALL_MIN: usize = 100;
 /// How many item writes of one collection run at once.
 const WRITE_CONCURRENCY: usize = 8;
+/// Items of a whole read parsed ahead of the writes (see [`CollectionJob::run_fresh`]).
+const STREAMED_ITEMS: usize = 64;
 /// Queued status rows are committed when there are this many, or when the oldest waited
 /// [`COMMIT_INTERVAL`]: each commit costs a flush of both storages (one file-system sync for a
 /// vdir), and the rows of an interrupted batch cost the next sync a comparison each.
@@ -79,6 +82,14 @@ enum Seen<'l> {
 }
 
 impl Listed {
+    /// True when the side holds no item at all (a delta only when it is complete).
+    fn lists_nothing(&self) -> bool {
+        match self {
+            Listed::Full(l) => l.is_empty(),
+            Listed::Delta(c) => c.complete && c.changed.is_empty(),
+        }
+    }
+
     /// The side's state as the no-op digest sees it; `None` for a delta with changes.
     fn state<'l>(&'l self, token: Option<&'l str>) -> Option<Seen<'l>> {
         match self {
@@ -95,6 +106,63 @@ impl Listed {
             Listed::Full(l) => l,
             Listed::Delta(changes) => plan::listing_from_changes(side, status, changes),
         }
+    }
+}
+
+/// A side's listing, the token to ask for changes next time, and the items already read.
+type SideListing = (Listed, Option<String>, Option<HashMap<Href, FetchResult>>);
+
+/// How a fresh collection was read ([`CollectionJob::run_fresh`]).
+enum Fresh {
+    /// One side was empty: the other's items were copied to it as they arrived.
+    Copied { failures: usize },
+    /// Both sides, for the plan.
+    Read(Box<(SideListing, SideListing)>),
+    /// This side could not be read.
+    Failed(Side, Error),
+    /// Copying began and the whole read broke off: list and plan as usual.
+    Again { failures: usize },
+}
+
+/// How one side of a fresh collection was read.
+enum Whole {
+    /// Every item went through the channel.
+    Streamed,
+    /// No whole read: listed as usual.
+    Listed(SideListing),
+}
+
+impl Whole {
+    /// The side as the plan takes it; `got` holds what arrived through the channel.
+    fn into_listing(self, got: Vec<Fetched>) -> SideListing {
+        match self {
+            Whole::Listed(l) => l,
+            Whole::Streamed => {
+                let mut refs = Vec::with_capacity(got.len());
+                let mut read = HashMap::with_capacity(got.len());
+                for (href, res) in got {
+                    // An unreadable item has no etag to list; it fails alone in the plan,
+                    // which never records the etag of an item it could not read.
+                    let etag = match &res {
+                        Ok((_, etag)) => etag.clone(),
+                        Err(_) => davsync_storages::Etag(String::new()),
+                    };
+                    refs.push(ItemRef {
+                        href: href.clone(),
+                        etag,
+                    });
+                    read.insert(href, fetch_result(res));
+                }
+                (Listed::Full(refs), None, Some(read))
+            }
+        }
+    }
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
     }
 }
 
@@ -218,28 +286,32 @@ impl<'a> CollectionJob<'a> {
             }
         };
         // A collection the status knows nothing of must be read whole on both sides anyway.
-        let fresh = matches!(self.status.item_count(&self.name), Ok(0));
-        let (la, lb) = futures::join!(
-            self.listing(Side::A, row.a_token.clone(), fresh),
-            self.listing(Side::B, row.b_token.clone(), fresh)
-        );
-        let ((la, ta, ra), (lb, tb, rb)) = match (la, lb) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) => {
-                self.fail(&format!(
-                    "{}: listing failed: {}",
-                    self.a.label,
-                    describe(&e)
-                ));
-                return 1;
+        let fresh = matches!(self.status.item_count(&self.name), Ok(0))
+            && matches!(self.status.pending(&self.name), Ok(p) if p.is_empty());
+        let mut earlier = 0;
+        let listed = if fresh {
+            match self.run_fresh(&row).await {
+                Fresh::Copied { failures } => return self.finish_copied(failures),
+                Fresh::Read(both) => Ok(*both),
+                Fresh::Failed(side, e) => Err((side, e)),
+                Fresh::Again { failures } => {
+                    earlier = failures;
+                    let fresh = matches!(self.status.item_count(&self.name), Ok(0));
+                    self.list_both(&row, fresh).await
+                }
             }
-            (_, Err(e)) => {
+        } else {
+            self.list_both(&row, false).await
+        };
+        let ((la, ta, ra), (lb, tb, rb)) = match listed {
+            Ok(both) => both,
+            Err((side, e)) => {
                 self.fail(&format!(
                     "{}: listing failed: {}",
-                    self.b.label,
+                    self.side(side).label,
                     describe(&e)
                 ));
-                return 1;
+                return earlier + 1;
             }
         };
         // The no-op fast path: both sides listed exactly as at the end of a sync that found
@@ -285,6 +357,7 @@ impl<'a> CollectionJob<'a> {
         let la = la.into_listing(Side::A, &status);
         let lb = lb.into_listing(Side::B, &status);
         let (failures, acted) = self.run_listed(&la, &lb, &status, [ra, rb]).await;
+        let failures = failures + earlier;
         // A token is only worth keeping when everything up to it was synced: an item that
         // failed would not show up in the next delta. After a failure, list fully next time.
         let (ta, tb) = if failures == 0 {
@@ -310,6 +383,281 @@ impl<'a> CollectionJob<'a> {
                 self.ctx.labels.pair
             ));
             return failures + 1;
+        }
+        failures
+    }
+
+    /// Both sides' listings (see [`Self::listing`]), or the side whose listing failed.
+    async fn list_both(
+        &self,
+        row: &CollectionRow,
+        fresh: bool,
+    ) -> Result<(SideListing, SideListing), (Side, Error)> {
+        let (la, lb) = futures::join!(
+            self.listing(Side::A, row.a_token.clone(), fresh),
+            self.listing(Side::B, row.b_token.clone(), fresh)
+        );
+        match (la, lb) {
+            (Ok(a), Ok(b)) => Ok((a, b)),
+            (Err(e), _) => Err((Side::A, e)),
+            (_, Err(e)) => Err((Side::B, e)),
+        }
+    }
+
+    /// A fresh collection (nothing of it in the status) is read whole on both sides at once.
+    /// When one side turns out empty (and writable) while the other is still arriving, each
+    /// of the other's items is copied as soon as it is parsed and dropped once written: the
+    /// transfer and the writes overlap, and memory holds a batch, not the collection.
+    /// Otherwise both sides are collected for the plan, as [`Self::listing`] would.
+    async fn run_fresh(&self, row: &CollectionRow) -> Fresh {
+        let (tx_a, mut rx_a) = mpsc::channel::<Fetched>(STREAMED_ITEMS);
+        let (tx_b, mut rx_b) = mpsc::channel::<Fetched>(STREAMED_ITEMS);
+        let fa = self.whole(Side::A, row.a_token.clone(), tx_a);
+        let fb = self.whole(Side::B, row.b_token.clone(), tx_b);
+        tokio::pin!(fa, fb);
+        let mut done: [Option<Result<Whole, Error>>; 2] = [None, None];
+        let mut open = [true, true];
+        let mut got: [Vec<Fetched>; 2] = [Vec::new(), Vec::new()];
+        let mut into: Option<Side> = None;
+        let mut queue: VecDeque<Fetched> = VecDeque::new();
+        let mut writes = futures::stream::FuturesUnordered::new();
+        let mut sources: HashMap<String, Vec<Href>> = HashMap::new();
+        let mut failures = 0;
+        let mut written = 0u64;
+        let mut last_commit = Instant::now();
+        loop {
+            if into.is_none() {
+                for y in [Side::A, Side::B] {
+                    let x = other(y);
+                    let y_empty = match &done[idx(y)] {
+                        Some(Ok(Whole::Listed(l))) => l.0.lists_nothing(),
+                        Some(Ok(Whole::Streamed)) => !open[idx(y)] && got[idx(y)].is_empty(),
+                        _ => false,
+                    };
+                    let x_arrives = matches!(&done[idx(x)], None | Some(Ok(Whole::Streamed)));
+                    if y_empty && x_arrives && !self.read_only(y) {
+                        into = Some(y);
+                        queue.extend(std::mem::take(&mut got[idx(x)]));
+                        break;
+                    }
+                }
+            }
+            if let Some(y) = into {
+                while writes.len() < WRITE_CONCURRENCY {
+                    let Some(f) = queue.pop_front() else { break };
+                    if let Some(w) = self.copy_streamed(other(y), f, &mut sources, &mut failures) {
+                        writes.push(w);
+                    }
+                }
+            }
+            let finished = done.iter().all(Option::is_some) && open == [false, false];
+            if finished && writes.is_empty() && queue.is_empty() {
+                break;
+            }
+            let room = into.is_none() || (writes.len() < WRITE_CONCURRENCY && queue.is_empty());
+            let route = |side: Side,
+                         f: Fetched,
+                         queue: &mut VecDeque<Fetched>,
+                         got: &mut [Vec<Fetched>; 2]| {
+                if into == Some(other(side)) {
+                    queue.push_back(f);
+                } else {
+                    got[idx(side)].push(f);
+                }
+            };
+            tokio::select! {
+                r = &mut fa, if done[0].is_none() => done[0] = Some(r),
+                r = &mut fb, if done[1].is_none() => done[1] = Some(r),
+                f = rx_a.recv(), if open[0] && room => match f {
+                    Some(f) => route(Side::A, f, &mut queue, &mut got),
+                    None => open[0] = false,
+                },
+                f = rx_b.recv(), if open[1] && room => match f {
+                    Some(f) => route(Side::B, f, &mut queue, &mut got),
+                    None => open[1] = false,
+                },
+                Some(result) = writes.next(), if !writes.is_empty() => {
+                    written += 1;
+                    self.reporter.progress(&self.ctx.labels.pair, written, written);
+                    if !matches!(result, Done::Ok) {
+                        failures += 1;
+                    }
+                }
+                else => break,
+            }
+            if self.queued() >= COMMIT_BATCH || last_commit.elapsed() >= COMMIT_INTERVAL {
+                failures += self.commit().await;
+                last_commit = Instant::now();
+            }
+        }
+        let [da, db] = done;
+        let (da, db) = (da.expect("finished"), db.expect("finished"));
+        let Some(y) = into else {
+            // Nothing was written: hand both sides to the plan.
+            let [ga, gb] = got;
+            return match (da, db) {
+                (Ok(a), Ok(b)) => Fresh::Read(Box::new((a.into_listing(ga), b.into_listing(gb)))),
+                (Err(e), _) => Fresh::Failed(Side::A, e),
+                (_, Err(e)) => Fresh::Failed(Side::B, e),
+            };
+        };
+        let x = other(y);
+        let dx = if x == Side::A { da } else { db };
+        match dx {
+            Ok(Whole::Streamed) => {}
+            // The whole read broke off after some items were copied: those copies stand, the
+            // rest goes through the usual listing and plan.
+            Ok(Whole::Listed(_)) => {
+                failures += self.commit().await;
+                return Fresh::Again { failures };
+            }
+            Err(e) => {
+                failures += self.commit().await;
+                self.fail(&format!(
+                    "{}: listing failed: {}",
+                    self.side(x).label,
+                    describe(&e)
+                ));
+                return Fresh::Copied {
+                    failures: failures + 1,
+                };
+            }
+        }
+        failures += self.commit().await;
+        failures += self.undo_duplicates(x, sources).await;
+        Fresh::Copied { failures }
+    }
+
+    /// A side of a fresh collection read whole into `sink` ([`Storage::get_all_into`]), or
+    /// listed as [`Self::listing`] does when it has no whole read.
+    async fn whole(
+        &self,
+        side: Side,
+        token: Option<String>,
+        sink: mpsc::Sender<Fetched>,
+    ) -> Result<Whole, Error> {
+        let s = self.side(side);
+        if !s.phantom && s.storage.get_all_into(&s.collection, sink).await? {
+            return Ok(Whole::Streamed);
+        }
+        let (listed, token, read) = self.listing(side, token, false).await?;
+        Ok(Whole::Listed((listed, token, read)))
+    }
+
+    /// Starts copying one item of side `x` as it arrived; `None` when there is nothing to
+    /// write (a read failure, reported here, or a second item with the same UID, settled by
+    /// [`Self::undo_duplicates`]).
+    fn copy_streamed<'s>(
+        &'s self,
+        x: Side,
+        (href, res): Fetched,
+        sources: &mut HashMap<String, Vec<Href>>,
+        failures: &mut usize,
+    ) -> Option<futures::future::BoxFuture<'s, Done>> {
+        let label = &self.side(x).label;
+        let (item, etag) = match res {
+            Ok(ok) => ok,
+            Err(e) => {
+                let message = match fetch_result(Err(e)) {
+                    Err(e) if e.malformed => format!(
+                        "{label}: malformed item {href}: {} (not synced; fix or remove it)",
+                        e.message
+                    ),
+                    Err(e) => format!("{label}: reading {href}: {}", e.message),
+                    Ok(_) => unreachable!("an error stays an error"),
+                };
+                self.fail(&message);
+                *failures += 1;
+                return None;
+            }
+        };
+        let ident = item.ident().to_owned();
+        let hrefs = sources.entry(ident.clone()).or_default();
+        hrefs.push(href.clone());
+        if hrefs.len() > 1 {
+            return None;
+        }
+        let src = Current {
+            href,
+            etag,
+            hash: item.hash().to_owned(),
+            item: Some(item.clone()),
+        };
+        Some(Box::pin(async move {
+            self.copy(&ident, x, &src, &item, None, true).await
+        }))
+    }
+
+    /// Items of side `x` that shared a UID must not be synced (as the plan decides for a
+    /// collection read before planning): the copy made of the first one is deleted again
+    /// and each such UID is reported. Returns the failures reported.
+    async fn undo_duplicates(&self, x: Side, sources: HashMap<String, Vec<Href>>) -> usize {
+        let mut dups: Vec<(String, Vec<Href>)> =
+            sources.into_iter().filter(|(_, h)| h.len() > 1).collect();
+        if dups.is_empty() {
+            return 0;
+        }
+        dups.sort();
+        let y = other(x);
+        let t = self.side(y);
+        let rows = self.status.items(&self.name).unwrap_or_default();
+        let mut failures = 0;
+        for (ident, mut hrefs) in dups {
+            hrefs.sort();
+            let made = rows.get(&ident).and_then(|r| match y {
+                Side::A => r.a.clone(),
+                Side::B => r.b.clone(),
+            });
+            if let Some(st) = made {
+                let href = Href(st.href);
+                match t
+                    .storage
+                    .delete(&t.collection, &href, &davsync_storages::Etag(st.etag))
+                    .await
+                {
+                    Ok(()) => {
+                        self.reporter
+                            .change(&format!("Deleting item {ident} from {}", t.label));
+                        self.forget(&ident);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        self.fail(&format!(
+                            "Deleting item {ident} from {} failed: {}",
+                            t.label,
+                            describe(&e)
+                        ));
+                    }
+                }
+            }
+            let list: Vec<&str> = hrefs.iter().map(Href::as_str).collect();
+            self.fail(&format!(
+                "{}: duplicate UID {ident} in {} (not synced; run `davsync repair` to give \
+                 each a fresh UID)",
+                self.side(x).label,
+                list.join(", ")
+            ));
+            failures += 1;
+        }
+        failures + self.commit().await
+    }
+
+    /// The end of a fresh collection whose items were copied as they arrived: what
+    /// [`Self::run`] records after a plan (no conflicts, no tokens, no no-op digest).
+    fn finish_copied(&self, mut failures: usize) -> usize {
+        for r in [
+            self.status.set_conflicts(&self.name, &[]),
+            self.status.set_last_sync(&self.name, chrono::Utc::now()),
+            self.status.set_tokens(&self.name, None, None),
+            self.status.set_noop_digest(&self.name, None),
+        ] {
+            if let Err(e) = r {
+                failures += 1;
+                self.fail(&format!(
+                    "{}: recording the sync state: {e}",
+                    self.ctx.labels.pair
+                ));
+            }
         }
         failures
     }
@@ -722,6 +1070,22 @@ impl<'a> CollectionJob<'a> {
                         },
                         Some(src_state),
                     ))
+                }
+                // Created there meanwhile (another client, or a write of an interrupted run
+                // the server finished after our listing): compare with what is there now.
+                Err(e) if retry && e.kind() == ErrorKind::AlreadyExists => {
+                    match t.storage.preferred_href(ident) {
+                        Some(href) => {
+                            let there = Current {
+                                href,
+                                etag: davsync_storages::Etag(String::new()),
+                                hash: String::new(),
+                                item: None,
+                            };
+                            Box::pin(self.after_precondition(ident, from, src, item, &there)).await
+                        }
+                        None => self.item_failure(ident, to, "Copying (uploading)", &e, item),
+                    }
                 }
                 Err(e) => self.item_failure(ident, to, "Copying (uploading)", &e, item),
             },

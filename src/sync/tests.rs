@@ -1294,3 +1294,205 @@ async fn unchanged_listings_shortcut_never_hides_an_edit_or_a_new_setting() {
     let (_, rec) = f.sync().await;
     assert_eq!(rec.changes(), vec!["Copying (updating) item u1 to sb"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// A fresh collection read whole: items copied as they arrive.
+
+/// The same scenario with and without whole reads on a: the outcome must not depend on
+/// how a was read.
+async fn fresh_outcome(
+    whole: bool,
+    setup: impl Fn(&Fixture),
+) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>, usize) {
+    let f = Fixture::new(vec![]);
+    f.a.set_whole_reads(whole);
+    setup(&f);
+    let (report, rec) = f.sync().await;
+    let mut failures = rec.failures();
+    failures.sort();
+    assert_eq!(report.failures, failures.len());
+    // And the next sync converges without writing anything new.
+    let (_, again) = f.sync().await;
+    assert!(again.changes().is_empty(), "{:?}", again.changes());
+    (
+        rec.changes(),
+        failures,
+        contents(&f.a),
+        contents(&f.b),
+        f.status_rows(),
+    )
+}
+
+#[tokio::test]
+async fn a_fresh_collection_read_whole_is_copied_item_by_item_into_the_empty_side() {
+    let f = Fixture::new(vec![]);
+    f.a.set_whole_reads(true);
+    for i in 0..300 {
+        f.a.insert_raw(ROOT_HREF, &format!("{i}.ics"), ev(&format!("u{i}"), "x"));
+    }
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(rec.changes().len(), 300);
+    assert_eq!(contents(&f.a), contents(&f.b));
+    assert_eq!(f.status_rows(), 300);
+    assert!(f.a.list_count() >= 1, "a was not read whole");
+    f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
+async fn streamed_copies_end_as_the_plan_would_for_duplicates_and_malformed_items() {
+    let setup = |f: &Fixture| {
+        f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one"));
+        f.a.insert_raw(ROOT_HREF, "2.ics", ev("dup", "first"));
+        f.a.insert_raw(ROOT_HREF, "3.ics", ev("dup", "second"));
+        f.a.insert_raw(
+            ROOT_HREF,
+            "4.ics",
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:broken\r\n",
+        );
+        f.a.insert_raw(ROOT_HREF, "5.ics", ev("u5", "five"));
+    };
+    let planned = fresh_outcome(false, setup).await;
+    let streamed = fresh_outcome(true, setup).await;
+    // Streaming may copy the first duplicate before it meets the second, and then deletes
+    // it again: the same end state and failures, one more pair of lines.
+    assert_eq!(streamed.1, planned.1, "failures");
+    assert_eq!(streamed.2, planned.2, "a");
+    assert_eq!(streamed.3, planned.3, "b");
+    assert_eq!(streamed.4, planned.4, "status rows");
+    assert_eq!(planned.3.len(), 2, "u1 and u5 only");
+    assert!(
+        streamed.0.contains(&"Deleting item dup from sb".to_owned()),
+        "not streamed: {:?}",
+        streamed.0
+    );
+    assert!(!planned.0.iter().any(|l| l.starts_with("Deleting")));
+    assert!(
+        planned.1.iter().any(|m| m.contains("duplicate UID dup")),
+        "{:?}",
+        planned.1
+    );
+    assert!(
+        planned.1.iter().any(|m| m.contains("malformed item 4.ics")),
+        "{:?}",
+        planned.1
+    );
+}
+
+#[tokio::test]
+async fn streamed_and_planned_fresh_syncs_agree_when_both_sides_hold_items() {
+    let setup = |f: &Fixture| {
+        f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "same"));
+        f.b.insert_raw(ROOT_HREF, "u1.item", ev("u1", "same"));
+        f.a.insert_raw(ROOT_HREF, "2.ics", ev("u2", "only on a"));
+        f.b.insert_raw(ROOT_HREF, "u3.item", ev("u3", "only on b"));
+    };
+    let planned = fresh_outcome(false, setup).await;
+    let streamed = fresh_outcome(true, setup).await;
+    assert_eq!(streamed, planned);
+    assert_eq!(planned.4, 3);
+}
+
+#[tokio::test]
+async fn a_fresh_collection_streams_into_an_empty_side_that_is_read_whole_too() {
+    let f = Fixture::new(vec![]);
+    f.a.set_whole_reads(true);
+    f.b.set_whole_reads(true);
+    f.b.insert_raw(ROOT_HREF, "2.ics", ev("dup", "first"));
+    f.b.insert_raw(ROOT_HREF, "3.ics", ev("dup", "second"));
+    f.b.insert_raw(ROOT_HREF, "4.ics", ev("u4", "four"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 1, "{:?}", rec.failures());
+    // Only the streaming path copies a duplicate before it knows, and takes it back.
+    assert_eq!(
+        rec.changes(),
+        vec![
+            "Copying (uploading) item dup to sa",
+            "Copying (uploading) item u4 to sa",
+            "Deleting item dup from sa",
+        ]
+    );
+    assert_eq!(contents(&f.a).len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_only_empty_side_is_never_written_by_a_streamed_fresh_sync() {
+    let f = Fixture::new(vec![]);
+    f.a.set_whole_reads(true);
+    f.b.set_read_only(true);
+    for i in 0..5 {
+        f.a.insert_raw(ROOT_HREF, &format!("{i}.ics"), ev(&format!("u{i}"), "x"));
+    }
+    let mut pair = f.pair.clone();
+    pair.partial_sync = PartialSync::Ignore;
+    let rec = Rec::default();
+    let report = sync_pair(&pair, f.dir.path(), &SyncOptions::default(), &rec).await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(f.b.write_count(), 0);
+    assert!(contents(&f.b).is_empty());
+    assert_eq!(contents(&f.a).len(), 5);
+}
+
+#[tokio::test]
+async fn a_streamed_fresh_sync_cut_off_midway_converges_without_duplicates() {
+    let f = Fixture::new(vec![]);
+    f.a.set_whole_reads(true);
+    for i in 0..40 {
+        f.a.insert_raw(ROOT_HREF, &format!("{i}.ics"), ev(&format!("u{i}"), "x"));
+    }
+    f.b.hang_after_writes(17);
+    let rec = Rec::default();
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        sync_pair(&f.pair, f.dir.path(), &SyncOptions::default(), &rec),
+    )
+    .await;
+    assert!(cut.is_err(), "the sync should have hung");
+    f.b.clear_failures();
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(contents(&f.b).len(), 40);
+    assert_eq!(contents(&f.a), contents(&f.b));
+    f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
+async fn a_streamed_fresh_dry_run_prints_the_copies_and_writes_nothing() {
+    let f = Fixture::new(vec![]);
+    f.a.set_whole_reads(true);
+    for i in 0..3 {
+        f.a.insert_raw(ROOT_HREF, &format!("{i}.ics"), ev(&format!("u{i}"), "x"));
+    }
+    let (report, rec) = f
+        .sync_with(&SyncOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(rec.changes().len(), 3);
+    assert_eq!(f.writes(), 0);
+    assert!(!status::path_for(f.dir.path(), "p").exists());
+}
+
+#[tokio::test]
+async fn an_item_created_on_the_target_meanwhile_is_compared_not_failed() {
+    let f = Fixture::new(vec![Strategy::AWins]);
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "same"));
+    f.a.insert_raw(ROOT_HREF, "2.ics", ev("u2", "a's"));
+    // Between the listing and the upload, the same UID appears on b: identical first, then
+    // different (a conflict, which `a wins` settles).
+    f.b.edit_before_next_write("u1.item", ev("u1", "same"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(f.status_rows(), 2);
+    f.a.insert_raw(ROOT_HREF, "3.ics", ev("u3", "a's"));
+    f.b.edit_before_next_write("u3.item", ev("u3", "b's"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    assert_eq!(contents(&f.a), contents(&f.b));
+    assert!(contents(&f.b)
+        .iter()
+        .any(|c| c.contains("SUMMARY:a's") && c.contains("u3")));
+    f.assert_quiet_sync().await;
+}

@@ -62,6 +62,7 @@ pub struct MemoryStorage {
     kind: ItemKind,
     read_only: std::sync::atomic::AtomicBool,
     supports_changes: std::sync::atomic::AtomicBool,
+    whole_reads: std::sync::atomic::AtomicBool,
     state: Mutex<BTreeMap<String, MemCollection>>,
     hooks: Mutex<Hooks>,
     counter: AtomicU64,
@@ -79,6 +80,7 @@ impl MemoryStorage {
             kind,
             read_only: false.into(),
             supports_changes: false.into(),
+            whole_reads: false.into(),
             state: Mutex::new(state),
             hooks: Mutex::new(Hooks::default()),
             counter: AtomicU64::new(0),
@@ -92,6 +94,12 @@ impl MemoryStorage {
     /// [`ErrorKind::ReadOnly`]), so a test can assert that none was even attempted.
     pub fn set_read_only(&self, ro: bool) {
         self.read_only.store(ro, Ordering::SeqCst);
+    }
+
+    /// Enables [`Storage::get_all`] (off by default, like local backends): the engine then
+    /// reads a fresh collection whole, as from a server.
+    pub fn set_whole_reads(&self, on: bool) {
+        self.whole_reads.store(on, Ordering::SeqCst);
     }
 
     /// Enables [`Storage::changes`] (off by default, like most backends).
@@ -577,6 +585,16 @@ impl Storage for MemoryStorage {
     }
 
     /// Tokens are the value of the etag counter: everything logged after it is a change.
+    async fn get_all(&self, collection: &Collection) -> Result<Option<Vec<Fetched>>> {
+        if !self.whole_reads.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let hrefs: Vec<Href> =
+            self.with_coll(collection, |c| Ok(c.items.keys().cloned().collect()))?;
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.get_many(collection, &hrefs).await.map(Some)
+    }
+
     async fn flush(&self) -> Result<()> {
         let mut h = self.hooks.lock().unwrap();
         if h.fail_flushes > 0 {
