@@ -258,3 +258,72 @@ async fn a_redirect_from_https_to_plain_http_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Transport);
     assert!(err.to_string().contains("plain http"), "{err}");
 }
+
+/// Serves an empty multistatus over HTTP/2 only (ALPN `h2`); returns the base URL and the
+/// number of requests it answered.
+async fn serve_h2_only() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let pem = std::fs::read(data("server.pem")).unwrap();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key_pem = std::fs::read(data("server.key")).unwrap();
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .unwrap()
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut conn) = h2::server::handshake(tls).await else {
+                    return;
+                };
+                while let Some(Ok((req, mut respond))) = conn.accept().await {
+                    assert_eq!(req.version(), http::Version::HTTP_2);
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let resp = http::Response::builder()
+                        .status(207)
+                        .header("content-type", "application/xml")
+                        .body(())
+                        .unwrap();
+                    let Ok(mut body) = respond.send_response(resp, false) else {
+                        return;
+                    };
+                    let _ = body.send_data(
+                        bytes::Bytes::from_static(b"<d:multistatus xmlns:d=\"DAV:\"/>"),
+                        true,
+                    );
+                }
+            });
+        }
+    });
+    (format!("https://127.0.0.1:{}", addr.port()), served)
+}
+
+#[tokio::test]
+async fn http2_is_spoken_when_the_server_offers_it() {
+    let (base, served) = serve_h2_only().await;
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(data("ca.pem"));
+    list(t).await.unwrap();
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
