@@ -137,26 +137,29 @@ impl Whole {
     fn into_listing(self, got: Vec<Fetched>) -> SideListing {
         match self {
             Whole::Listed(l) => l,
-            Whole::Streamed => {
-                let mut refs = Vec::with_capacity(got.len());
-                let mut read = HashMap::with_capacity(got.len());
-                for (href, res) in got {
-                    // An unreadable item has no etag to list; it fails alone in the plan,
-                    // which never records the etag of an item it could not read.
-                    let etag = match &res {
-                        Ok((_, etag)) => etag.clone(),
-                        Err(_) => davsync_storages::Etag(String::new()),
-                    };
-                    refs.push(ItemRef {
-                        href: href.clone(),
-                        etag,
-                    });
-                    read.insert(href, fetch_result(res));
-                }
-                (Listed::Full(refs), None, Some(read))
-            }
+            Whole::Streamed => read_whole(got),
         }
     }
+}
+
+/// A side read whole, as a listing plus the items already read.
+fn read_whole(all: Vec<Fetched>) -> SideListing {
+    let mut refs = Vec::with_capacity(all.len());
+    let mut read = HashMap::with_capacity(all.len());
+    for (href, res) in all {
+        // An unreadable item has no etag to list; it fails alone in the plan, which never
+        // records the etag of an item it could not read.
+        let etag = match &res {
+            Ok((_, etag)) => etag.clone(),
+            Err(_) => davsync_storages::Etag(String::new()),
+        };
+        refs.push(ItemRef {
+            href: href.clone(),
+            etag,
+        });
+        read.insert(href, fetch_result(res));
+    }
+    (Listed::Full(refs), None, Some(read))
 }
 
 fn idx(side: Side) -> usize {
@@ -720,22 +723,7 @@ impl<'a> CollectionJob<'a> {
         }
         if fresh {
             if let Some(all) = s.storage.get_all(&s.collection).await? {
-                let mut refs = Vec::with_capacity(all.len());
-                let mut read = HashMap::with_capacity(all.len());
-                for (href, res) in all {
-                    // An unreadable item has no etag to list; it fails alone in the plan,
-                    // which never records the etag of an item it could not read.
-                    let etag = match &res {
-                        Ok((_, etag)) => etag.clone(),
-                        Err(_) => davsync_storages::Etag(String::new()),
-                    };
-                    refs.push(ItemRef {
-                        href: href.clone(),
-                        etag,
-                    });
-                    read.insert(href, fetch_result(res));
-                }
-                return Ok((Listed::Full(refs), None, Some(read)));
+                return Ok(read_whole(all));
             }
         }
         let since = token.map(davsync_storages::SyncToken);

@@ -35,8 +35,9 @@ async fn serve(require_client_cert: bool) -> String {
     serve_with(require_client_cert, EMPTY_MULTISTATUS.to_owned()).await
 }
 
-/// Serves `response` (a whole HTTP/1.1 response) to every request.
-async fn serve_with(require_client_cert: bool, response: String) -> String {
+/// The test server's TLS config (its certificate, optionally requiring a client certificate
+/// from the test CA), without ALPN.
+fn server_config(require_client_cert: bool) -> ServerConfig {
     let pem = std::fs::read(data("server.pem")).unwrap();
     let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
@@ -62,7 +63,12 @@ async fn serve_with(require_client_cert: bool, response: String) -> String {
     } else {
         builder.with_no_client_auth()
     };
-    let mut config = builder.with_single_cert(certs, key).unwrap();
+    builder.with_single_cert(certs, key).unwrap()
+}
+
+/// Serves `response` (a whole HTTP/1.1 response) to every request.
+async fn serve_with(require_client_cert: bool, response: String) -> String {
+    let mut config = server_config(require_client_cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -262,21 +268,7 @@ async fn a_redirect_from_https_to_plain_http_is_refused() {
 /// Serves an empty multistatus over HTTP/2 only (ALPN `h2`); returns the base URL and the
 /// number of requests it answered.
 async fn serve_h2_only() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    let pem = std::fs::read(data("server.pem")).unwrap();
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key_pem = std::fs::read(data("server.key")).unwrap();
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .unwrap()
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+    let mut config = server_config(false);
     config.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
