@@ -6,8 +6,7 @@ use url::Url;
 use super::multistatus::{parse_multistatus, Response};
 use super::names::{self, Name};
 use super::report::Component;
-use super::xml::XmlOut;
-use super::{DavRequest, ProtoError};
+use super::{propfind, DavRequest, ProtoError};
 use crate::item::ItemKind;
 use crate::storage::MetaKey;
 
@@ -64,16 +63,6 @@ impl CollectionInfo {
 /// `/.well-known/caldav` / `carddav` redirect target).
 pub fn current_user_principal_request() -> DavRequest {
     propfind(&[names::NS_DAV], &[names::CURRENT_USER_PRINCIPAL], "0")
-}
-
-fn propfind(namespaces: &[&'static str], props: &[Name], depth: &'static str) -> DavRequest {
-    let mut out = XmlOut::new(names::PROPFIND, namespaces);
-    out.prop_names(props);
-    DavRequest {
-        method: "PROPFIND",
-        depth: Some(depth),
-        body: out.finish(),
-    }
 }
 
 /// The principal's canonical path, `None` when the server has none (unauthenticated, or no

@@ -6,7 +6,6 @@ use super::etag::parse_etag;
 use super::href::canonical_path;
 use super::multistatus::{parse_multistatus, Response};
 use super::names;
-use super::xml::XmlOut;
 use super::{DavRequest, ProtoError};
 use crate::item::ItemKind;
 
@@ -59,13 +58,7 @@ pub fn is_item_for(kind: ItemKind, content_type: Option<&str>) -> bool {
 
 /// `PROPFIND` Depth 1 on the collection URL.
 pub fn list_request() -> DavRequest {
-    let mut out = XmlOut::new(names::PROPFIND, &[names::NS_DAV]);
-    out.prop_names(&LIST_PROPS);
-    DavRequest {
-        method: "PROPFIND",
-        depth: Some("1"),
-        body: out.finish(),
-    }
+    super::propfind(&[names::NS_DAV], &LIST_PROPS, "1")
 }
 
 /// The properties a listing asks for.

@@ -91,3 +91,34 @@ pub struct DavRequest {
     /// The XML body, UTF-8.
     pub body: String,
 }
+
+/// A `PROPFIND` for `props` (declaring `namespaces` on the root) with this `Depth`.
+pub(crate) fn propfind(
+    namespaces: &[&'static str],
+    props: &[names::Name],
+    depth: &'static str,
+) -> DavRequest {
+    let mut out = xml::XmlOut::new(names::PROPFIND, namespaces);
+    out.prop_names(props);
+    DavRequest {
+        method: "PROPFIND",
+        depth: Some(depth),
+        body: out.finish(),
+    }
+}
+
+/// The trimmed text of property `name` in the first response of a PROPFIND answer that
+/// carries it with a 2xx status; `None` when none does.
+pub(crate) fn first_prop_text(
+    body: &[u8],
+    base: &url::Url,
+    name: names::Name,
+) -> Result<Option<String>, ProtoError> {
+    let mut found = None;
+    multistatus::parse_multistatus(body, base, |response| {
+        if found.is_none() && response.resource_ok() {
+            found = response.prop_text(name).map(str::to_owned);
+        }
+    })?;
+    Ok(found)
+}

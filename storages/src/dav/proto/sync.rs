@@ -65,25 +65,13 @@ pub fn parse_sync_collection(body: &[u8], base: &Url) -> Result<SyncResult, Prot
 /// token the collection is at now. Equal to a stored token, it proves the collection
 /// unchanged without asking for a delta.
 pub fn sync_token_request() -> DavRequest {
-    let mut out = XmlOut::new(names::PROPFIND, &[names::NS_DAV]);
-    out.prop_names(&[names::SYNC_TOKEN]);
-    DavRequest {
-        method: "PROPFIND",
-        depth: Some("0"),
-        body: out.finish(),
-    }
+    super::propfind(&[names::NS_DAV], &[names::SYNC_TOKEN], "0")
 }
 
 /// The `DAV:sync-token` property in a PROPFIND answer; `None` when the server has none (or
 /// refused it with a non-2xx propstat).
 pub fn parse_sync_token(body: &[u8], base: &Url) -> Result<Option<String>, ProtoError> {
-    let mut token = None;
-    parse_multistatus(body, base, |response| {
-        if token.is_none() {
-            token = response.prop_text(names::SYNC_TOKEN).map(str::to_owned);
-        }
-    })?;
-    Ok(token)
+    super::first_prop_text(body, base, names::SYNC_TOKEN)
 }
 
 /// `PROPFIND` Depth 0 for the collection's CalendarServer `getctag` property: a token that
@@ -91,25 +79,17 @@ pub fn parse_sync_token(body: &[u8], base: &Url) -> Result<Option<String>, Proto
 /// that has it can prove a collection unchanged with this one small request instead of a
 /// whole listing.
 pub fn ctag_request() -> DavRequest {
-    let mut out = XmlOut::new(names::PROPFIND, &[names::NS_DAV, names::NS_CALENDARSERVER]);
-    out.prop_names(&[names::GETCTAG]);
-    DavRequest {
-        method: "PROPFIND",
-        depth: Some("0"),
-        body: out.finish(),
-    }
+    super::propfind(
+        &[names::NS_DAV, names::NS_CALENDARSERVER],
+        &[names::GETCTAG],
+        "0",
+    )
 }
 
 /// The `getctag` property in a PROPFIND answer, trimmed; `None` when the server has none (or
 /// refused it with a non-2xx propstat, or sent it empty).
 pub fn parse_ctag(body: &[u8], base: &Url) -> Result<Option<String>, ProtoError> {
-    let mut ctag = None;
-    parse_multistatus(body, base, |response| {
-        if ctag.is_none() && response.resource_ok() {
-            ctag = response.prop_text(names::GETCTAG).map(str::to_owned);
-        }
-    })?;
-    Ok(ctag)
+    super::first_prop_text(body, base, names::GETCTAG)
 }
 
 /// True when a failed sync-collection request says the token is no longer valid
