@@ -1,6 +1,6 @@
 //! [`DavStorage`]: the [`Storage`] contract over CalDAV/CardDAV.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
@@ -706,14 +706,10 @@ impl DavStorage {
         {
             return false;
         }
-        let resp = match self.dav(url, proto::sync_token_request()).await {
-            Ok(resp) if resp.is_success() => resp,
-            _ => return false,
-        };
-        match proto::parse_sync_token(&resp.body, &resp.url) {
-            Ok(Some(now)) => now == since.as_str(),
-            _ => false,
-        }
+        matches!(
+            self.collection_prop(url, proto::sync_token_request(), proto::parse_sync_token).await,
+            Ok(Some(now)) if now == since.as_str()
+        )
     }
 
     /// A failed sync-collection: the getctag way ([`ctag_changes`](Self::ctag_changes)) when
@@ -758,19 +754,30 @@ impl DavStorage {
         }))
     }
 
-    /// The collection's `getctag`, `None` when it has none. An answer that is not a
-    /// multistatus carrying it also counts as none: the listing that follows then says what
-    /// is wrong with the collection, if anything.
+    /// The collection's `getctag`, `None` when it has none.
     async fn ctag(&self, url: &Url) -> Result<Option<String>> {
-        let resp = self.dav(url, proto::ctag_request()).await?;
+        self.collection_prop(url, proto::ctag_request(), proto::parse_ctag)
+            .await
+    }
+
+    /// One property of the collection (a Depth 0 PROPFIND and its reader), `None` when it
+    /// has none. An answer that is not a multistatus carrying it also counts as none: what
+    /// the caller asks next says what is wrong with the collection, if anything.
+    async fn collection_prop(
+        &self,
+        url: &Url,
+        req: proto::DavRequest,
+        read: fn(&[u8], &Url) -> std::result::Result<Option<String>, ProtoError>,
+    ) -> Result<Option<String>> {
+        let resp = self.dav(url, req).await?;
         if !resp.is_success() {
-            tracing::debug!("{}: no getctag", resp.describe());
+            tracing::debug!("{}: property not available", resp.describe());
             return Ok(None);
         }
-        match proto::parse_ctag(&resp.body, &resp.url) {
-            Ok(ctag) => Ok(ctag),
+        match read(&resp.body, &resp.url) {
+            Ok(value) => Ok(value),
             Err(e) => {
-                tracing::debug!("{}: no getctag ({e})", resp.describe());
+                tracing::debug!("{}: property not readable ({e})", resp.describe());
                 Ok(None)
             }
         }
@@ -1062,27 +1069,31 @@ impl Storage for DavStorage {
             }
         };
 
-        let mut changed: Vec<ListEntry> = Vec::new();
-        let mut deleted: Vec<String> = Vec::new();
+        // By href, the last page's word winning: a full listing of thousands of members
+        // must not cost a scan of all the others per member.
+        let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
+        let mut deleted: BTreeSet<String> = BTreeSet::new();
         let mut page = first;
         let mut pages = 1;
         loop {
             for e in page.changed {
-                deleted.retain(|d| d != &e.href);
-                changed.retain(|c| c.href != e.href);
+                deleted.remove(&e.href);
+                changed.remove(&e.href);
                 if e.is_item_for(self.kind) {
-                    changed.push(e);
+                    changed.insert(e.href.clone(), e);
                 }
             }
             for d in page.deleted {
-                changed.retain(|c| c.href != d);
-                if !complete && !deleted.contains(&d) {
-                    deleted.push(d);
+                changed.remove(&d);
+                if !complete {
+                    deleted.insert(d);
                 }
             }
             let token = page.token.clone();
             if !page.truncated {
-                let changed = self.complete_etags(&url, changed).await?;
+                let changed = self
+                    .complete_etags(&url, changed.into_values().collect())
+                    .await?;
                 return Ok(Some(Changes {
                     token: token.map(SyncToken),
                     changed,
