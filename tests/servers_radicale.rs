@@ -115,9 +115,17 @@ fn tls_with_private_ca_needs_the_right_verify_bundle() {
     };
     let dir = tempfile::tempdir().unwrap();
 
-    // Default verification (system roots): refused.
+    // Default verification (system roots): refused, saying why and what to do.
     let (sb, run) = sync_over_tls(&server, "");
     assert_refused(&sb, &run);
+    assert!(
+        run.stderr.contains(
+            ": could not connect: network error: the server's certificate is not signed by a \
+             trusted certificate authority (name its CA bundle with `verify = "
+        ),
+        "{}",
+        run.dump()
+    );
 
     // Another CA's bundle: refused.
     let other_ca = TestCerts::generate().write_ca(&dir.path().join("x").tap_mkdir());
@@ -160,6 +168,12 @@ fn tls_fingerprint_pin_accepts_the_leaf_and_refuses_any_other() {
     let other = TestCerts::generate().fingerprint;
     let (sb, run) = sync_over_tls(&server, &format!("verify_fingerprint = \"{other}\"\n"));
     assert_refused(&sb, &run);
+    let why = format!(
+        ": could not connect: network error: the server's certificate does not match \
+         verify_fingerprint: expected sha256:{other}, the server presented sha256:{}\n",
+        certs.fingerprint
+    );
+    assert!(run.stderr.contains(&why), "{why}\n{}", run.dump());
 
     // Pin and the right CA bundle: both hold, accepted.
     let dir = tempfile::tempdir().unwrap();

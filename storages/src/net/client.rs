@@ -232,8 +232,16 @@ impl SendError {
                 } else {
                     "request failed"
                 };
-                Error::new(ErrorKind::Transport, format!("{method} {url}: {what}"))
-                    .with_source(e.without_url())
+                let error = Error::new(ErrorKind::Transport, format!("{method} {url}: {what}"));
+                // A cause a user can act on replaces reqwest's layers of "error sending
+                // request" (still in the log at -vv).
+                match super::cause::classify(&e, url) {
+                    Some(cause) => {
+                        tracing::debug!("{method} {url}: {e:?}");
+                        error.with_source(cause)
+                    }
+                    None => error.with_source(e.without_url()),
+                }
             }
             SendError::Truncated(e) => Error::new(
                 ErrorKind::InvalidData,

@@ -15,6 +15,7 @@
 //!   sent once and its failure reported, so the engine re-reads instead of guessing.
 
 mod auth;
+mod cause;
 mod client;
 mod tls;
 
@@ -24,9 +25,10 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use cause::NetCause;
 pub use client::{is_timeout, status_kind, BodySink, Client, Request, Response, Target};
 pub use reqwest::{Method, StatusCode};
-pub use tls::parse_fingerprint;
+pub use tls::{fingerprint_text, parse_fingerprint, FingerprintError, PinMismatch};
 
 /// How to authenticate (config key `auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
