@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use davsync_storages::dav::{DavOptions, DavStorage};
 use davsync_storages::http::{HttpOptions, HttpStorage};
-use davsync_storages::net::{AuthMode, TransportOptions, Verify};
+use davsync_storages::net::{AuthMode, Secret, TransportOptions, Verify};
 use davsync_storages::singlefile::{SingleFile, SingleFileOptions};
 use davsync_storages::vdir::{Vdir, VdirOptions};
 use davsync_storages::wrappers::ReadOnly;
@@ -90,7 +90,7 @@ pub fn handle(config: &Config, st: &StorageConfig) -> Result<StorageHandle, Conf
 
 /// Fetches the storage's password (network storages only), naming the config value on
 /// failure.
-pub fn password(config: &Config, st: &StorageConfig) -> Result<Option<String>, ConfigError> {
+pub fn password(config: &Config, st: &StorageConfig) -> Result<Option<Secret>, ConfigError> {
     let StorageParams::Dav(dav) = &st.params else {
         return Ok(None);
     };
@@ -113,7 +113,7 @@ pub fn password(config: &Config, st: &StorageConfig) -> Result<Option<String>, C
 fn construct(
     st: &StorageConfig,
     kind: ItemKind,
-    password: Option<String>,
+    password: Option<Secret>,
 ) -> Result<Arc<dyn Storage>, String> {
     match &st.params {
         StorageParams::Vdir {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use davsync_storages::net::Secret;
 use davsync_storages::{ItemKind, MetaKey};
 use toml::Spanned;
 
@@ -649,7 +650,7 @@ fn dav(
 
 fn password_source(v: &RawPassword) -> Result<PasswordSource, String> {
     match v {
-        RawPassword::Literal(s) => Ok(PasswordSource::Literal(s.clone())),
+        RawPassword::Literal(s) => Ok(PasswordSource::Literal(Secret::new(s.clone()))),
         RawPassword::Table(t) => {
             let t: &RawPasswordTable = t;
             match (t.command.clone(), t.env.clone(), t.keyring.as_ref()) {

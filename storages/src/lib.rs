@@ -25,6 +25,7 @@ pub mod dav;
 pub mod error;
 pub mod http;
 pub mod item;
+pub mod localfs;
 pub mod memory;
 pub mod net;
 pub mod singlefile;

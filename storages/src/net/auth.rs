@@ -4,6 +4,7 @@ use base64::Engine;
 use http_auth::{PasswordClient, PasswordParams};
 use reqwest::header::HeaderValue;
 use std::sync::Mutex;
+use zeroize::Zeroizing;
 
 use super::{AuthMode, Secret};
 
@@ -44,7 +45,7 @@ impl Auth {
         let password = self.password.as_ref()?;
         match self.mode {
             AuthMode::Basic => Some(basic(&self.username, password)),
-            AuthMode::Bearer => sensitive(format!("Bearer {}", password.expose())),
+            AuthMode::Bearer => sensitive(&Zeroizing::new(format!("Bearer {}", password.expose()))),
             AuthMode::Guess | AuthMode::Digest => {
                 let mut chosen = self.chosen.lock().expect("auth state poisoned");
                 let client = chosen.as_mut()?;
@@ -86,23 +87,23 @@ impl Auth {
                 method: req.method,
                 body: Some(req.body),
             })
-            .ok()?;
-        sensitive(value)
+            .ok()
+            .map(Zeroizing::new)?;
+        sensitive(&value)
     }
 }
 
+/// Every string holding the password on the way is wiped when dropped.
 fn basic(username: &str, password: &Secret) -> HeaderValue {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        username,
-        password.expose()
-    ));
-    sensitive(format!("Basic {token}")).expect("base64 is a valid header value")
+    let pair = Zeroizing::new(format!("{}:{}", username, password.expose()));
+    let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*pair));
+    sensitive(&Zeroizing::new(format!("Basic {}", &*token)))
+        .expect("base64 is a valid header value")
 }
 
 /// Marks the value sensitive so the HTTP stack never logs or indexes it.
-fn sensitive(value: String) -> Option<HeaderValue> {
-    let mut v = HeaderValue::from_str(&value).ok()?;
+fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
     v.set_sensitive(true);
     Some(v)
 }

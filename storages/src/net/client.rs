@@ -291,7 +291,7 @@ impl Client {
     pub fn new(opts: &TransportOptions) -> Result<Client> {
         // Credentials written into the URL are taken out of it, so the URL can be logged.
         let mut username = opts.username.clone();
-        let mut password = opts.password.clone().map(Secret::from);
+        let mut password = opts.password.clone();
         if username.is_none() && !opts.url.username().is_empty() {
             username = Some(decode(opts.url.username()));
         }

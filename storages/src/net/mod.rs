@@ -17,6 +17,7 @@
 mod auth;
 mod cause;
 mod client;
+mod secret;
 mod tls;
 
 use std::fmt;
@@ -28,6 +29,7 @@ use url::Url;
 pub use cause::NetCause;
 pub use client::{is_timeout, status_kind, BodySink, Client, Request, Response, Target};
 pub use reqwest::{Method, StatusCode};
+pub use secret::Secret;
 pub use tls::{fingerprint_text, parse_fingerprint, FingerprintError, PinMismatch};
 
 /// How to authenticate (config key `auth`).
@@ -78,33 +80,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// A password (or bearer token) that cannot leak through `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself; call sites are few and all build an `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
-    }
-}
-
 /// Default cap on one response body.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -114,7 +89,7 @@ pub struct TransportOptions {
     pub url: Url,
     pub username: Option<String>,
     /// Already resolved (command, env, keyring). Never printed: `Debug` redacts it.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub auth: AuthMode,
     pub verify: Verify,
     /// SHA-256 of the leaf certificate; see [`parse_fingerprint`] for the accepted forms.
@@ -161,7 +136,7 @@ impl fmt::Debug for TransportOptions {
         f.debug_struct("TransportOptions")
             .field("url", &client::redacted_url(&self.url).as_str())
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
             .field("auth", &self.auth)
             .field("verify", &self.verify)
             .field("verify_fingerprint", &self.verify_fingerprint)
