@@ -292,7 +292,12 @@ impl DavStorage {
 
     /// Sends one request built by [`proto`].
     pub(super) async fn dav(&self, url: &Url, req: proto::DavRequest) -> Result<Response> {
-        let mut r = Request::dav(req.method, url.clone()).xml(req.body);
+        let mut r = Request::dav(req.method, url.clone());
+        // An empty body goes without a Content-Type: an XML type on nothing is a parse error
+        // to some servers.
+        if !req.body.is_empty() {
+            r = r.xml(req.body);
+        }
         if let Some(depth) = req.depth {
             r = r.depth(depth);
         }
@@ -804,9 +809,14 @@ impl DavStorage {
 fn prefixed(e: Error, what: &str) -> Error {
     let kind = e.kind();
     let context = format!("{what}: {}", e.context());
-    match std::error::Error::source(&e) {
+    let label = e.label();
+    let out = match std::error::Error::source(&e) {
         Some(_) => Error::new(kind, context).with_source(e),
         None => Error::new(kind, context),
+    };
+    match label {
+        Some(l) => out.labelled(l),
+        None => out,
     }
 }
 
@@ -1025,6 +1035,21 @@ impl Storage for DavStorage {
                 return Ok(false);
             }
         }
+        if seen.is_empty() && !self.filtered() {
+            // An empty answer is checked against a plain listing before it passes for an
+            // empty collection: SOGo answers a calendar-query filtered on VCALENDAR alone with
+            // an empty multistatus, whatever the calendar holds. Only an empty collection pays
+            // for this, with one small PROPFIND.
+            let listed = self.list_entries(&url).await?;
+            if !listed.is_empty() {
+                tracing::debug!(
+                    collection = %url,
+                    listed = listed.len(),
+                    "the query found nothing but the listing has items: reading them in batches"
+                );
+                return Ok(false);
+            }
+        }
         Ok(true)
     }
 
@@ -1138,7 +1163,7 @@ impl Storage for DavStorage {
             if kind == ErrorKind::Refused && item.uid().is_none() {
                 context.push_str(" (the item has no UID; `davsync repair` gives it one)");
             }
-            return Err(Error::new(kind, context));
+            return Err(net::status_error(resp.status, Target::Upload, context));
         }
         // A server may store the item elsewhere and say where.
         let (href, url) = match resp.location() {
@@ -1169,8 +1194,11 @@ impl Storage for DavStorage {
         let condition = self.if_match(&url, etag, &what).await?;
         let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
         if !resp.is_success() {
-            let kind = net::status_kind(resp.status, Target::ItemWrite);
-            return Err(Error::new(kind, format!("{what}: {}", resp.describe())));
+            return Err(net::status_error(
+                resp.status,
+                Target::ItemWrite,
+                format!("{what}: {}", resp.describe()),
+            ));
         }
         self.etag_after_write(&url, &resp)
             .await
@@ -1185,8 +1213,11 @@ impl Storage for DavStorage {
         let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
         let resp = self.client.send(&req).await?;
         if !resp.is_success() {
-            let kind = net::status_kind(resp.status, Target::ItemWrite);
-            return Err(Error::new(kind, format!("{what}: {}", resp.describe())));
+            return Err(net::status_error(
+                resp.status,
+                Target::ItemWrite,
+                format!("{what}: {}", resp.describe()),
+            ));
         }
         Ok(())
     }

@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use url::Url;
 
-pub use client::{is_timeout, status_kind, BodySink, Client, Request, Response, Target};
+pub use client::{
+    is_timeout, status_error, status_kind, BodySink, Client, Request, Response, Target,
+};
 pub use reqwest::{Method, StatusCode};
 pub use tls::parse_fingerprint;
 
