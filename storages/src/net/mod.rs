@@ -27,6 +27,7 @@ use url::Url;
 pub use client::{
     is_timeout, status_error, status_kind, BodySink, Client, Request, Response, Target,
 };
+pub use reqwest::header::HeaderName;
 pub use reqwest::{Method, StatusCode};
 pub use tls::parse_fingerprint;
 
