@@ -24,6 +24,10 @@ fn collection(server: &MockServer, p: &str) -> Collection {
     }
 }
 
+fn item(uid: &str) -> Item {
+    Item::parse(ItemKind::Calendar, ics(uid)).unwrap()
+}
+
 fn listing(hrefs: &[&str]) -> String {
     let mut body = String::from(
         r#"<multistatus xmlns="DAV:"><response><href>/cal/</href><propstat><prop>
@@ -364,4 +368,158 @@ async fn a_500_on_an_update_is_reported_as_a_server_error() {
         "{text}"
     );
     assert!(!text.contains("network"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers that ignore If-Match / If-None-Match (SOGo, Calypso)
+
+/// An item store that takes every PUT and DELETE whatever its preconditions say, as SOGo
+/// and Calypso do, and answers PROPFIND Depth 0 on an item with its etag.
+#[derive(Clone, Default)]
+struct Lenient {
+    items: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>>,
+    version: Arc<AtomicUsize>,
+}
+
+impl wiremock::Respond for Lenient {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let path = req.url.path().to_owned();
+        let mut items = self.items.lock().unwrap();
+        match req.method.as_str() {
+            "PUT" => {
+                let etag = format!("\"v{}\"", self.version.fetch_add(1, Ordering::SeqCst));
+                items.insert(path, (etag.clone(), req.body.clone()));
+                ResponseTemplate::new(201).insert_header("ETag", etag.as_str())
+            }
+            "DELETE" => match items.remove(&path) {
+                Some(_) => ResponseTemplate::new(204),
+                None => ResponseTemplate::new(404),
+            },
+            "PROPFIND" => match items.get(&path) {
+                Some((etag, _)) => ms(format!(
+                    r#"<multistatus xmlns="DAV:"><response><href>{path}</href><propstat><prop>
+                    <getetag>{}</getetag><resourcetype/><getcontenttype>text/calendar</getcontenttype>
+                    </prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#,
+                    xml_escape(etag)
+                )),
+                None => ResponseTemplate::new(404),
+            },
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+async fn lenient_server() -> (MockServer, Lenient) {
+    let server = MockServer::start().await;
+    let store = Lenient::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(store.clone())
+        .mount(&server)
+        .await;
+    (server, store)
+}
+
+fn guarded(server: &MockServer) -> DavStorage {
+    let mut o = opts(server, "/cal/", ItemKind::Calendar);
+    o.verify_preconditions = true;
+    DavStorage::new(o).unwrap()
+}
+
+fn body_of(store: &Lenient, path: &str) -> String {
+    String::from_utf8_lossy(&store.items.lock().unwrap()[path].1).into_owned()
+}
+
+#[tokio::test]
+async fn the_probe_finds_preconditions_ignored_and_removes_its_scratch_item() {
+    let (server, store) = lenient_server().await;
+    let s = guarded(&server);
+    let url = Url::parse(&format!("{}/cal/", server.uri())).unwrap();
+    let p = s.probe_preconditions(&url).await.unwrap();
+    assert!(p.probed && !p.if_match && !p.if_none_match, "{p:?}");
+    assert!(store.items.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_probe_finds_preconditions_enforced_and_removes_its_scratch_item() {
+    let server = MockServer::start().await;
+    let dav = MiniDav::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(dav.clone())
+        .mount(&server)
+        .await;
+    let s = guarded(&server);
+    let url = Url::parse(&format!("{}/cal/", server.uri())).unwrap();
+    let p = s.probe_preconditions(&url).await.unwrap();
+    assert!(p.probed && p.enforced(), "{p:?}");
+    assert!(dav.items.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_edit_made_on_a_lenient_server_since_the_listing_is_never_overwritten() {
+    let (server, store) = lenient_server().await;
+    let s = guarded(&server);
+    let coll = collection(&server, "/cal/");
+    let (href, etag) = s.upload(&coll, &item("a")).await.unwrap();
+    // Another client edits the item: its etag moves on.
+    let edited = ics("a").replace("SUMMARY:test 1", "SUMMARY:edited elsewhere");
+    store.items.lock().unwrap().insert(
+        "/cal/a.ics".into(),
+        ("\"elsewhere\"".into(), edited.clone().into_bytes()),
+    );
+    let err = s.update(&coll, &href, &item("a"), &etag).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        davsync_storages::ErrorKind::PreconditionFailed,
+        "{err}"
+    );
+    let err = s.delete(&coll, &href, &etag).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        davsync_storages::ErrorKind::PreconditionFailed,
+        "{err}"
+    );
+    assert_eq!(body_of(&store, "/cal/a.ics"), edited);
+    // With the etag it has now, the write goes through.
+    let now = Etag("\"elsewhere\"".into());
+    s.update(&coll, &href, &item("a"), &now).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upload_over_an_item_created_elsewhere_on_a_lenient_server_is_refused() {
+    let (server, store) = lenient_server().await;
+    let s = guarded(&server);
+    let coll = collection(&server, "/cal/");
+    store.items.lock().unwrap().insert(
+        "/cal/b.ics".into(),
+        ("\"theirs\"".into(), b"theirs".to_vec()),
+    );
+    let err = s.upload(&coll, &item("b")).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        davsync_storages::ErrorKind::AlreadyExists,
+        "{err}"
+    );
+    assert_eq!(body_of(&store, "/cal/b.ics"), "theirs");
+}
+
+#[tokio::test]
+async fn an_enforcing_server_costs_one_probe_and_no_check_per_write() {
+    let server = MockServer::start().await;
+    let dav = MiniDav::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(dav.clone())
+        .mount(&server)
+        .await;
+    let s = guarded(&server);
+    let coll = collection(&server, "/cal/");
+    for uid in ["c1", "c2", "c3"] {
+        s.upload(&coll, &item(uid)).await.unwrap();
+    }
+    let reqs = server.received_requests().await.unwrap();
+    let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
+    // Probe: PUT, PUT (412), DELETE (412), DELETE; then one PUT per upload.
+    assert_eq!(
+        methods,
+        vec!["PUT", "PUT", "DELETE", "DELETE", "PUT", "PUT", "PUT"]
+    );
 }

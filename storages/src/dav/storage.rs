@@ -104,6 +104,10 @@ pub struct DavOptions {
     pub item_types: Vec<String>,
     /// Hrefs per multiget REPORT.
     pub multiget_batch: usize,
+    /// Probe once, before the first update or delete, whether the server enforces
+    /// `If-Match` / `If-None-Match`, and check etags itself where it does not (see
+    /// [`super::guard`]). Off only where a test's mock server does not model the probe.
+    pub verify_preconditions: bool,
 }
 
 impl DavOptions {
@@ -115,6 +119,7 @@ impl DavOptions {
             end: None,
             item_types: Vec::new(),
             multiget_batch: DEFAULT_MULTIGET_BATCH,
+            verify_preconditions: true,
         }
     }
 }
@@ -135,6 +140,8 @@ pub struct DavStorage {
     root: Url,
     /// Home sets found by the first discovery, reused by `create_collection`.
     homes: OnceCell<Vec<Url>>,
+    /// Whether the server enforces preconditions: probed once, `None` when not asked to.
+    pub(super) preconditions: Option<OnceCell<super::guard::Preconditions>>,
 }
 
 /// The file name an item with this UID gets on upload (also `preferred_href`): the UID itself
@@ -225,17 +232,18 @@ impl DavStorage {
             parallel: opts.transport.max_connections.max(1),
             root,
             homes: OnceCell::new(),
+            preconditions: opts.verify_preconditions.then(OnceCell::new),
         })
     }
 
-    fn ext(&self) -> &'static str {
+    pub(super) fn ext(&self) -> &'static str {
         match self.kind {
             ItemKind::Calendar => ".ics",
             ItemKind::Contacts => ".vcf",
         }
     }
 
-    fn content_type(&self) -> &'static str {
+    pub(super) fn content_type(&self) -> &'static str {
         match self.kind {
             ItemKind::Calendar => "text/calendar; charset=utf-8",
             ItemKind::Contacts => "text/vcard; charset=utf-8",
@@ -614,7 +622,12 @@ impl DavStorage {
         }
     }
 
-    async fn put(&self, url: &Url, item: &Item, condition: (HeaderName, &str)) -> Result<Response> {
+    pub(super) async fn put(
+        &self,
+        url: &Url,
+        item: &Item,
+        condition: (HeaderName, &str),
+    ) -> Result<Response> {
         let req = Request::new(net::Method::PUT, url.clone())
             .body(self.content_type(), item.raw().to_vec())
             .header(condition.0, condition.1)?;
@@ -1156,6 +1169,7 @@ impl Storage for DavStorage {
         })?;
         let href = proto::canonical_path(url.path());
         let what = item_label(item, &href);
+        self.guard_upload(&coll, &url, &what).await?;
         let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
         if !resp.is_success() {
             let kind = net::status_kind(resp.status, Target::Upload);
@@ -1192,6 +1206,7 @@ impl Storage for DavStorage {
         let url = self.item_url(&coll, href)?;
         let what = item_label(item, href.as_str());
         let condition = self.if_match(&url, etag, &what).await?;
+        self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
         if !resp.is_success() {
             return Err(net::status_error(
@@ -1210,6 +1225,7 @@ impl Storage for DavStorage {
         let url = self.item_url(&coll, href)?;
         let what = format!("item {href}");
         let condition = self.if_match(&url, etag, &what).await?;
+        self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
         let resp = self.client.send(&req).await?;
         if !resp.is_success() {
