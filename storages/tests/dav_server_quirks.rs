@@ -523,3 +523,82 @@ async fn an_enforcing_server_costs_one_probe_and_no_check_per_write() {
         vec!["PUT", "PUT", "DELETE", "DELETE", "PUT", "PUT", "PUT"]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Calypso: 400 to multiget, 501 to PROPPATCH and extended MKCOL
+
+#[tokio::test]
+async fn a_refused_multiget_reads_each_item_with_a_get() {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(ResponseTemplate::new(400))
+        .mount(&server)
+        .await;
+    for uid in ["a", "b"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/cal/{uid}.ics")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("ETag", format!("\"{uid}\"").as_str())
+                    .set_body_raw(ics(uid).into_bytes(), "text/calendar"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let got = s
+        .get_many(
+            &collection(&server, "/cal/"),
+            &[Href("/cal/a.ics".into()), Href("/cal/b.ics".into())],
+        )
+        .await
+        .unwrap();
+    for (href, r) in got {
+        let (item, etag) = r.unwrap_or_else(|e| panic!("{href}: {e}"));
+        assert_eq!(etag.as_str(), format!("\"{}\"", item.uid().unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn a_refused_proppatch_says_properties_cannot_be_changed_there() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPPATCH"))
+        .respond_with(ResponseTemplate::new(501))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let err = s
+        .set_meta(
+            &collection(&server, "/cal/work/"),
+            davsync_storages::MetaKey::DisplayName,
+            Some("Work"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), davsync_storages::ErrorKind::Unsupported);
+    let text = err.to_string();
+    assert!(
+        text.contains("/cal/work/")
+            && text.contains("does not let collection properties be changed"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_mkcol_names_the_collection_and_says_why() {
+    let server = MockServer::start().await;
+    mount_plain_home(&server).await;
+    Mock::given(method("MKCOL"))
+        .respond_with(ResponseTemplate::new(501))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/home/", ItemKind::Contacts)).unwrap();
+    let err = s.create_collection("friends").await.unwrap_err();
+    assert_eq!(err.kind(), davsync_storages::ErrorKind::Unsupported);
+    let text = err.to_string();
+    assert!(
+        text.contains("\"friends\"") && text.contains("cannot create address books"),
+        "{text}"
+    );
+}

@@ -950,15 +950,20 @@ impl Storage for DavStorage {
         let resp = self.dav(&url, req).await?;
         if !resp.is_success() {
             let e = resp.error(Target::Collection);
-            let kind = if resp.status.as_u16() == 405 {
-                ErrorKind::AlreadyExists
-            } else {
-                e.kind()
+            let status = resp.status.as_u16();
+            let kind = match status {
+                405 => ErrorKind::AlreadyExists,
+                501 => ErrorKind::Unsupported,
+                _ => e.kind(),
             };
-            return Err(Error::new(
-                kind,
-                format!("creating collection {name:?}: {}", resp.describe()),
-            ));
+            let mut context = format!("creating collection {name:?}: {}", resp.describe());
+            if status == 501 {
+                context.push_str(&format!(
+                    " (the server cannot create {}s; create it there by other means)",
+                    kind_name(self.kind)
+                ));
+            }
+            return Err(Error::new(kind, context));
         }
         Ok(Collection {
             href: url.to_string(),
@@ -1279,8 +1284,20 @@ impl Storage for DavStorage {
         let url = self.collection_url(collection)?;
         let resp = self
             .dav(&url, proto::proppatch_request(&[(prop, value)]))
-            .await?
-            .ok(Target::Collection)?;
+            .await?;
+        if matches!(resp.status.as_u16(), 403 | 405 | 501) {
+            // Calypso answers 501: the collection's properties cannot be changed at all.
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "setting {} of {url}: the server does not let collection properties be \
+                     changed ({})",
+                    key.as_str(),
+                    resp.describe()
+                ),
+            ));
+        }
+        let resp = resp.ok(Target::Collection)?;
         if resp.status.as_u16() != 207 {
             return Ok(());
         }
