@@ -26,7 +26,8 @@ pub(super) struct Found {
 }
 
 pub(super) async fn discover(s: &DavStorage) -> Result<Found> {
-    let homes = find_homes(s).await?;
+    let mut scheduling = Vec::new();
+    let homes = find_homes(s, &mut scheduling).await?;
     let mut collections: Vec<Url> = Vec::new();
     for home in &homes {
         let resp = s
@@ -39,6 +40,7 @@ pub(super) async fn discover(s: &DavStorage) -> Result<Found> {
         for info in infos {
             if !info.has_kind(s.kind())
                 || info.href.trim_end_matches('/') == home_path.trim_end_matches('/')
+                || is_scheduling(&info.href, &scheduling)
             {
                 continue;
             }
@@ -66,13 +68,21 @@ fn supports_any(info: &proto::CollectionInfo, s: &DavStorage) -> bool {
     wanted.is_empty() || wanted.iter().any(|c: &Component| info.supports(*c))
 }
 
-async fn find_homes(s: &DavStorage) -> Result<Vec<Url>> {
+/// True for the principal's scheduling inbox or outbox (RFC 6638), which DAViCal types as
+/// calendars: syncing them would create `.in`/`.out` folders that can never be written back.
+fn is_scheduling(href: &str, scheduling: &[String]) -> bool {
+    scheduling
+        .iter()
+        .any(|p| p.trim_end_matches('/') == href.trim_end_matches('/'))
+}
+
+async fn find_homes(s: &DavStorage, scheduling: &mut Vec<String>) -> Result<Vec<Url>> {
     let root = s.root().clone();
-    if let Some(homes) = home_sets(s, &root).await? {
+    if let Some(homes) = home_sets(s, &root, scheduling).await? {
         return Ok(homes);
     }
     if let Some(principal) = principal(s, &root).await? {
-        if let Some(homes) = home_sets(s, &principal).await? {
+        if let Some(homes) = home_sets(s, &principal, scheduling).await? {
             return Ok(homes);
         }
     }
@@ -84,7 +94,7 @@ async fn find_homes(s: &DavStorage) -> Result<Vec<Url>> {
         Error::new(ErrorKind::Config, format!("{root}: {well_known}")).with_source(e)
     })?;
     if let Some(principal) = principal(s, &wk).await? {
-        if let Some(homes) = home_sets(s, &principal).await? {
+        if let Some(homes) = home_sets(s, &principal, scheduling).await? {
             return Ok(homes);
         }
     }
@@ -107,7 +117,11 @@ fn usable(resp: Response) -> Result<Option<Response>> {
     }
 }
 
-async fn home_sets(s: &DavStorage, url: &Url) -> Result<Option<Vec<Url>>> {
+async fn home_sets(
+    s: &DavStorage,
+    url: &Url,
+    scheduling: &mut Vec<String>,
+) -> Result<Option<Vec<Url>>> {
     let Some(resp) = usable(s.dav(url, proto::home_set_request(s.kind())).await?)? else {
         return Ok(None);
     };
@@ -118,6 +132,7 @@ async fn home_sets(s: &DavStorage, url: &Url) -> Result<Option<Vec<Url>>> {
             return Ok(None);
         }
     };
+    scheduling.extend(proto::parse_scheduling_urls(&resp.body, &resp.url).unwrap_or_default());
     let homes: Vec<Url> = paths
         .iter()
         .filter_map(|p| resp.url.join(p).ok())

@@ -120,6 +120,17 @@ impl Request {
             "GET" | "HEAD" | "OPTIONS" | "PROPFIND" | "REPORT"
         )
     }
+
+    /// True when sending this request twice cannot do what sending it once would not: the
+    /// idempotent reads, and a PUT or DELETE conditional on an etag (a second copy of one
+    /// that landed meets a 412, or, on a server that ignores preconditions, repeats the
+    /// same write).
+    fn may_resend(&self) -> bool {
+        self.is_idempotent()
+            || (matches!(self.method.as_str(), "PUT" | "DELETE")
+                && (self.headers.contains_key(header::IF_MATCH)
+                    || self.headers.contains_key(header::IF_NONE_MATCH)))
+    }
 }
 
 /// What a request is about, which decides how a failure status maps to an [`ErrorKind`].
@@ -174,14 +185,26 @@ impl Response {
 
     /// The error for a non-success status. See [`Target`].
     pub fn error(&self, target: Target) -> Error {
-        let kind = status_kind(self.status, target);
         let mut context = self.describe();
         if self.status.is_success() || self.status.is_redirection() {
             context.push_str(" (unexpected response)");
         }
-        Error::new(kind, context)
+        status_error(self.status, target, context)
     }
+}
 
+/// The error for a status, its kind from [`status_kind`], labelled for what it is when the
+/// kind's own sentence would mislead (a 500 is no "network error").
+pub fn status_error(status: StatusCode, target: Target, context: String) -> Error {
+    let e = Error::new(status_kind(status, target), context);
+    match status.as_u16() {
+        500..=599 => e.labelled("server error"),
+        408 | 429 => e.labelled("server busy"),
+        _ => e,
+    }
+}
+
+impl Response {
     /// `Ok(self)` for a 2xx status, else [`Response::error`].
     pub fn ok(self, target: Target) -> Result<Response> {
         if self.is_success() {
@@ -267,6 +290,9 @@ pub fn is_timeout(e: &Error) -> bool {
 /// An HTTP client for one storage.
 pub struct Client {
     http: reqwest::Client,
+    /// The same client without a connection pool: a request that met a connection the
+    /// server had closed is sent again on a connection of its own.
+    fresh: reqwest::Client,
     /// Requests in flight at once against this storage (`max_connections`): parallel reads
     /// and writes of the engine queue here instead of flooding the server.
     slots: tokio::sync::Semaphore,
@@ -335,13 +361,20 @@ impl Client {
         }
 
         let tls = tls::client_config(opts)?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .user_agent(opts.user_agent.clone())
+        let builder = || {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(opts.timeout)
+                .connect_timeout(opts.timeout)
+                .user_agent(opts.user_agent.clone())
+        };
+        let http = builder()
             .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Config, "HTTP client").with_source(e))?;
+        let fresh = builder()
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| Error::new(ErrorKind::Config, "HTTP client").with_source(e))?;
 
@@ -349,6 +382,7 @@ impl Client {
         trusted.insert(base.origin().ascii_serialization());
         Ok(Client {
             http,
+            fresh,
             slots: tokio::sync::Semaphore::new(opts.max_connections.max(1)),
             auth: Auth::new(opts.auth, username, password),
             trusted: Mutex::new(trusted),
@@ -513,15 +547,31 @@ impl Client {
         authorization: Option<HeaderValue>,
     ) -> Result<Response, SendError> {
         let started = Instant::now();
-        let mut builder = self
-            .http
-            .request(req.method.clone(), url.as_str())
-            .headers(req.headers.clone())
-            .body(req.body.clone());
-        if let Some(a) = authorization {
-            builder = builder.header(header::AUTHORIZATION, a);
+        let build = |http: &reqwest::Client| {
+            let mut builder = http
+                .request(req.method.clone(), url.as_str())
+                .headers(req.headers.clone())
+                .body(req.body.clone());
+            if let Some(a) = &authorization {
+                builder = builder.header(header::AUTHORIZATION, a.clone());
+            }
+            builder
+        };
+        let mut result = build(&self.http).send().await;
+        if let Err(e) = &result {
+            // A kept-alive connection the server had closed without saying so (SOGo after a
+            // 401 or a PUT): the request never got an answer. Sent once more on a new
+            // connection when that cannot do harm (RFC 9112 §9.3.1).
+            if req.may_resend() && closed_before_answer(e) {
+                tracing::debug!(
+                    method = %req.method,
+                    url = %url,
+                    "connection closed before the answer ({}); sending again on a new connection",
+                    e.without_url_ref(),
+                );
+                result = build(&self.fresh).send().await;
+            }
         }
-        let result = builder.send().await;
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => {
@@ -630,6 +680,34 @@ impl WithoutUrlRef for reqwest::Error {
     }
 }
 
+/// True when a request failed because the connection broke before any answer arrived (hyper's
+/// "connection closed before message completed", a reset or broken pipe on a reused
+/// connection), as opposed to a timeout or a refused connection.
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || e.is_status() || e.is_body() || e.is_decode() {
+        return false;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = cur {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return true;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            if matches!(
+                io.kind(),
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        cur = s.source();
+    }
+    false
+}
+
 /// Statuses worth a retry: the server is busy or failed this once. 501 and 505 say the
 /// server will never do it, so asking again only wastes the backoff.
 fn retryable_status(status: StatusCode) -> bool {
@@ -674,6 +752,35 @@ mod tests {
         assert_eq!(k(412, Upload), ErrorKind::AlreadyExists);
         assert_eq!(k(503, ItemRead), ErrorKind::Transport);
         assert_eq!(k(200, Collection), ErrorKind::InvalidData);
+    }
+
+    fn answer(status: u16) -> Response {
+        Response {
+            method: Method::GET,
+            url: Url::parse("https://dav.test/cal/x.ics").unwrap(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_server_failure_is_not_called_a_network_error() {
+        let e = answer(500).error(Target::ItemRead);
+        assert_eq!(e.kind(), ErrorKind::Transport);
+        assert_eq!(
+            e.to_string(),
+            "GET https://dav.test/cal/x.ics: 500 Internal Server Error: server error"
+        );
+        let e = answer(429).error(Target::Collection);
+        assert_eq!(
+            e.to_string(),
+            "GET https://dav.test/cal/x.ics: 429 Too Many Requests: server busy"
+        );
+        assert!(answer(404)
+            .error(Target::ItemRead)
+            .to_string()
+            .ends_with(": not found"));
     }
 
     #[test]

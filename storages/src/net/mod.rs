@@ -27,7 +27,10 @@ use std::time::Duration;
 use url::Url;
 
 pub use cause::NetCause;
-pub use client::{is_timeout, status_kind, BodySink, Client, Request, Response, Target};
+pub use client::{
+    is_timeout, status_error, status_kind, BodySink, Client, Request, Response, Target,
+};
+pub use reqwest::header::HeaderName;
 pub use reqwest::{Method, StatusCode};
 pub use secret::Secret;
 pub use tls::{fingerprint_text, parse_fingerprint, FingerprintError, PinMismatch};

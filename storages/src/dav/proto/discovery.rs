@@ -82,9 +82,15 @@ pub fn parse_current_user_principal(body: &[u8], base: &Url) -> Result<Option<St
 /// `PROPFIND` Depth 0 on the principal for `calendar-home-set` or `addressbook-home-set`.
 pub fn home_set_request(kind: ItemKind) -> DavRequest {
     match kind {
+        // The scheduling inbox and outbox (RFC 6638) come along: some servers type them as
+        // calendars (DAViCal's `.in/` and `.out/`), and only the principal says what they are.
         ItemKind::Calendar => propfind(
             &[names::NS_DAV, names::NS_CALDAV],
-            &[names::CALENDAR_HOME_SET],
+            &[
+                names::CALENDAR_HOME_SET,
+                names::SCHEDULE_INBOX_URL,
+                names::SCHEDULE_OUTBOX_URL,
+            ],
             "0",
         ),
         ItemKind::Contacts => propfind(
@@ -112,6 +118,20 @@ pub fn parse_home_sets(kind: ItemKind, body: &[u8], base: &Url) -> Result<Vec<St
         }
     })?;
     Ok(homes)
+}
+
+/// The principal's scheduling inbox and outbox (canonical paths) from a [`home_set_request`]
+/// answer: never calendars to sync, whatever their resourcetype says.
+pub fn parse_scheduling_urls(body: &[u8], base: &Url) -> Result<Vec<String>, ProtoError> {
+    let mut out: Vec<String> = Vec::new();
+    parse_multistatus(body, base, |response| {
+        for name in [names::SCHEDULE_INBOX_URL, names::SCHEDULE_OUTBOX_URL] {
+            if let Some(prop) = response.prop(name) {
+                out.extend(prop.hrefs.iter().cloned());
+            }
+        }
+    })?;
+    Ok(out)
 }
 
 /// Everything [`collections_request`] asks for.
@@ -161,7 +181,8 @@ fn collection_info(response: &Response) -> Option<CollectionInfo> {
     }
     let rt = response.prop(names::RESOURCETYPE)?;
     let mut kinds = Vec::new();
-    if rt.has_child(names::CALENDAR) {
+    let scheduling = rt.has_child(names::SCHEDULE_INBOX) || rt.has_child(names::SCHEDULE_OUTBOX);
+    if rt.has_child(names::CALENDAR) && !scheduling {
         kinds.push(ItemKind::Calendar);
     }
     if rt.has_child(names::ADDRESSBOOK) {

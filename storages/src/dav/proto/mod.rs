@@ -59,7 +59,7 @@ pub use collection::{
 };
 pub use discovery::{
     collections_request, current_user_principal_request, home_set_request, parse_collections,
-    parse_current_user_principal, parse_home_sets, CollectionInfo,
+    parse_current_user_principal, parse_home_sets, parse_scheduling_urls, CollectionInfo,
 };
 pub use error::ProtoError;
 pub use etag::{if_match_value, is_weak, parse_etag};
