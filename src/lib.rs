@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod output;
+pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;

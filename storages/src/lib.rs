@@ -27,6 +27,7 @@ pub mod http;
 pub mod item;
 pub mod memory;
 pub mod net;
+pub mod remember;
 pub mod singlefile;
 pub mod storage;
 pub mod vdir;

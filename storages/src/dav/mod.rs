@@ -9,4 +9,5 @@ mod discovery;
 pub mod proto;
 mod storage;
 
+pub use discovery::SharedListings;
 pub use storage::{item_file_name, DavOptions, DavStorage, DEFAULT_MULTIGET_BATCH};
