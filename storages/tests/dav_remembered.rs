@@ -508,3 +508,41 @@ async fn a_bearer_token_refused_again_after_a_fetch_is_an_auth_error() {
     assert_eq!(helper.0.load(Ordering::SeqCst), 1);
     assert_eq!(requests(&server).await.len(), 2);
 }
+
+/// A store as `davsync discover` hands it out: what it holds is not trusted, only replaced.
+#[derive(Debug)]
+struct Rediscovering(Arc<InMemory>);
+
+impl Remember for Rediscovering {
+    fn recall(&self, key: &str) -> Option<String> {
+        self.0.recall(key)
+    }
+    fn keep(&self, key: &str, value: &str) {
+        self.0.keep(key, value)
+    }
+    fn forget(&self, key: &str) {
+        self.0.forget(key)
+    }
+    fn trust_recalled(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn discover_finds_everything_out_again_and_keeps_the_new_answer() {
+    let server = MockServer::start().await;
+    let list = Listing::new(Mutex::new(listing("/alice/", &[("work", "w-1")])));
+    mount_account(&server, "/alice/", list.clone()).await;
+    let store = Arc::new(InMemory::new());
+    run(&server, &store, ItemKind::Calendar).discover().await.unwrap();
+    let kept = store.snapshot();
+
+    server.reset().await;
+    mount_account(&server, "/alice/", list).await;
+    let mut o = opts(&server, "/", ItemKind::Calendar);
+    o.transport.remember = Some(Arc::new(Rediscovering(store.clone())));
+    DavStorage::new(o).unwrap().discover().await.unwrap();
+    let reqs = sent(&server).await;
+    assert!(reqs.len() >= 3, "the principal was not looked for again: {reqs:?}");
+    assert_eq!(store.snapshot().len(), kept.len());
+}
