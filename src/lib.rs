@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod errors;
 pub mod output;
+pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;

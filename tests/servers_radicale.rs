@@ -4,7 +4,7 @@
 mod common;
 
 use common::dav_scenarios as sc;
-use common::servers::{Coll, ServerKind::Radicale};
+use common::servers::Coll;
 
 // The scenarios every server runs are in tests/servers_conformance.rs (module `radicale`).
 
@@ -304,4 +304,69 @@ fn radicale_and_xandikos_mirror_each_other() {
         sc::prop_value(&on_radicale[&uids[3]], "SUMMARY").as_deref(),
         Some("Changed on xandikos")
     );
+}
+
+/// The configuration most users have: collections discovered from the server root, a
+/// username and a password, the default `auth`. Only the first sync answers a challenge
+/// (Radicale delays every failed login); later ones send the remembered scheme at once,
+/// skip the principal look-ups, and a sync with nothing to do sends the home-set listing
+/// alone, once for both storages.
+#[test]
+fn syncs_after_the_first_get_no_401_and_a_no_op_lists_the_home_set_once() {
+    let Some(server) = DavServer::start_with(
+        ServerKind::Radicale,
+        ServerOptions {
+            verbose_log: true,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    server.create_collection(Coll::Calendar, "work", None);
+    server.create_collection(Coll::AddressBook, "people", None);
+    write_events(&server.radicale_collection_dir("work"), "w", 3);
+    // Not empty: an empty collection is read whole at every sync (it never gets a status).
+    std::fs::write(
+        server.radicale_collection_dir("people").join("p1.vcf"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:p1\r\nFN:P One\r\nN:One;P;;;\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    let sb = Sandbox::new();
+    let cal = sb.mkdir("cal");
+    let card = sb.mkdir("card");
+    let root = server.root_url();
+    sb.write_config(&format!(
+        "{}{}{}{}\
+         [pair.cals]\na = \"cal\"\nb = \"rcal\"\ncollections = [\"from b\"]\n\n\
+         [pair.cards]\na = \"card\"\nb = \"rcard\"\ncollections = [\"from b\"]\n",
+        sc::vdir_section("cal", &cal, Coll::Calendar),
+        sc::vdir_section("card", &card, Coll::AddressBook),
+        server.storage_section("rcal", Coll::Calendar, &root, ""),
+        server.storage_section("rcard", Coll::AddressBook, &root, ""),
+    ));
+    sb.run(&["sync"]).assert_ok();
+    assert!(
+        server.log().contains("401 Unauthorized"),
+        "the first sync answers the challenge"
+    );
+
+    let before = server.log().len();
+    sb.run(&["sync"]).assert_no_change();
+    let second = server.log()[before..].to_owned();
+    assert!(!second.contains("401"), "second sync got a 401:\n{second}");
+
+    let before = server.log().len();
+    sb.run(&["sync"]).assert_no_change();
+    let third = server.log()[before..].to_owned();
+    assert!(!third.contains("401"), "third sync got a 401:\n{third}");
+    let requests: Vec<&str> = third
+        .lines()
+        .filter_map(|l| l.split_once(" request for ").map(|(head, _)| head))
+        .collect();
+    assert_eq!(
+        requests.len(),
+        1,
+        "a no-op should send the shared home-set listing alone:\n{third}"
+    );
+    assert!(requests[0].ends_with("PROPFIND"), "{third}");
 }

@@ -28,6 +28,7 @@ pub mod item;
 pub mod localfs;
 pub mod memory;
 pub mod net;
+pub mod remember;
 pub mod singlefile;
 pub mod storage;
 pub mod vdir;

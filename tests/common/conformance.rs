@@ -251,7 +251,7 @@ pub fn unchanged_check_is_the_declared_one(kind: ServerKind, coll: Coll) {
     let url = server.collection_url(coll, server.default_collection(coll));
     let mut t = TransportOptions::new(url::Url::parse(&url).unwrap());
     t.username = Some(server.username.clone());
-    t.password = Some(server.password.clone());
+    t.password = Some(server.password.as_str().into());
     let kind_ = if coll == Coll::Calendar {
         ItemKind::Calendar
     } else {

@@ -36,7 +36,7 @@ impl PlainHttp {
     pub fn new(base: &str, username: &str, password: &str) -> PlainHttp {
         let mut t = TransportOptions::new(Url::parse(base).expect("base URL"));
         t.username = Some(username.to_owned());
-        t.password = Some(password.to_owned());
+        t.password = Some(password.into());
         t.timeout = Duration::from_secs(60);
         t.retry = RetryPolicy {
             max_attempts: 3,

@@ -10,5 +10,6 @@ mod guard;
 pub mod proto;
 mod storage;
 
+pub use discovery::SharedListings;
 pub use guard::Preconditions;
 pub use storage::{item_file_name, DavOptions, DavStorage, DEFAULT_MULTIGET_BATCH};

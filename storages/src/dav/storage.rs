@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,11 +12,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, OnceCell};
 use url::Url;
 
-use super::discovery;
+use super::discovery::{self, ListedTokens, SharedListings};
 use super::proto::{self, CalendarQuery, Component, ItemFailure, ListEntry, MetaProp, ProtoError};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
 use crate::net::{self, Client, Request, Response, Target, TransportOptions};
+use crate::remember::Remember;
 use crate::storage::{
     Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
 };
@@ -108,6 +110,8 @@ pub struct DavOptions {
     /// `If-Match` / `If-None-Match`, and check etags itself where it does not (see
     /// [`super::guard`]). Off only where a test's mock server does not model the probe.
     pub verify_preconditions: bool,
+    /// Home-set listings shared with the other DAV storages of the run (one per process).
+    pub listings: Option<Arc<SharedListings>>,
 }
 
 impl DavOptions {
@@ -120,6 +124,7 @@ impl DavOptions {
             item_types: Vec::new(),
             multiget_batch: DEFAULT_MULTIGET_BATCH,
             verify_preconditions: true,
+            listings: None,
         }
     }
 }
@@ -142,6 +147,14 @@ pub struct DavStorage {
     homes: OnceCell<Vec<Url>>,
     /// Whether the server enforces preconditions: probed once, `None` when not asked to.
     pub(super) preconditions: Option<OnceCell<super::guard::Preconditions>>,
+    /// The user name, for the keys of what is remembered and shared (never the password).
+    account: String,
+    /// Where discovery is kept between runs.
+    remember: Option<Arc<dyn Remember>>,
+    listings: Option<Arc<SharedListings>>,
+    /// Change tokens the last home-set listing carried, by collection URL; each is used once
+    /// by `changes`, which then needs no request for an unchanged collection.
+    listed: Mutex<HashMap<String, ListedTokens>>,
 }
 
 /// The file name an item with this UID gets on upload (also `preferred_href`): the UID itself
@@ -222,6 +235,11 @@ impl DavStorage {
             }
         }
         let root = as_collection_url(client.base_url().clone());
+        let account = opts
+            .transport
+            .username
+            .clone()
+            .unwrap_or_else(|| opts.transport.url.username().to_owned());
         Ok(DavStorage {
             client,
             kind: opts.kind,
@@ -233,6 +251,10 @@ impl DavStorage {
             root,
             homes: OnceCell::new(),
             preconditions: opts.verify_preconditions.then(OnceCell::new),
+            account,
+            remember: opts.transport.remember.clone(),
+            listings: opts.listings.clone(),
+            listed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -291,6 +313,38 @@ impl DavStorage {
 
     pub(super) fn root(&self) -> &Url {
         &self.root
+    }
+
+    pub(super) fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub(super) fn remember(&self) -> Option<&dyn Remember> {
+        self.remember.as_deref()
+    }
+
+    pub(super) fn listings(&self) -> Option<&SharedListings> {
+        self.listings.as_deref()
+    }
+
+    /// True when `changes` compares change tokens (filtered storages list instead), so
+    /// listings are worth asking them.
+    pub(super) fn compares_tokens(&self) -> bool {
+        !self.filtered()
+    }
+
+    /// The token the home-set listing gave for this collection, in the form `changes` stores
+    /// (`ctag:` prefixed when `since` is one), taken once: `None` when the listing had none.
+    fn listed_token(&self, url: &Url, since: &SyncToken) -> Option<String> {
+        let listed = self
+            .listed
+            .lock()
+            .expect("listed tokens poisoned")
+            .remove(url.as_str())?;
+        match since.as_str().strip_prefix(CTAG_TOKEN_PREFIX) {
+            Some(_) => listed.ctag.map(|c| format!("{CTAG_TOKEN_PREFIX}{c}")),
+            None => listed.sync_token,
+        }
     }
 
     /// The configured `item_types` (empty: all).
@@ -801,6 +855,107 @@ impl DavStorage {
         }
     }
 
+    /// [`Storage::changes`] for an unfiltered collection: nothing sent when the home-set
+    /// listing already said the token did not move; otherwise the cheap pre-check (where it
+    /// is cheap and the listing did not answer), then sync-collection, or the getctag way.
+    async fn changes_at(&self, url: &Url, since: Option<&SyncToken>) -> Result<Option<Changes>> {
+        let listed = since.map(|s| (s, self.listed_token(url, s)));
+        if let Some((since, Some(now))) = &listed {
+            if now == since.as_str() {
+                tracing::debug!(collection = %url, "unchanged (per the home-set listing)");
+                return Ok(Some(Changes {
+                    token: Some((*since).clone()),
+                    changed: Vec::new(),
+                    deleted: Vec::new(),
+                    complete: false,
+                }));
+            }
+        }
+        if let Some(ctag) = since.and_then(|t| t.as_str().strip_prefix(CTAG_TOKEN_PREFIX)) {
+            return self.ctag_changes(url, Some(ctag)).await;
+        }
+        if let Some((since, None)) = listed {
+            if self.unchanged_since(url, since).await {
+                return Ok(Some(Changes {
+                    token: Some(since.clone()),
+                    changed: Vec::new(),
+                    deleted: Vec::new(),
+                    complete: false,
+                }));
+            }
+        }
+        let mut complete = since.is_none();
+        let first = match self.sync_report(url, since.map(SyncToken::as_str)).await? {
+            Ok(r) => r,
+            Err(resp) => {
+                let status = resp.status.as_u16();
+                if since.is_some() && proto::is_invalid_sync_token(status, &resp.body) {
+                    tracing::debug!(collection = %url, "sync token rejected, listing from scratch");
+                    complete = true;
+                    match self.sync_report(url, None).await? {
+                        Ok(r) => r,
+                        Err(resp) => return self.without_sync_collection(url, resp).await,
+                    }
+                } else {
+                    return self.without_sync_collection(url, resp).await;
+                }
+            }
+        };
+
+        // By href, the last page's word winning: a full listing of thousands of members
+        // must not cost a scan of all the others per member.
+        let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
+        let mut deleted: BTreeSet<String> = BTreeSet::new();
+        let mut page = first;
+        let mut pages = 1;
+        loop {
+            for e in page.changed {
+                deleted.remove(&e.href);
+                changed.remove(&e.href);
+                if e.is_item_for(self.kind) {
+                    changed.insert(e.href.clone(), e);
+                }
+            }
+            for d in page.deleted {
+                changed.remove(&d);
+                if !complete {
+                    deleted.insert(d);
+                }
+            }
+            let token = page.token.clone();
+            if !page.truncated {
+                let changed = self
+                    .complete_etags(url, changed.into_values().collect())
+                    .await?;
+                return Ok(Some(Changes {
+                    token: token.map(SyncToken),
+                    changed,
+                    deleted: deleted.into_iter().map(Href).collect(),
+                    complete,
+                }));
+            }
+            let Some(token) = token else {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!("REPORT {url}: truncated sync-collection answer without a sync-token"),
+                ));
+            };
+            pages += 1;
+            if pages > MAX_SYNC_PAGES {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "REPORT {url}: more than {MAX_SYNC_PAGES} truncated sync-collection pages"
+                    ),
+                ));
+            }
+            page = match self.sync_report(url, Some(&token)).await? {
+                Ok(r) => r,
+                Err(resp) => return Err(resp.error(Target::Collection)),
+            };
+        }
+    }
+
     /// One sync-collection exchange: `Ok(None)` when the server does not support it.
     async fn sync_report(
         &self,
@@ -909,6 +1064,7 @@ impl Storage for DavStorage {
     async fn discover(&self) -> Result<Vec<Collection>> {
         let found = discovery::discover(self).await?;
         let _ = self.homes.set(found.homes);
+        *self.listed.lock().expect("listed tokens poisoned") = found.tokens;
         Ok(found
             .collections
             .into_iter()
@@ -1081,89 +1237,15 @@ impl Storage for DavStorage {
             return Ok(None);
         }
         let url = self.collection_url(collection)?;
-        if let Some(ctag) = since.and_then(|t| t.as_str().strip_prefix(CTAG_TOKEN_PREFIX)) {
-            return self.ctag_changes(&url, Some(ctag)).await;
+        let result = self.changes_at(&url, since).await;
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+        {
+            // A collection the listing named is gone: where it was found may have moved.
+            discovery::forget(self);
         }
-        if let Some(since) = since {
-            if self.unchanged_since(&url, since).await {
-                return Ok(Some(Changes {
-                    token: Some(since.clone()),
-                    changed: Vec::new(),
-                    deleted: Vec::new(),
-                    complete: false,
-                }));
-            }
-        }
-        let mut complete = since.is_none();
-        let first = match self.sync_report(&url, since.map(SyncToken::as_str)).await? {
-            Ok(r) => r,
-            Err(resp) => {
-                let status = resp.status.as_u16();
-                if since.is_some() && proto::is_invalid_sync_token(status, &resp.body) {
-                    tracing::debug!(collection = %url, "sync token rejected, listing from scratch");
-                    complete = true;
-                    match self.sync_report(&url, None).await? {
-                        Ok(r) => r,
-                        Err(resp) => return self.without_sync_collection(&url, resp).await,
-                    }
-                } else {
-                    return self.without_sync_collection(&url, resp).await;
-                }
-            }
-        };
-
-        // By href, the last page's word winning: a full listing of thousands of members
-        // must not cost a scan of all the others per member.
-        let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
-        let mut deleted: BTreeSet<String> = BTreeSet::new();
-        let mut page = first;
-        let mut pages = 1;
-        loop {
-            for e in page.changed {
-                deleted.remove(&e.href);
-                changed.remove(&e.href);
-                if e.is_item_for(self.kind) {
-                    changed.insert(e.href.clone(), e);
-                }
-            }
-            for d in page.deleted {
-                changed.remove(&d);
-                if !complete {
-                    deleted.insert(d);
-                }
-            }
-            let token = page.token.clone();
-            if !page.truncated {
-                let changed = self
-                    .complete_etags(&url, changed.into_values().collect())
-                    .await?;
-                return Ok(Some(Changes {
-                    token: token.map(SyncToken),
-                    changed,
-                    deleted: deleted.into_iter().map(Href).collect(),
-                    complete,
-                }));
-            }
-            let Some(token) = token else {
-                return Err(Error::new(
-                    ErrorKind::InvalidData,
-                    format!("REPORT {url}: truncated sync-collection answer without a sync-token"),
-                ));
-            };
-            pages += 1;
-            if pages > MAX_SYNC_PAGES {
-                return Err(Error::new(
-                    ErrorKind::InvalidData,
-                    format!(
-                        "REPORT {url}: more than {MAX_SYNC_PAGES} truncated sync-collection pages"
-                    ),
-                ));
-            }
-            page = match self.sync_report(&url, Some(&token)).await? {
-                Ok(r) => r,
-                Err(resp) => return Err(resp.error(Target::Collection)),
-            };
-        }
+        result
     }
 
     async fn upload(&self, collection: &Collection, item: &Item) -> Result<(Href, Etag)> {

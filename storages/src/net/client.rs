@@ -10,7 +10,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use super::auth::{Auth, RequestLine};
+use super::auth::{self, Auth, RequestLine};
 use super::{tls, AuthMode, RetryPolicy, Secret, TransportOptions};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -378,13 +378,25 @@ impl Client {
             .build()
             .map_err(|e| Error::new(ErrorKind::Config, "HTTP client").with_source(e))?;
 
+        let origin = base.origin().ascii_serialization();
+        let remember = opts.remember.clone().map(|store| {
+            let key = auth::memory_key(&origin, username.as_deref().unwrap_or(""));
+            (store, key)
+        });
+        let auth = Auth::new(
+            opts.auth,
+            username,
+            password,
+            opts.refresh_password.clone(),
+            remember,
+        );
         let mut trusted = HashSet::new();
-        trusted.insert(base.origin().ascii_serialization());
+        trusted.insert(origin);
         Ok(Client {
             http,
             fresh,
             slots: tokio::sync::Semaphore::new(opts.max_connections.max(1)),
-            auth: Auth::new(opts.auth, username, password),
+            auth,
             trusted: Mutex::new(trusted),
             retry: opts.retry.clone(),
             max_body: opts.max_response_bytes,
@@ -522,11 +534,14 @@ impl Client {
         let sent = if trusted {
             self.auth.preemptive(&line)
         } else {
-            None
+            auth::Sent::none()
         };
-        let resp = self.send_once(req, url, sent).await?;
+        let resp = self.send_once(req, url, sent.header.clone()).await?;
         if resp.status != StatusCode::UNAUTHORIZED || !trusted {
             return Ok(resp);
+        }
+        if let Some(header) = self.auth.refreshed_bearer(&sent).await {
+            return self.send_once(req, url, Some(header)).await;
         }
         let challenges: Vec<&str> = resp
             .headers
@@ -535,8 +550,16 @@ impl Client {
             .filter_map(|v| v.to_str().ok())
             .collect();
         match self.auth.answer(&challenges, &line) {
-            Some(answer) => self.send_once(req, url, Some(answer)).await,
-            None => Ok(resp),
+            // The same header again (Basic, same password) would only be refused again,
+            // after the server's failed-login delay once more.
+            Some(answer) if sent.header.as_ref() != Some(&answer) => {
+                let answered = self.send_once(req, url, Some(answer)).await?;
+                if answered.status != StatusCode::UNAUTHORIZED {
+                    self.auth.accepted(&challenges);
+                }
+                Ok(answered)
+            }
+            _ => Ok(resp),
         }
     }
 
@@ -809,7 +832,7 @@ mod tests {
             uri: "/",
             body: b"",
         };
-        let h = c.auth.preemptive(&line).unwrap();
+        let h = c.auth.preemptive(&line).header.unwrap();
         // base64("bob:pa$s")
         assert_eq!(h.to_str().unwrap(), "Basic Ym9iOnBhJHM=");
         assert!(!format!("{opts:?}").contains("pa%24s"));

@@ -22,6 +22,7 @@ mod tls;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -83,6 +84,13 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Fetches the password again: bearer tokens from an OAuth2 helper expire, and a server's
+/// 401 to one means "ask the helper for a fresh one". Blocking (it runs a command); the
+/// client calls it off the async threads. The error text names the source, never a secret.
+pub trait PasswordRefresh: Send + Sync {
+    fn refresh(&self) -> std::result::Result<Secret, String>;
+}
+
 /// Default cap on one response body.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -107,6 +115,11 @@ pub struct TransportOptions {
     pub retry: RetryPolicy,
     /// Requests in flight at once to this storage's server.
     pub max_connections: usize,
+    /// How to fetch the password again after a 401 (`auth = "bearer"` only).
+    pub refresh_password: Option<Arc<dyn PasswordRefresh>>,
+    /// Where the auth scheme a server asked for is kept between runs (`auth = "guess"`,
+    /// `"digest"`), and where the DAV storage keeps what discovery found.
+    pub remember: Option<Arc<dyn crate::remember::Remember>>,
 }
 
 /// Default of [`TransportOptions::max_connections`]: enough to hide the round trip on a
@@ -130,6 +143,8 @@ impl TransportOptions {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            refresh_password: None,
+            remember: None,
         }
     }
 }
@@ -149,6 +164,8 @@ impl fmt::Debug for TransportOptions {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
             .field("max_connections", &self.max_connections)
+            .field("refresh_password", &self.refresh_password.is_some())
+            .field("remember", &self.remember)
             .finish()
     }
 }

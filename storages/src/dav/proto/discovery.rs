@@ -163,6 +163,38 @@ pub fn collections_request(depth: &'static str) -> DavRequest {
     )
 }
 
+/// Which change token a home-set listing asks of each collection (see
+/// [`home_listing_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListingTokens {
+    pub sync_token: bool,
+    pub ctag: bool,
+}
+
+/// `PROPFIND` Depth 1 on a home set asking only what a sync uses: what each member is
+/// (`resourcetype`, the components a calendar takes) and the change tokens asked for. Servers
+/// may compute a token by hashing every item of the collection (Radicale does), so a token
+/// nobody compares is not asked.
+pub fn home_listing_request(tokens: ListingTokens) -> DavRequest {
+    let mut props = vec![names::RESOURCETYPE, names::SUPPORTED_CALENDAR_COMPONENT_SET];
+    if tokens.sync_token {
+        props.push(names::SYNC_TOKEN);
+    }
+    if tokens.ctag {
+        props.push(names::GETCTAG);
+    }
+    propfind(
+        &[
+            names::NS_DAV,
+            names::NS_CALDAV,
+            names::NS_CARDDAV,
+            names::NS_CALENDARSERVER,
+        ],
+        &props,
+        "1",
+    )
+}
+
 /// Every collection in the answer (calendars, address books and plain collections, see
 /// [`CollectionInfo::kinds`]); non-collections are skipped.
 pub fn parse_collections(body: &[u8], base: &Url) -> Result<Vec<CollectionInfo>, ProtoError> {
@@ -309,6 +341,24 @@ mod tests {
             prop.child(name);
         }
         assert_eq!(collections_request("0").depth, Some("0"));
+    }
+
+    #[test]
+    fn home_listing_asks_only_the_tokens_wanted() {
+        let req = home_listing_request(ListingTokens {
+            sync_token: true,
+            ctag: false,
+        });
+        assert_eq!((req.method, req.depth), ("PROPFIND", Some("1")));
+        let tree = parse_tree(&req.body);
+        let prop = tree.child(names::PROP);
+        prop.child(names::RESOURCETYPE);
+        prop.child(names::SYNC_TOKEN);
+        let body = &req.body;
+        assert!(
+            !body.contains("getctag") && !body.contains("displayname"),
+            "{body}"
+        );
     }
 
     #[test]
