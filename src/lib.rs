@@ -4,6 +4,9 @@
 //! The binary is a thin `main` over [`run`]. The library exposes the engine so integration
 //! tests can drive it over in-memory storages.
 
+// Outside tests, code says what it expected (`expect`) or handles the error.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
@@ -288,6 +289,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 pub struct Status {
     conn: Mutex<Connection>,
     /// Test hook: after this many more writes, writes fail (-1: never).
+    #[cfg(any(test, feature = "testing"))]
     fail_after: AtomicI64,
 }
 
@@ -302,6 +304,7 @@ impl Status {
         migrate(&mut conn)?;
         Ok(Status {
             conn: Mutex::new(conn),
+            #[cfg(any(test, feature = "testing"))]
             fail_after: AtomicI64::new(-1),
         })
     }
@@ -363,7 +366,7 @@ impl Status {
     fn copy_into_memory(src: &Connection) -> rusqlite::Result<Status> {
         let status = Status::in_memory()?;
         {
-            let mut mem = status.conn.lock().unwrap();
+            let mut mem = status.conn.lock().unwrap_or_else(|e| e.into_inner());
             copy_tables(src, &mut mem)?;
         }
         Ok(status)
@@ -371,33 +374,37 @@ impl Status {
 
     /// Test hook: after `n` more successful writes, every write fails, as if the process
     /// died between a storage write and the status commit.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn fail_writes_after(&self, n: i64) {
         self.fail_after.store(n, Ordering::SeqCst);
     }
 
     fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         self.injected_failure()?;
-        f(&self.conn.lock().unwrap())
+        f(&self.conn.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Counts one write down for [`Status::fail_writes_after`]; fails once it is spent.
+    /// Counts one write down for the test hook `fail_writes_after`; fails once it is spent.
+    /// Without the `testing` feature there is no hook and nothing fails here.
     fn injected_failure(&self) -> rusqlite::Result<()> {
-        let left = self.fail_after.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-                Some("injected status write failure".into()),
-            ));
-        }
-        if left > 0 {
-            self.fail_after.store(left - 1, Ordering::SeqCst);
+        #[cfg(any(test, feature = "testing"))]
+        {
+            let left = self.fail_after.load(Ordering::SeqCst);
+            if left == 0 {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    Some("injected status write failure".into()),
+                ));
+            }
+            if left > 0 {
+                self.fail_after.store(left - 1, Ordering::SeqCst);
+            }
         }
         Ok(())
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        f(&self.conn.lock().unwrap())
+        f(&self.conn.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn collection(&self, name: &str) -> rusqlite::Result<Option<CollectionRow>> {
@@ -563,10 +570,10 @@ impl Status {
     }
 
     /// Applies `changes` in order in one transaction (one commit for a whole batch of items).
-    /// With the test hook of [`Status::fail_writes_after`] armed, the changes before the
+    /// With the test hook `fail_writes_after` armed, the changes before the
     /// injected failure are committed and the rest lost, as if the process died there.
     pub fn apply(&self, collection: &str, changes: &[RowChange]) -> rusqlite::Result<()> {
-        let c = self.conn.lock().unwrap();
+        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         c.execute_batch("BEGIN")?;
         let mut result = Ok(());
         for change in changes {
