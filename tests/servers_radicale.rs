@@ -4,7 +4,7 @@
 mod common;
 
 use common::dav_scenarios as sc;
-use common::servers::{Coll, ServerKind::Radicale};
+use common::servers::Coll;
 
 // The scenarios every server runs are in tests/servers_conformance.rs (module `radicale`).
 

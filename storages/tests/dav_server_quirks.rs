@@ -602,3 +602,90 @@ async fn a_refused_mkcol_names_the_collection_and_says_why() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// SOGo: colors as #RRGGBBAA only
+
+#[tokio::test]
+async fn a_color_refused_as_rrggbb_is_sent_again_opaque_as_rrggbbaa() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPPATCH"))
+        .and(body_string_contains("#FF8800FF"))
+        .respond_with(ms(
+            r#"<multistatus xmlns="DAV:" xmlns:a="http://apple.com/ns/ical/">
+            <response><href>/cal/</href><propstat><prop><a:calendar-color/></prop>
+            <status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPPATCH"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"<D:error xmlns:D="DAV">Bad color format (should be '#XXXXXXXX').</D:error>"#,
+        ))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    s.set_meta(
+        &collection(&server, "/cal/"),
+        davsync_storages::MetaKey::Color,
+        Some("#FF8800"),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_bare_file_name_is_read_from_the_collection_not_the_server_root() {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(ResponseTemplate::new(400))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/cal/a.ics"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("ETag", "\"a\"")
+                .set_body_raw(ics("a").into_bytes(), "text/calendar"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let got = s
+        .get_many(&collection(&server, "/cal/"), &[Href("a.ics".into())])
+        .await
+        .unwrap();
+    assert!(got[0].1.is_ok(), "{:?}", got[0].1);
+}
+
+#[tokio::test]
+async fn an_empty_multistatus_for_an_item_means_it_is_not_there() {
+    // Calypso answers a PROPFIND on a missing item with an empty 207.
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(r#"<ns0:multistatus xmlns:ns0="DAV:" />"#))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cal/c.ics"))
+        .and(header("if-none-match", "*"))
+        .respond_with(ResponseTemplate::new(201).insert_header("ETag", "abc"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201).insert_header("ETag", "probe"))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let s = guarded(&server);
+    let (_, etag) = s
+        .upload(&collection(&server, "/cal/"), &item("c"))
+        .await
+        .unwrap();
+    assert_eq!(etag.as_str(), "abc");
+}

@@ -118,8 +118,9 @@ impl DavStorage {
         Ok(!p.enforced())
     }
 
-    /// The item's etag now (PROPFIND Depth 0), `None` when it does not exist.
-    async fn current_etag(&self, url: &Url) -> Result<Option<Option<String>>> {
+    /// The item's etag now (PROPFIND Depth 0), `None` when it does not exist: a 404/410, or a
+    /// multistatus without it (Calypso answers an empty 207 for a missing item).
+    async fn current_etag(&self, url: &Url) -> Result<Option<String>> {
         let req = proto::list_request();
         let r = Request::dav(req.method, url.clone())
             .depth("0")
@@ -127,12 +128,8 @@ impl DavStorage {
         let resp = self.client().send(&r).await?;
         match resp.status.as_u16() {
             404 | 410 => Ok(None),
-            207 => {
-                let entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| {
-                    Error::new(ErrorKind::InvalidData, resp.describe()).with_source(e)
-                })?;
-                Ok(Some(entries.into_iter().find_map(|e| e.etag)))
-            }
+            207 => proto::first_prop_text(&resp.body, &resp.url, proto::names::GETETAG)
+                .map_err(|e| Error::new(ErrorKind::InvalidData, resp.describe()).with_source(e)),
             _ => Err(resp.error(net::Target::ItemRead)),
         }
     }
@@ -155,7 +152,7 @@ impl DavStorage {
                 ErrorKind::NotFound,
                 format!("{what}: gone from the server since it was listed"),
             )),
-            Some(Some(now)) if same_etag(&now, condition) => Ok(()),
+            Some(now) if same_etag(&now, condition) => Ok(()),
             Some(_) => Err(Error::new(
                 ErrorKind::PreconditionFailed,
                 format!(

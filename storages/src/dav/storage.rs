@@ -388,10 +388,7 @@ impl DavStorage {
     /// Multiget in batches, up to `parallel` at once: canonical href -> (etag, body) or why
     /// not.
     async fn multiget_raw(&self, url: &Url, hrefs: &[Href]) -> Result<HashMap<String, RawRead>> {
-        let paths: Vec<String> = hrefs
-            .iter()
-            .map(|h| proto::canonical_path(h.as_str()))
-            .collect();
+        let paths: Vec<String> = hrefs.iter().map(|h| member_path(url, h)).collect();
         let size = self.batch.load(Ordering::Relaxed);
         let chunks: Vec<Vec<String>> = paths.chunks(size).map(<[String]>::to_vec).collect();
         let mut batches = futures::stream::iter(chunks)
@@ -819,6 +816,15 @@ impl DavStorage {
     }
 }
 
+/// The canonical path of a member href: a relative href (the engine's `preferred_href`, a
+/// bare file name) is taken relative to the collection, not to the server root.
+fn member_path(collection: &Url, href: &Href) -> String {
+    match collection.join(href.as_str()) {
+        Ok(u) => proto::canonical_path(u.path()),
+        Err(_) => proto::canonical_path(href.as_str()),
+    }
+}
+
 fn prefixed(e: Error, what: &str) -> Error {
     let kind = e.kind();
     let context = format!("{what}: {}", e.context());
@@ -998,7 +1004,7 @@ impl Storage for DavStorage {
         Ok(hrefs
             .iter()
             .map(|href| {
-                let key = proto::canonical_path(href.as_str());
+                let key = member_path(&url, href);
                 let r = match raw.remove(&key) {
                     Some(Ok((etag, body))) => parse_item(self.kind, href, body).map(|i| (i, etag)),
                     Some(Err(ReadFailure::Item(f))) => Err(failure_error(href, f)),
@@ -1282,9 +1288,20 @@ impl Storage for DavStorage {
             ));
         };
         let url = self.collection_url(collection)?;
-        let resp = self
+        let mut resp = self
             .dav(&url, proto::proppatch_request(&[(prop, value)]))
             .await?;
+        if let (MetaProp::CalendarColor, Some(v), 400) = (prop, value, resp.status.as_u16()) {
+            // SOGo takes colors as #RRGGBBAA only (400 "Bad color format"): the same color,
+            // opaque.
+            if v.len() == 7 && v.starts_with('#') {
+                let opaque = format!("{v}FF");
+                tracing::debug!("{}: sending the color as {opaque}", resp.describe());
+                resp = self
+                    .dav(&url, proto::proppatch_request(&[(prop, Some(&opaque))]))
+                    .await?;
+            }
+        }
         if matches!(resp.status.as_u16(), 403 | 405 | 501) {
             // Calypso answers 501: the collection's properties cannot be changed at all.
             return Err(Error::new(
