@@ -689,3 +689,37 @@ async fn an_empty_multistatus_for_an_item_means_it_is_not_there() {
         .unwrap();
     assert_eq!(etag.as_str(), "abc");
 }
+
+#[tokio::test]
+async fn a_sync_collection_answer_without_a_token_gives_way_to_the_getctag() {
+    // Calypso answers sync-collection with a full listing and no sync-token.
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(ms(listing(&["/cal/a.ics"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "0"))
+        .and(body_string_contains("getctag"))
+        .respond_with(ms(
+            r#"<d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:response>
+            <d:href>/cal/</d:href><d:propstat><d:prop><cs:getctag>c1</cs:getctag></d:prop>
+            <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "1"))
+        .respond_with(ms(listing(&["/cal/a.ics", "/cal/b.ics"])))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let c = s
+        .changes(&collection(&server, "/cal/"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.token.as_ref().map(|t| t.as_str()), Some("ctag:c1"));
+    assert!(c.complete);
+    assert_eq!(c.changed.len(), 2);
+}

@@ -1118,6 +1118,15 @@ impl Storage for DavStorage {
             }
         };
 
+        if first.token.is_none() && !first.truncated {
+            // An answer without a sync-token (Calypso lists everything and gives none) is no
+            // way to see changes: the getctag is, when the collection has one.
+            tracing::debug!(collection = %url, "sync-collection gave no token, trying the getctag");
+            if let Some(changes) = self.ctag_changes(&url, None).await? {
+                return Ok(Some(changes));
+            }
+        }
+
         // By href, the last page's word winning: a full listing of thousands of members
         // must not cost a scan of all the others per member.
         let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
