@@ -18,12 +18,12 @@ macro_rules! conformance {
 
             #[test]
             fn discovery_finds_the_calendars() {
-                sc::discovery_from(KIND, Coll::Calendar, &cf::discovery_url_of(KIND));
+                cf::discovery_finds_or_declared(KIND, Coll::Calendar);
             }
 
             #[test]
             fn discovery_finds_the_address_books() {
-                sc::discovery_from(KIND, Coll::AddressBook, &cf::discovery_url_of(KIND));
+                cf::discovery_finds_or_declared(KIND, Coll::AddressBook);
             }
 
             #[test]

@@ -32,6 +32,9 @@ pub struct Expected {
     /// The path (under the server root) that discovery starts from, and why it is not the
     /// root itself.
     pub discovery_from: Option<(&'static str, &'static str)>,
+    /// `Err(reason)`: discovery cannot find the address books (a configured address book
+    /// URL still works).
+    pub discovers_address_books: Result<(), &'static str>,
     /// `Err(reason)`: the server refuses to create calendars / address books.
     pub creates_calendars: Result<(), &'static str>,
     pub creates_address_books: Result<(), &'static str>,
@@ -48,6 +51,7 @@ pub struct Expected {
 
 const EVERYTHING: Expected = Expected {
     discovery_from: None,
+    discovers_address_books: Ok(()),
     creates_calendars: Ok(()),
     creates_address_books: Ok(()),
     writes_metadata: Ok(()),
@@ -82,6 +86,10 @@ pub fn expected(kind: ServerKind) -> Expected {
                 "test/",
                 "Calypso's root and /.well-known/ answer 401 to any credentials",
             )),
+            discovers_address_books: Err(
+                "a Depth 1 listing of the home types every collection as a calendar only \
+                 (so davsync also takes the address book for an empty calendar)",
+            ),
             creates_calendars: Err("MKCALENDAR makes a collection of no type"),
             creates_address_books: Err("extended MKCOL answers 501"),
             writes_metadata: Err("PROPPATCH answers 501"),
@@ -410,7 +418,9 @@ pub fn collections_created_or_refused(kind: ServerKind, coll: Coll) {
         run.dump()
     );
     let default = server.default_collection(coll);
-    assert!(parent.join(default).is_dir(), "{}", run.dump());
+    if coll == Coll::Calendar || expected(kind).discovers_address_books.is_ok() {
+        assert!(parent.join(default).is_dir(), "{}", run.dump());
+    }
     // Nothing of the local collection was lost.
     assert_eq!(
         items_by_uid(&parent.join("local-one"), coll.fileext()).len(),
@@ -446,5 +456,41 @@ pub fn metasync_or_refused(kind: ServerKind) {
     assert_eq!(
         std::fs::read_to_string(parent.join(name).join("displayname")).unwrap(),
         "Family"
+    );
+}
+
+/// Discovery from the declared URL finds what the server lists; where discovery of address
+/// books is declared impossible, `discover` still succeeds and creates nothing.
+pub fn discovery_finds_or_declared(kind: ServerKind, coll: Coll) {
+    let declared = match coll {
+        Coll::AddressBook => expected(kind).discovers_address_books,
+        Coll::Calendar => Ok(()),
+    };
+    let Err(reason) = declared else {
+        return super::dav_scenarios::discovery_from(kind, coll, &discovery_url_of(kind));
+    };
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    eprintln!("{kind:?} declared: address books are not discoverable ({reason})");
+    let sb = Sandbox::new();
+    let parent = sb.mkdir("local");
+    sb.write_config(&format!(
+        "{}{}[pair.p]\na = \"local\"\nb = \"remote\"\ncollections = [\"from b\"]\n",
+        vdir_section("local", &parent, coll),
+        server.storage_section(
+            "remote",
+            coll,
+            &format!("{}{}", server.root_url(), discovery_url_of(kind)),
+            ""
+        ),
+    ));
+    let run = sb.run(&["discover"]);
+    run.assert_ok();
+    assert_eq!(
+        std::fs::read_dir(&parent).unwrap().count(),
+        0,
+        "{}",
+        run.dump()
     );
 }
