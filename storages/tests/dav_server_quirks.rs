@@ -723,3 +723,23 @@ async fn a_sync_collection_answer_without_a_token_gives_way_to_the_getctag() {
     assert!(c.complete);
     assert_eq!(c.changed.len(), 2);
 }
+
+#[tokio::test]
+async fn a_probe_item_left_by_a_killed_run_is_never_listed_and_is_removed() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(listing(&["/cal/a.ics", "/cal/davsync-probe-1b2c.ics"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/cal/davsync-probe-1b2c.ics"))
+        .and(header("if-match", "\"e-/cal/davsync-probe-1b2c.ics\""))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let listed = s.list(&collection(&server, "/cal/")).await.unwrap();
+    let hrefs: Vec<&str> = listed.iter().map(|r| r.href.as_str()).collect();
+    assert_eq!(hrefs, vec!["/cal/a.ics"]);
+}

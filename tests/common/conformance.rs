@@ -372,9 +372,10 @@ pub fn kill9_during_upload_converges(kind: ServerKind) {
         .keys()
         .filter(|h| {
             let name = h.rsplit('/').next().unwrap_or_default();
+            // Calypso lists its items under the UID, without the `.ics`.
             !name
                 .strip_prefix("up-")
-                .and_then(|r| r.strip_suffix(".ics"))
+                .map(|r| r.strip_suffix(".ics").unwrap_or(r))
                 .and_then(|i| i.parse::<usize>().ok())
                 .is_some_and(|i| i < n)
         })
@@ -492,5 +493,42 @@ pub fn discovery_finds_or_declared(kind: ServerKind, coll: Coll) {
         0,
         "{}",
         run.dump()
+    );
+}
+
+/// `check --online` reports what the suite declares: the unchanged check and whether
+/// preconditions are enforced, and leaves no probe item behind.
+pub fn check_online_reports_the_declared_capabilities(kind: ServerKind) {
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    let coll = Coll::Calendar;
+    let name = server.default_collection(coll);
+    server.create_collection(coll, name, None);
+    let url = server.collection_url(coll, name);
+    let sb = Sandbox::new();
+    sb.write_config(&server.storage_section("remote", coll, &url, ""));
+    let run = sb.run(&["check", "--online"]);
+    run.assert_ok();
+    let row = |key: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} row\n{}", run.dump()))
+            .to_owned()
+    };
+    let want = match expected(kind).unchanged {
+        Unchanged::SyncToken => "sync-collection",
+        Unchanged::Ctag => "getctag",
+    };
+    assert!(row("unchanged check").ends_with(want), "{}", run.dump());
+    let pre = row("preconditions");
+    match expected(kind).enforces_preconditions {
+        Ok(()) => assert!(pre.contains(" enforced ("), "{}", run.dump()),
+        Err(_) => assert!(pre.contains("NOT enforced"), "{}", run.dump()),
+    }
+    assert!(
+        server.http().members(&url).is_empty(),
+        "the probe item was left behind"
     );
 }

@@ -35,6 +35,15 @@ impl Preconditions {
     }
 }
 
+/// The file name prefix of scratch items.
+const PROBE_PREFIX: &str = "davsync-probe-";
+
+/// True for the href of a scratch item: never an item to sync (one is left behind when
+/// davsync is killed during the probe).
+pub(super) fn is_probe_href(href: &str) -> bool {
+    proto::last_segment(href.trim_end_matches('/')).starts_with(PROBE_PREFIX)
+}
+
 /// The etag no item ever has, for the wrong `If-Match` of the probe.
 const WRONG_ETAG: &str = "\"davsync-probe-no-such-etag\"";
 
@@ -57,7 +66,7 @@ impl DavStorage {
     /// Probes the server on a scratch item in `collection` (created, written over with
     /// `If-None-Match: *`, deleted with a wrong `If-Match`, then removed).
     pub async fn probe_preconditions(&self, collection: &Url) -> Result<Preconditions> {
-        let uid = format!("davsync-probe-{}", uuid::Uuid::new_v4());
+        let uid = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4());
         let url = collection
             .join(&format!("{uid}{}", self.ext()))
             .map_err(|e| Error::new(ErrorKind::InvalidData, uid.clone()).with_source(e))?;
@@ -99,6 +108,34 @@ impl DavStorage {
         deleted?;
         tracing::debug!(collection = %collection, ?found, "precondition probe");
         Ok(found)
+    }
+
+    /// Leaves scratch items out of a listing, and removes them from the server (a run killed
+    /// during its probe leaves one behind), conditional on the listed etag.
+    pub(super) async fn drop_probe_items(
+        &self,
+        collection: &Url,
+        entries: &mut Vec<proto::ListEntry>,
+    ) {
+        let (probes, items): (Vec<_>, Vec<_>) =
+            entries.drain(..).partition(|e| is_probe_href(&e.href));
+        *entries = items;
+        for p in probes {
+            let Ok(url) = collection.join(&p.href) else {
+                continue;
+            };
+            let mut req = Request::new(net::Method::DELETE, url);
+            if let Some(etag) = &p.etag {
+                match req.clone().header(IF_MATCH, etag) {
+                    Ok(r) => req = r,
+                    Err(_) => continue,
+                }
+            }
+            match self.client().send(&req).await {
+                Ok(r) => tracing::debug!("{}: removed a leftover probe item", r.describe()),
+                Err(e) => tracing::debug!("removing a leftover probe item: {e}"),
+            }
+        }
     }
 
     /// True when davsync must check etags itself before writing to this server.
@@ -195,6 +232,13 @@ fn same_etag(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_items_are_recognized_by_their_file_name() {
+        assert!(is_probe_href("/cal/davsync-probe-1234.ics"));
+        assert!(is_probe_href("/test/calendar/davsync-probe-1234"));
+        assert!(!is_probe_href("/cal/event-davsync-probe-1.ics"));
+    }
 
     #[test]
     fn etags_compare_in_their_strong_unquoted_form() {

@@ -39,7 +39,7 @@ async fn hand_out(
     sink: &mpsc::Sender<Fetched>,
     seen: &mut HashSet<String>,
 ) -> bool {
-    if !seen.insert(d.href.clone()) {
+    if super::guard::is_probe_href(&d.href) || !seen.insert(d.href.clone()) {
         return true;
     }
     let href = Href(d.href);
@@ -289,6 +289,11 @@ impl DavStorage {
         self.kind
     }
 
+    /// The home sets the last discovery found.
+    pub(super) fn homes_found(&self) -> Vec<Url> {
+        self.homes.get().cloned().unwrap_or_default()
+    }
+
     pub(super) fn root(&self) -> &Url {
         &self.root
     }
@@ -342,6 +347,7 @@ impl DavStorage {
             entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))?;
         }
         entries.retain(|e| e.is_item_for(self.kind));
+        self.drop_probe_items(url, &mut entries).await;
         Ok(entries)
     }
 
@@ -1149,9 +1155,9 @@ impl Storage for DavStorage {
             }
             let token = page.token.clone();
             if !page.truncated {
-                let changed = self
-                    .complete_etags(&url, changed.into_values().collect())
-                    .await?;
+                let mut entries: Vec<ListEntry> = changed.into_values().collect();
+                self.drop_probe_items(&url, &mut entries).await;
+                let changed = self.complete_etags(&url, entries).await?;
                 return Ok(Some(Changes {
                     token: token.map(SyncToken),
                     changed,
