@@ -67,6 +67,8 @@ pub async fn run_online(config: &Config, names: &[String]) -> anyhow::Result<Exi
             );
         }
     }
+    // What `check` prints, then the servers.
+    run(config)?;
     let out = CliReporter::new(false, false);
     let selected: Vec<&StorageConfig> = config
         .storages
