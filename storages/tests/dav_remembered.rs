@@ -184,8 +184,15 @@ async fn an_unchanged_collection_costs_no_request_and_a_moved_token_one_report()
         .mount(&server)
         .await;
     let store = Arc::new(InMemory::new());
+    run(&server, &store, ItemKind::Calendar)
+        .discover()
+        .await
+        .unwrap();
+    // The first discovery asks no token (a first sync has none to compare); later ones do.
     let s = run(&server, &store, ItemKind::Calendar);
     let found = s.discover().await.unwrap();
+    let asked = requests(&server).await.last().unwrap().body.clone();
+    assert!(String::from_utf8(asked).unwrap().contains("sync-token"));
     server.reset().await;
     Mock::given(method("REPORT"))
         .and(path("/alice/home/"))
@@ -534,7 +541,10 @@ async fn discover_finds_everything_out_again_and_keeps_the_new_answer() {
     let list = Listing::new(Mutex::new(listing("/alice/", &[("work", "w-1")])));
     mount_account(&server, "/alice/", list.clone()).await;
     let store = Arc::new(InMemory::new());
-    run(&server, &store, ItemKind::Calendar).discover().await.unwrap();
+    run(&server, &store, ItemKind::Calendar)
+        .discover()
+        .await
+        .unwrap();
     let kept = store.snapshot();
 
     server.reset().await;
@@ -543,6 +553,9 @@ async fn discover_finds_everything_out_again_and_keeps_the_new_answer() {
     o.transport.remember = Some(Arc::new(Rediscovering(store.clone())));
     DavStorage::new(o).unwrap().discover().await.unwrap();
     let reqs = sent(&server).await;
-    assert!(reqs.len() >= 3, "the principal was not looked for again: {reqs:?}");
+    assert!(
+        reqs.len() >= 3,
+        "the principal was not looked for again: {reqs:?}"
+    );
     assert_eq!(store.snapshot().len(), kept.len());
 }
