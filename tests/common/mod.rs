@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dav_scenarios;
+pub mod fault_proxy;
 pub mod servers;
 pub mod tls;
 
