@@ -80,7 +80,8 @@ fn config_parser_seeds_parse_or_fail_cleanly() {
 
 #[test]
 fn every_fuzz_regression_input_passes_its_check() {
-    let targets: [(&str, fn(&[u8])); 3] = [
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 3] = [
         ("items", checks::items),
         ("multistatus", checks::multistatus),
         ("config", checks::config),

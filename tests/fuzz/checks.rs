@@ -169,9 +169,9 @@ pub fn config(data: &[u8]) {
         Err(e) => {
             let shown = e.to_string();
             assert!(!shown.is_empty());
-            let again = davsync::config::parse(path, text.to_owned())
-                .err()
-                .expect("the same text parsed twice");
+            let Err(again) = davsync::config::parse(path, text.to_owned()) else {
+                panic!("the same text parsed twice, now without error")
+            };
             assert_eq!(again.to_string(), shown);
         }
     }
