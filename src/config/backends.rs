@@ -245,7 +245,7 @@ fn construct(
 pub fn dav_options(
     st: &StorageConfig,
     kind: ItemKind,
-    password: Option<String>,
+    password: Option<Secret>,
 ) -> Result<DavOptions, String> {
     let StorageParams::Dav(dav) = &st.params else {
         return Err("not a CalDAV/CardDAV storage".to_owned());

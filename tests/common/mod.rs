@@ -8,6 +8,7 @@
 pub mod conformance;
 pub mod dav_scenarios;
 pub mod plain_http;
+pub mod fault_proxy;
 pub mod servers;
 pub mod tls;
 
