@@ -375,9 +375,12 @@ async fn a_500_on_an_update_is_reported_as_a_server_error() {
 
 /// An item store that takes every PUT and DELETE whatever its preconditions say, as SOGo
 /// and Calypso do, and answers PROPFIND Depth 0 on an item with its etag.
+/// Path -> (etag, body).
+type Items = std::collections::HashMap<String, (String, Vec<u8>)>;
+
 #[derive(Clone, Default)]
 struct Lenient {
-    items: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>>,
+    items: Arc<std::sync::Mutex<Items>>,
     version: Arc<AtomicUsize>,
 }
 
