@@ -183,6 +183,7 @@ class Server:
                 else:
                     st, _, data = self.request("MKCOL", path, MKCOL_ADDRESSBOOK)
                 if st not in (200, 201):
+                    self.stop()
                     sys.exit(f"creating {path} on xandikos: {st} {data[:300]!r}")
             self.stop()
         for k, (path, what, is_empty) in enumerate(colls):
