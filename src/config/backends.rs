@@ -16,7 +16,8 @@ use davsync_storages::{ItemKind, Storage};
 
 use super::password::PasswordSource;
 use super::resolve::{
-    AuthChoice, Config, PairConfig, StorageConfig, StorageParams, StorageType, VerifyChoice,
+    AuthChoice, Config, DavParams, PairConfig, StorageConfig, StorageParams, StorageType,
+    VerifyChoice,
 };
 use super::{ConfigError, Problem};
 use crate::remember::FileRemember;
@@ -193,63 +194,56 @@ fn construct(
             .map_err(|e| crate::commands::chain(&e))
         }
         StorageParams::Dav(_) if st.ty != StorageType::Http => {
-            let opts = dav_options(st, kind, password)?;
+            let opts = dav_options_with(st, kind, password, Some(shared))?;
             DavStorage::new(opts)
                 .map(|s| Arc::new(s) as Arc<dyn Storage>)
                 .map_err(|e| crate::commands::chain(&e))
         }
         StorageParams::Dav(dav) => {
-            let url = url::Url::parse(&dav.url).map_err(|e| format!("url {:?}: {e}", dav.url))?;
-            let mut transport = TransportOptions::new(url);
-            transport.username = dav.username.clone();
-            transport.password = password;
-            transport.auth = match dav.auth {
-                AuthChoice::Basic => AuthMode::Basic,
-                AuthChoice::Digest => AuthMode::Digest,
-                AuthChoice::Bearer => AuthMode::Bearer,
-                AuthChoice::Guess => AuthMode::Guess,
-            };
-            transport.verify = match &dav.verify {
-                VerifyChoice::Yes => Verify::Yes,
-                VerifyChoice::No => Verify::No,
-                VerifyChoice::CaBundle(p) => Verify::CaBundle(p.clone()),
-            };
-            transport.verify_fingerprint = dav.verify_fingerprint.clone();
-            transport.client_cert = dav.client_cert.clone();
-            transport.timeout = dav.timeout;
-            transport.max_connections = dav.max_connections;
-            transport.remember = Some(shared.remember.clone());
-            if let (AuthMode::Bearer, Some((src, _))) = (transport.auth, &dav.password) {
-                if !matches!(src, PasswordSource::Literal(_)) {
-                    transport.refresh_password = Some(Arc::new(Refetch(src.clone())));
-                }
-            }
-            let built = if st.ty == StorageType::Http {
-                HttpStorage::new(HttpOptions { transport }).map(|s| Arc::new(s) as Arc<dyn Storage>)
-            } else {
-                let mut opts = DavOptions::new(transport, kind);
-                opts.start = dav.start_date;
-                opts.end = dav.end_date;
-                opts.item_types = dav.item_types.clone().unwrap_or_default();
-                opts.multiget_batch = dav.batch_size;
-                opts.listings = Some(shared.listings.clone());
-                DavStorage::new(opts).map(|s| Arc::new(s) as Arc<dyn Storage>)
-            };
-            built.map_err(|e| crate::commands::chain(&e))
+            let transport = transport_options(dav, password, Some(shared))?;
+            HttpStorage::new(HttpOptions { transport })
+                .map(|s| Arc::new(s) as Arc<dyn Storage>)
+                .map_err(|e| crate::commands::chain(&e))
         }
     }
 }
 
 /// The options of a `caldav`/`carddav` storage (`check --online` builds the storage itself
-/// to ask it what the server supports).
+/// to ask it what the server supports; it neither uses nor updates what syncs remembered).
 pub fn dav_options(
     st: &StorageConfig,
     kind: ItemKind,
     password: Option<Secret>,
 ) -> Result<DavOptions, String> {
+    dav_options_with(st, kind, password, None)
+}
+
+fn dav_options_with(
+    st: &StorageConfig,
+    kind: ItemKind,
+    password: Option<Secret>,
+    shared: Option<&Shared>,
+) -> Result<DavOptions, String> {
     let StorageParams::Dav(dav) = &st.params else {
         return Err("not a CalDAV/CardDAV storage".to_owned());
     };
+    let transport = transport_options(dav, password, shared)?;
+    let mut opts = DavOptions::new(transport, kind);
+    opts.start = dav.start_date;
+    opts.end = dav.end_date;
+    opts.item_types = dav.item_types.clone().unwrap_or_default();
+    opts.multiget_batch = dav.batch_size;
+    opts.listings = shared.map(|s| s.listings.clone());
+    Ok(opts)
+}
+
+/// How a network storage connects and authenticates. With `shared`, what earlier runs
+/// remembered (auth scheme, discovery) is used and kept.
+fn transport_options(
+    dav: &DavParams,
+    password: Option<Secret>,
+    shared: Option<&Shared>,
+) -> Result<TransportOptions, String> {
     let url = url::Url::parse(&dav.url).map_err(|e| format!("url {:?}: {e}", dav.url))?;
     let mut transport = TransportOptions::new(url);
     transport.username = dav.username.clone();
@@ -269,12 +263,13 @@ pub fn dav_options(
     transport.client_cert = dav.client_cert.clone();
     transport.timeout = dav.timeout;
     transport.max_connections = dav.max_connections;
-    let mut opts = DavOptions::new(transport, kind);
-    opts.start = dav.start_date;
-    opts.end = dav.end_date;
-    opts.item_types = dav.item_types.clone().unwrap_or_default();
-    opts.multiget_batch = dav.batch_size;
-    Ok(opts)
+    transport.remember = shared.map(|s| s.remember.clone());
+    if let (AuthMode::Bearer, Some((src, _))) = (transport.auth, &dav.password) {
+        if !matches!(src, PasswordSource::Literal(_)) {
+            transport.refresh_password = Some(Arc::new(Refetch(src.clone())));
+        }
+    }
+    Ok(transport)
 }
 
 fn read_only(s: Arc<dyn Storage>) -> Arc<dyn Storage> {

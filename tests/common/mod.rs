@@ -7,8 +7,8 @@
 
 pub mod conformance;
 pub mod dav_scenarios;
-pub mod plain_http;
 pub mod fault_proxy;
+pub mod plain_http;
 pub mod servers;
 pub mod tls;
 

@@ -182,14 +182,7 @@ pub(super) async fn discover(s: &DavStorage) -> Result<Found> {
         match list_homes(s, &homes, r.token_property, &r.scheduling).await {
             Ok(found) => {
                 let property = next_token_property(r.token_property, &found);
-                keep(
-                    s,
-                    r.found_at,
-                    r.principal,
-                    property,
-                    &r.scheduling,
-                    &found,
-                );
+                keep(s, r.found_at, r.principal, property, &r.scheduling, &found);
                 return Ok(found);
             }
             // Credentials refused or the server unreachable: asking elsewhere would not help.
