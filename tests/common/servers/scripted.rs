@@ -203,7 +203,7 @@ impl DavServer {
         );
     }
 
-    /// The items `write` puts into a folder, PUT into the collection 8 at a time.
+    /// The items `write` puts into a folder, PUT into the collection a few at a time.
     pub(super) fn scripted_load_items<T>(
         &mut self,
         coll: Coll,
