@@ -320,6 +320,40 @@ const DAVICAL_HOME: &str = r#"<multistatus xmlns="DAV:" xmlns:C="urn:ietf:params
 </multistatus>"#;
 
 #[tokio::test]
+async fn sogo_personal_calendar_doubling_as_the_outbox_is_a_calendar() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .and(path("/SOGo/dav/test/"))
+        .and(header("depth", "0"))
+        .respond_with(ms(
+            r#"<D:multistatus xmlns:D="DAV:" xmlns:a="urn:ietf:params:xml:ns:caldav">
+<D:response><D:href>/SOGo/dav/test/</D:href><D:propstat><D:status>HTTP/1.1 200 OK</D:status><D:prop>
+<a:calendar-home-set><D:href>/SOGo/dav/test/Calendar/</D:href></a:calendar-home-set>
+<a:schedule-inbox-URL><D:href>/SOGo/dav/test/Calendar/inbox/</D:href></a:schedule-inbox-URL>
+<a:schedule-outbox-URL><D:href>/SOGo/dav/test/Calendar/personal/</D:href></a:schedule-outbox-URL>
+</D:prop></D:propstat></D:response></D:multistatus>"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(path("/SOGo/dav/test/Calendar/"))
+        .and(header("depth", "1"))
+        .respond_with(ms(r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/SOGo/dav/test/Calendar/personal/</D:href>
+<D:propstat><D:status>HTTP/1.1 200 OK</D:status><D:prop><D:resourcetype><D:collection/>
+<calendar xmlns="urn:ietf:params:xml:ns:caldav"/><vevent-collection xmlns="http://groupdav.org/"/>
+<schedule-outbox xmlns="urn:ietf:params:xml:ns:caldav"/></D:resourcetype></D:prop></D:propstat></D:response>
+<D:response><D:href>/SOGo/dav/test/Calendar/inbox/</D:href><D:propstat><D:status>HTTP/1.1 200 OK</D:status>
+<D:prop><D:resourcetype><D:collection/><schedule-inbox xmlns="urn:ietf:params:xml:ns:caldav"/>
+</D:resourcetype></D:prop></D:propstat></D:response></D:multistatus>"#))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/SOGo/dav/test/", ItemKind::Calendar)).unwrap();
+    let found = s.discover().await.unwrap();
+    let names: Vec<&str> = found.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["personal"]);
+}
+
+#[tokio::test]
 async fn scheduling_inbox_and_outbox_are_never_taken_for_calendars() {
     let server = MockServer::start().await;
     Mock::given(method("PROPFIND"))

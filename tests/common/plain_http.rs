@@ -37,13 +37,13 @@ impl PlainHttp {
         let mut t = TransportOptions::new(Url::parse(base).expect("base URL"));
         t.username = Some(username.to_owned());
         t.password = Some(password.into());
-        t.timeout = Duration::from_secs(60);
+        t.timeout = Duration::from_secs(180);
         t.retry = RetryPolicy {
             max_attempts: 3,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
         };
-        t.max_connections = 8;
+        t.max_connections = 3;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -93,7 +93,8 @@ impl PlainHttp {
         self.send(req.attempts(1))
     }
 
-    /// PUTs (`If-None-Match: *`) up to 8 at once; the answers in the same order.
+    /// PUTs (`If-None-Match: *`) up to 3 at once (SOGo serves 3 requests at a time, and a
+    /// loaded machine makes more wait past the timeout); the answers in the same order.
     pub fn put_many(&self, items: Vec<(String, &'static str, String)>) -> Vec<Answer> {
         use futures::StreamExt;
         let client = self.client.clone();
@@ -123,7 +124,7 @@ impl PlainHttp {
                         }
                     }
                 })
-                .buffered(8)
+                .buffered(3)
                 .collect()
                 .await
         })

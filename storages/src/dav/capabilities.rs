@@ -59,10 +59,16 @@ impl DavStorage {
     /// refused credentials); every capability question answers for itself.
     pub async fn server_report(&self) -> Result<ServerReport> {
         let found = crate::storage::Storage::discover(self).await?;
-        let collections: Vec<Url> = found
+        let mut collections: Vec<Url> = found
             .iter()
             .filter_map(|c| Url::parse(&c.href).ok())
             .collect();
+        // A configured URL that is itself a collection is what a pair without `collections`
+        // syncs: it comes first (and is where the probe goes).
+        if self.root_is_collection().await {
+            collections.retain(|c| c != self.root());
+            collections.insert(0, self.root().clone());
+        }
         let principal = self.principal_of_root().await;
         let homes = self.homes_found();
         let mut report = ServerReport {
@@ -149,6 +155,24 @@ impl DavStorage {
         } else {
             ChangeCheck::Neither
         })
+    }
+
+    async fn root_is_collection(&self) -> bool {
+        let Ok(resp) = self.dav(self.root(), proto::collections_request("0")).await else {
+            return false;
+        };
+        if !resp.is_success() {
+            return false;
+        }
+        let own = proto::canonical_path(self.root().path());
+        proto::parse_collections(&resp.body, &resp.url)
+            .map(|infos| {
+                infos.iter().any(|i| {
+                    i.has_kind(self.kind())
+                        && i.href.trim_end_matches('/') == own.trim_end_matches('/')
+                })
+            })
+            .unwrap_or(false)
     }
 
     async fn principal_of_root(&self) -> Option<String> {

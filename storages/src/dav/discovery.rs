@@ -302,7 +302,7 @@ async fn list_homes_with(
         for info in &listing.infos {
             if !info.has_kind(s.kind())
                 || info.href.trim_end_matches('/') == home_path.trim_end_matches('/')
-                || is_scheduling(&info.href, scheduling)
+                || (is_scheduling(&info.href, scheduling) && !info.typed_outbox)
             {
                 continue;
             }
@@ -363,6 +363,8 @@ fn supports_any(info: &proto::CollectionInfo, s: &DavStorage) -> bool {
 
 /// True for the principal's scheduling inbox or outbox (RFC 6638), which DAViCal types as
 /// calendars: syncing them would create `.in`/`.out` folders that can never be written back.
+/// (A collection that types itself as outbox and calendar is SOGo's personal calendar, kept
+/// by the caller.)
 fn is_scheduling(href: &str, scheduling: &[String]) -> bool {
     scheduling
         .iter()

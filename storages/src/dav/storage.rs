@@ -401,6 +401,9 @@ impl DavStorage {
             entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))?;
         }
         entries.retain(|e| e.is_item_for(self.kind));
+        // One entry per href: DavMail (Exchange) lists some twice in one answer.
+        let mut once = HashSet::new();
+        entries.retain(|e| once.insert(e.href.clone()));
         self.drop_probe_items(url, &mut entries).await;
         Ok(entries)
     }

@@ -203,7 +203,7 @@ impl DavServer {
         );
     }
 
-    /// The items `write` puts into a folder, PUT into the collection 8 at a time.
+    /// The items `write` puts into a folder, PUT into the collection a few at a time.
     pub(super) fn scripted_load_items<T>(
         &mut self,
         coll: Coll,
@@ -270,10 +270,14 @@ impl DavServer {
         let mut names: Vec<String> = plain_http::responses(&a.body)
             .into_iter()
             .filter(|r| r.types.iter().any(|t| t == want))
-            .filter(|r| !r.types.iter().any(|t| t.starts_with("schedule-")))
+            // RFC 6638: the inbox is never a calendar to sync; a collection the principal
+            // names as its outbox is not one either, unless it types itself as outbox and
+            // calendar at once (SOGo's personal calendar doubles as the outbox).
+            .filter(|r| !r.types.iter().any(|t| t == "schedule-inbox"))
             .filter(|r| {
                 let h = r.href.trim_end_matches('/');
-                h != home_path && !scheduling.iter().any(|s| s == h)
+                let typed_outbox = r.types.iter().any(|t| t == "schedule-outbox");
+                h != home_path && (typed_outbox || !scheduling.iter().any(|s| s == h))
             })
             .map(|r| {
                 r.href

@@ -31,6 +31,9 @@ pub struct CollectionInfo {
     pub ctag: Option<String>,
     /// `DAV:sync-token`; `Some` means the collection supports sync-collection.
     pub sync_token: Option<String>,
+    /// Typed `schedule-outbox` as well as calendar (SOGo's personal calendar): a calendar
+    /// even when the principal names it as its outbox.
+    pub typed_outbox: bool,
 }
 
 impl CollectionInfo {
@@ -213,8 +216,12 @@ fn collection_info(response: &Response) -> Option<CollectionInfo> {
     }
     let rt = response.prop(names::RESOURCETYPE)?;
     let mut kinds = Vec::new();
-    let scheduling = rt.has_child(names::SCHEDULE_INBOX) || rt.has_child(names::SCHEDULE_OUTBOX);
-    if rt.has_child(names::CALENDAR) && !scheduling {
+    // A scheduling inbox holds invitations, never the user's calendar. An outbox typed as
+    // one but not as a calendar is no calendar either; SOGo types its personal calendar as
+    // both (it doubles as the outbox), and that one is a calendar.
+    let inbox = rt.has_child(names::SCHEDULE_INBOX);
+    let outbox = rt.has_child(names::SCHEDULE_OUTBOX);
+    if rt.has_child(names::CALENDAR) && !inbox {
         kinds.push(ItemKind::Calendar);
     }
     if rt.has_child(names::ADDRESSBOOK) {
@@ -246,6 +253,7 @@ fn collection_info(response: &Response) -> Option<CollectionInfo> {
         components,
         ctag: text(names::GETCTAG),
         sync_token: text(names::SYNC_TOKEN),
+        typed_outbox: outbox,
     })
 }
 
@@ -417,6 +425,7 @@ mod tests {
                 components: vec!["VEVENT".into(), "VTODO".into()],
                 ctag: Some("http://sabre.io/ns/sync/17".into()),
                 sync_token: Some("http://sabre.io/ns/sync/17".into()),
+                typed_outbox: false,
             }
         );
         assert!(personal.supports(Component::Todo));
