@@ -17,6 +17,7 @@
 mod component;
 mod contentline;
 mod datetime;
+mod describe;
 mod ical;
 mod merge;
 mod normalize;
