@@ -11,6 +11,7 @@ pub mod output;
 pub mod repair;
 pub mod status;
 pub mod sync;
+pub mod trash;
 
 use std::process::ExitCode;
 
