@@ -35,6 +35,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawGeneral {
     pub status_path: Option<Spanned<String>>,
+    pub trash_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
