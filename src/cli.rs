@@ -64,6 +64,31 @@ pub enum Command {
     /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
     #[command(override_usage = "davsync status [PAIR]...")]
     Status(PairsArgs),
+
+    /// The versions that syncs replaced or deleted, and putting one back
+    #[command(
+        subcommand,
+        override_usage = "davsync trash list [PAIR]...\n       davsync trash restore ID..."
+    )]
+    Trash(TrashCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashCommand {
+    /// One line per kept version, newest first
+    #[command(override_usage = "davsync trash list [PAIR]...")]
+    List(PairsArgs),
+
+    /// Write kept versions back to the storage they were taken from
+    #[command(override_usage = "davsync trash restore ID...")]
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// IDs of kept versions, as `davsync trash list` prints them
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,10 @@ pub struct Origin {
     /// Empty for a pair without `collections`.
     pub collection: String,
     pub storage: String,
+    /// The collection on the storage (its locator and its name there, which a mapped
+    /// collection may spell differently from the pair's), so a restore can write it back.
+    pub collection_href: String,
+    pub collection_name: String,
     pub href: String,
     pub etag: Option<String>,
     pub uid: String,
@@ -105,6 +109,8 @@ struct Meta {
     pair: String,
     collection: String,
     storage: String,
+    collection_href: String,
+    collection_name: String,
     href: String,
     etag: Option<String>,
     uid: String,
@@ -222,6 +228,8 @@ impl Trash {
             pair: origin.pair.clone(),
             collection: origin.collection.clone(),
             storage: origin.storage.clone(),
+            collection_href: origin.collection_href.clone(),
+            collection_name: origin.collection_name.clone(),
             href: origin.href.clone(),
             etag: origin.etag.clone(),
             uid: origin.uid.clone(),
@@ -274,6 +282,8 @@ impl Trash {
                 pair: meta.pair,
                 collection: meta.collection,
                 storage: meta.storage,
+                collection_href: meta.collection_href,
+                collection_name: meta.collection_name,
                 href: meta.href,
                 etag: meta.etag,
                 uid: meta.uid,

@@ -8,10 +8,11 @@ pub mod metasync;
 pub mod repair;
 pub mod status;
 pub mod sync;
+pub mod trash;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TrashCommand};
 use crate::config::{Config, PairConfig};
 use crate::sync::CollectionSpec;
 
@@ -23,6 +24,10 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
         Command::Check => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
+        Command::Trash(TrashCommand::List(args)) => trash::list(config, &args.pairs),
+        Command::Trash(TrashCommand::Restore(args)) => {
+            trash::restore(config, &args.ids, cli.quiet).await
+        }
     }
 }
 

@@ -1168,7 +1168,9 @@ mod tests {
 
     #[test]
     fn a_negative_trash_days_is_refused_with_its_place() {
-        let err = parse("[general]\ntrash_days = -1\n").unwrap_err().to_string();
+        let err = parse("[general]\ntrash_days = -1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("general.trash_days"), "{err}");
         assert!(err.contains(":2:"), "{err}");
     }

@@ -12,6 +12,8 @@ fn origin(uid: &str, why: Why) -> Origin {
         pair: "cal".into(),
         collection: "work".into(),
         storage: "cal_local".into(),
+        collection_href: "/home/u/cal/work".into(),
+        collection_name: "work".into(),
         href: format!("{uid}.ics"),
         etag: Some("\"e1\"".into()),
         uid: uid.into(),

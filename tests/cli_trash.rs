@@ -1,0 +1,96 @@
+//! `davsync trash list` and `davsync trash restore`: the exact lines, exit codes, and that a
+//! restore never overwrites anything without keeping it first.
+
+mod cli_util;
+
+use cli_util::{event, two_vdirs, Env};
+use davsync::trash::{Origin, Trash, Why};
+use davsync_storages::ItemKind;
+
+fn keep(env: &Env, uid: &str, summary: &str, why: Why) -> String {
+    let trash = Trash::new(&env.path("status"), 30);
+    let origin = Origin {
+        pair: "p".into(),
+        collection: String::new(),
+        storage: "a".into(),
+        collection_href: env.path("a").display().to_string(),
+        collection_name: String::new(),
+        href: format!("{uid}.ics"),
+        etag: None,
+        uid: uid.into(),
+        why,
+        kind: ItemKind::Calendar,
+    };
+    trash
+        .save(&origin, event(uid, summary).as_bytes())
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn list_prints_one_line_per_version_newest_first() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    let first = keep(&env, "one", "Dentist", Why::Deleted);
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    let second = keep(&env, "two", "Lunch", Why::Overwritten);
+    let r = env.run(&["trash", "list"]);
+    r.assert_code(0);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    let fields: Vec<&str> = lines[0].splitn(3, ' ').collect();
+    assert_eq!(fields[0], second);
+    // Local time, ISO 8601, with its offset.
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(fields[1]).is_ok(),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(fields[2], "p two overwritten on a: Lunch");
+    assert!(lines[1].starts_with(&format!("{first} ")));
+    assert!(lines[1].ends_with(" p one deleted on a: Dentist"));
+
+    env.run(&["trash", "list", "p"]).assert_code(0);
+    env.run(&["trash", "list", "nope"]).assert_code(2);
+}
+
+#[test]
+fn restore_writes_a_deleted_version_back_and_forgets_it() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.mkdir("a");
+    let id = keep(&env, "one", "Dentist", Why::Deleted);
+    let r = env.run(&["trash", "restore", &id]);
+    r.assert_code(0);
+    assert_eq!(r.lines(), ["Restoring item one to a"]);
+    assert_eq!(env.read("a/one.ics"), event("one", "Dentist"));
+    assert_eq!(env.run(&["trash", "list"]).stdout, "");
+}
+
+#[test]
+fn restore_over_a_newer_version_keeps_that_one_in_the_trash() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.write("a/one.ics", &event("one", "Dentist at 10"));
+    let id = keep(&env, "one", "Dentist", Why::Overwritten);
+    env.run(&["trash", "restore", &id]).assert_code(0);
+    assert_eq!(env.read("a/one.ics"), event("one", "Dentist"));
+    let list = env.run(&["trash", "list"]);
+    assert_eq!(list.lines().len(), 1);
+    assert!(list
+        .stdout
+        .trim_end()
+        .ends_with(" p one overwritten on a: Dentist at 10"));
+}
+
+#[test]
+fn an_unknown_id_is_a_usage_error_and_restores_nothing() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.mkdir("a");
+    let id = keep(&env, "one", "Dentist", Why::Deleted);
+    let r = env.run(&["trash", "restore", &id, "0badc0de"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("0badc0de"), "{}", r.stderr);
+    assert!(!env.path("a/one.ics").exists());
+}
