@@ -15,7 +15,6 @@ use davsync_storages::{Collection, Href, Item, Storage};
 use super::{chain, exit_code, select};
 use crate::config::{backends, Config};
 use crate::output::CliReporter;
-use crate::sync::Reporter;
 use crate::trash::{Entry, Origin, Trash, Why};
 
 /// The trash of the configured status folder.
@@ -69,7 +68,8 @@ pub async fn restore(config: &Config, ids: &[String], quiet: bool) -> anyhow::Re
     let out = CliReporter::new(false, quiet);
     for (entry, bytes) in found {
         match restore_one(config, &trash, &entry, bytes).await {
-            Ok(()) => out.change(&format!(
+            Ok(()) if quiet => {}
+            Ok(()) => out.line(&format!(
                 "Restoring item {} to {}",
                 entry.origin.uid,
                 entry.storage_place()

@@ -202,16 +202,19 @@ impl CollectionJob<'_> {
             None => match t.storage.upload(&t.collection, item).await {
                 Ok((href, etag)) => {
                     self.copied(ident, to, false);
-                    self.record(&row(
-                        ident,
-                        to,
-                        SideState {
-                            href: href.0,
-                            etag: etag.0,
-                            hash: item.hash().to_owned(),
-                        },
-                        Some(src_state),
-                    ))
+                    self.record_equal(
+                        &row(
+                            ident,
+                            to,
+                            SideState {
+                                href: href.0,
+                                etag: etag.0,
+                                hash: item.hash().to_owned(),
+                            },
+                            Some(src_state),
+                        ),
+                        item,
+                    )
                 }
                 // Created there meanwhile (another client, or a write of an interrupted run
                 // the server finished after our listing): compare with what is there now.
@@ -238,16 +241,19 @@ impl CollectionJob<'_> {
             {
                 Ok(etag) => {
                     self.copied(ident, to, true);
-                    self.record(&row(
-                        ident,
-                        to,
-                        SideState {
-                            href: d.href.0.clone(),
-                            etag: etag.0,
-                            hash: item.hash().to_owned(),
-                        },
-                        Some(src_state),
-                    ))
+                    self.record_equal(
+                        &row(
+                            ident,
+                            to,
+                            SideState {
+                                href: d.href.0.clone(),
+                                etag: etag.0,
+                                hash: item.hash().to_owned(),
+                            },
+                            Some(src_state),
+                        ),
+                        item,
+                    )
                 }
                 Err(e) if retry && e.kind() == ErrorKind::PreconditionFailed => {
                     Box::pin(self.after_precondition(ident, from, src, item, d)).await
@@ -284,7 +290,8 @@ impl CollectionJob<'_> {
                 let mut src = src.clone();
                 src.item = Some(item.clone());
                 if fresh.hash == item.hash() {
-                    return self.record(&row(ident, to, fresh.state(), Some(src.state())));
+                    return self
+                        .record_equal(&row(ident, to, fresh.state(), Some(src.state())), item);
                 }
                 let (a, b) = match from {
                     Side::A => (src, fresh),
@@ -378,11 +385,14 @@ impl CollectionJob<'_> {
             );
         };
         if ia.hash() == ib.hash() {
-            return self.record(&ItemRow {
-                ident: ident.to_owned(),
-                a: Some(a.state()),
-                b: Some(b.state()),
-            });
+            return self.record_equal(
+                &ItemRow {
+                    ident: ident.to_owned(),
+                    a: Some(a.state()),
+                    b: Some(b.state()),
+                },
+                &ia,
+            );
         }
         // A conflict's outcome is written to both sides: a read-only side can only win (or
         // be ignored).
@@ -400,7 +410,15 @@ impl CollectionJob<'_> {
                 return self.copy(ident, ro, src, item, Some(dst), retry).await;
             }
         }
-        match conflict::resolve(self.strategies, &ia, &ib, self.dry_run).await {
+        let base = if self.strategies.contains(&conflict::Strategy::Merge) {
+            self.status.base(&self.name, ident).unwrap_or_else(|e| {
+                tracing::warn!(uid = ident, "reading the merge base from the status: {e}");
+                None
+            })
+        } else {
+            None
+        };
+        match conflict::resolve(self.strategies, &ia, &ib, base.as_deref(), self.dry_run).await {
             Outcome::Unresolved { reason } => {
                 self.emit(Event::Unresolved {
                     at: self.at.clone(),
@@ -509,7 +527,7 @@ impl CollectionJob<'_> {
         done
     }
 
-    /// A merged version (from `command`) replaces both sides' versions.
+    /// A merged version (from `merge` or `command`) replaces both sides' versions.
     async fn merged(&self, ident: &str, a: &Current, b: &Current, merged: &Item) -> Done {
         let mut row = ItemRow {
             ident: ident.to_owned(),
@@ -537,7 +555,7 @@ impl CollectionJob<'_> {
                 Err(e) => return self.write_failed(ident, side, Write::Update, &e, Some(merged)),
             }
         }
-        self.record(&row)
+        self.record_equal(&row, merged)
     }
 }
 
