@@ -94,3 +94,96 @@ fn an_unknown_id_is_a_usage_error_and_restores_nothing() {
     assert!(r.stderr.contains("0badc0de"), "{}", r.stderr);
     assert!(!env.path("a/one.ics").exists());
 }
+
+/// The ID of every `trash list` line.
+fn ids(env: &Env) -> Vec<String> {
+    let r = env.run(&["trash", "list"]);
+    r.assert_code(0);
+    r.lines()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_sync_keeps_what_it_overwrites_and_deletes() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.write("a/one.ics", &event("one", "Dentist"));
+    env.write("a/two.ics", &event("two", "Lunch"));
+    env.write("a/three.ics", &event("three", "Gym"));
+    env.mkdir("b");
+    env.run(&["sync"]).assert_code(0);
+    env.write("a/one.ics", &event("one", "Dentist at 10"));
+    std::fs::remove_file(env.path("a/two.ics")).unwrap();
+    env.run(&["sync"]).assert_code(0);
+    let r = env.run(&["trash", "list"]);
+    let mut tails: Vec<String> = r
+        .lines()
+        .iter()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap().to_owned())
+        .collect();
+    tails.sort();
+    assert_eq!(
+        tails,
+        [
+            "p one overwritten on b: Dentist",
+            "p two deleted on b: Lunch"
+        ]
+    );
+}
+
+#[test]
+fn a_removed_collection_propagated_with_force_delete_comes_back_with_restore() {
+    let env = Env::new();
+    env.config(&two_vdirs("collections = [\"from a\", \"from b\"]"));
+    env.write("a/work/one.ics", &event("one", "Dentist"));
+    env.write("a/work/two.ics", &event("two", "Lunch"));
+    env.mkdir("b");
+    env.run(&["sync"]).assert_code(0);
+    assert_eq!(env.items("b/work", ".ics").len(), 2);
+
+    std::fs::remove_dir_all(env.path("a/work")).unwrap();
+    env.run(&["sync"]).assert_code(1);
+    let r = env.run(&["sync", "--force-delete"]);
+    r.assert_code(0);
+    assert!(!env.path("b/work").exists());
+
+    let ids = ids(&env);
+    assert_eq!(ids.len(), 2);
+    let mut args = vec!["trash", "restore"];
+    args.extend(ids.iter().map(String::as_str));
+    let r = env.run(&args);
+    r.assert_code(0);
+    assert_eq!(
+        r.sorted_lines(),
+        [
+            "Restoring item one to b/work",
+            "Restoring item two to b/work"
+        ]
+    );
+    assert_eq!(env.read("b/work/one.ics"), event("one", "Dentist"));
+    assert_eq!(env.read("b/work/two.ics"), event("two", "Lunch"));
+
+    // The next sync carries them back to a as ordinary changes.
+    let r = env.run(&["sync"]);
+    r.assert_code(0);
+    assert_eq!(env.read("a/work/one.ics"), event("one", "Dentist"));
+    assert_eq!(env.read("a/work/two.ics"), event("two", "Lunch"));
+}
+
+#[test]
+fn a_blocked_trash_fails_the_item_naming_the_path_and_overwrites_nothing() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.write("a/one.ics", &event("one", "Dentist"));
+    env.mkdir("b");
+    env.run(&["sync"]).assert_code(0);
+    env.write("status/trash", "not a folder");
+    env.write("a/one.ics", &event("one", "Dentist at 10"));
+    let r = env.run(&["sync"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("status/trash"), "{}", r.stderr);
+    assert!(r.stderr.contains("not overwritten"), "{}", r.stderr);
+    assert_eq!(env.read("b/one.ics"), event("one", "Dentist"));
+}

@@ -19,6 +19,7 @@ use super::plan::{Current, Op, Problem};
 use super::policy::{self, Verdict};
 use super::side::Side;
 use crate::status::{ItemRow, Pending, RowChange, Rows, SideState};
+use crate::trash::Why;
 
 /// What became of one op.
 pub enum Done {
@@ -234,7 +235,32 @@ impl CollectionJob<'_> {
                 }
                 Err(e) => self.write_failed(ident, to, Write::Upload, &e, Some(item)),
             },
-            Some(d) => match t
+            Some(d) => {
+                if let Err(done) = self.keep_before(ident, to, d, Why::Overwritten).await {
+                    return done;
+                }
+                self.update_to(ident, from, src, item, d, retry, src_state)
+                    .await
+            }
+        }
+    }
+
+    /// The update half of [`Self::copy`], once the version it replaces is kept.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_to(
+        &self,
+        ident: &str,
+        from: Side,
+        src: &Current,
+        item: &Item,
+        d: &Current,
+        retry: bool,
+        src_state: SideState,
+    ) -> Done {
+        let to = from.other();
+        let t = self.side(to);
+        {
+            match t
                 .storage
                 .update(&t.collection, &d.href, item, &d.etag)
                 .await
@@ -263,7 +289,7 @@ impl CollectionJob<'_> {
                     Box::pin(self.copy(ident, from, src, item, None, false)).await
                 }
                 Err(e) => self.write_failed(ident, to, Write::Update, &e, Some(item)),
-            },
+            }
         }
     }
 
@@ -320,6 +346,9 @@ impl CollectionJob<'_> {
     }
 
     pub(super) async fn delete(&self, ident: &str, side: Side, cur: &Current, retry: bool) -> Done {
+        if let Err(done) = self.keep_before(ident, side, cur, Why::Deleted).await {
+            return done;
+        }
         let s = self.side(side);
         match s.storage.delete(&s.collection, &cur.href, &cur.etag).await {
             Ok(()) => {
@@ -535,6 +564,9 @@ impl CollectionJob<'_> {
             b: None,
         };
         for (side, cur) in [(Side::A, a), (Side::B, b)] {
+            if let Err(done) = self.keep_before(ident, side, cur, Why::Overwritten).await {
+                return done;
+            }
             let s = self.side(side);
             match s
                 .storage
