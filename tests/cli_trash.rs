@@ -187,3 +187,27 @@ fn a_blocked_trash_fails_the_item_naming_the_path_and_overwrites_nothing() {
     assert!(r.stderr.contains("not overwritten"), "{}", r.stderr);
     assert_eq!(env.read("b/one.ics"), event("one", "Dentist"));
 }
+
+#[test]
+fn repair_keeps_the_versions_it_replaces() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.write("a/misnamed.ics", &event("one", "Dentist"));
+    env.run(&["repair", "a"]).assert_code(0);
+    assert!(env.path("a/one.ics").exists());
+    let r = env.run(&["trash", "list"]);
+    assert!(
+        r.stdout
+            .trim_end()
+            .ends_with(" p one deleted on a: Dentist"),
+        "{}",
+        r.stdout
+    );
+    let id = ids(&env).remove(0);
+    let (entry, bytes) = Trash::new(&env.path("status"), 30)
+        .get(&id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.origin.href, "misnamed.ics");
+    assert_eq!(bytes, event("one", "Dentist").as_bytes());
+}

@@ -6,6 +6,7 @@ pub mod check;
 pub mod discover;
 pub mod metasync;
 pub mod repair;
+pub mod resolve;
 pub mod status;
 pub mod sync;
 pub mod trash;
@@ -24,6 +25,7 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
         Command::Check => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
+        Command::Resolve(args) => resolve::run(config, args, cli.quiet).await,
         Command::Trash(TrashCommand::List(args)) => trash::list(config, &args.pairs),
         Command::Trash(TrashCommand::Restore(args)) => {
             trash::restore(config, &args.ids, cli.quiet).await
