@@ -121,3 +121,25 @@ fn at_the_terminal_skip_leaves_the_conflict_and_quit_stops() {
         status.stdout
     );
 }
+
+#[test]
+fn edit_opens_the_editor_on_the_merged_draft_and_writes_the_result_to_both_sides() {
+    let env = conflict(false);
+    let mut cmd = env.command();
+    cmd.arg("-c")
+        .arg(env.config_path())
+        .arg("resolve")
+        .env("VISUAL", "sed -i s/Bistro/Office/");
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
+    p.exp_string("[a]/[b]/[m]erge/[k]eep both/[e]dit/[s]kip/[q]uit? ")
+        .unwrap();
+    p.send_line("e").unwrap();
+    p.exp_string("Copying (updating) item one to a").unwrap();
+    p.exp_eof().unwrap();
+    let edited = event("Lunch with Ana", "Office");
+    assert_eq!(env.read("a/one.ics"), edited);
+    assert_eq!(env.read("b/one.ics"), edited);
+    let again = env.run(&["sync"]);
+    again.assert_code(0);
+    assert_eq!(again.stdout, "");
+}
