@@ -23,7 +23,8 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Discover(args) => discover::run(config, &args.pairs, cli.quiet).await,
         Command::Metasync(args) => metasync::run(config, &args.targets, cli.quiet).await,
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
-        Command::Check => check::run(config),
+        Command::Check(args) if args.online => check::run_online(config, &args.storages).await,
+        Command::Check(_) => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
         Command::Resolve(args) => resolve::run(config, args, cli.quiet).await,
         Command::Trash(TrashCommand::List(args)) => trash::list(config, &args.pairs),
@@ -132,17 +133,4 @@ pub fn select<'c>(
         .collect())
 }
 
-/// An error and its sources, each printed once, as `a: b: c`.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
+pub use crate::errors::render as chain;

@@ -70,7 +70,7 @@ pub(super) fn remove_base(c: &Connection, collection: &str, ident: &str) -> rusq
 
 impl Status {
     /// The base of `ident`: what both sides held after they were last seen equal.
-    pub fn base(&self, collection: &str, ident: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    pub fn base(&self, collection: &str, ident: &str) -> super::Result<Option<Vec<u8>>> {
         self.read(|c| {
             let stored: Option<Vec<u8>> = c
                 .prepare_cached("SELECT content FROM bases WHERE collection = ?1 AND ident = ?2")?
@@ -81,7 +81,7 @@ impl Status {
     }
 
     /// The unresolved conflicts of a collection: (ident, reason), by ident.
-    pub fn conflicts(&self, collection: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    pub fn conflicts(&self, collection: &str) -> super::Result<Vec<(String, String)>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT ident, reason FROM conflicts WHERE collection = ?1 ORDER BY ident",
@@ -92,7 +92,7 @@ impl Status {
     }
 
     /// Forgets one conflict (resolved by `davsync resolve`).
-    pub fn clear_conflict(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
+    pub fn clear_conflict(&self, collection: &str, ident: &str) -> super::Result<()> {
         self.write(|c| {
             c.execute(
                 "DELETE FROM conflicts WHERE collection = ?1 AND ident = ?2",

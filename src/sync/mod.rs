@@ -221,7 +221,10 @@ async fn sync_collections(
             reporter.event(&Event::Failed(Failure::new(
                 at.clone(),
                 Action::Record,
-                format!("{at}: recording the collection in the status: {e}"),
+                format!(
+                    "{at}: recording the collection in the status: {}",
+                    crate::errors::render(&e)
+                ),
             )));
             continue;
         }
@@ -274,12 +277,9 @@ pub(crate) fn place(pair: &PairSpec, storage: &str, collection: &str) -> Place {
     }
 }
 
-/// Describes a storage error once: the context names the thing, the source adds why.
+/// A storage error as users read it (see [`crate::errors::render`]).
 pub fn describe(e: &davsync_storages::Error) -> String {
-    match std::error::Error::source(e) {
-        Some(src) => format!("{e} ({src})"),
-        None => e.to_string(),
-    }
+    crate::errors::render(e)
 }
 
 /// The pair's status: on disk, or for a dry run an in-memory copy that is never written.
@@ -302,9 +302,10 @@ pub(crate) fn open_status(
                 pair,
                 Action::Record,
                 format!(
-                    "pair {}: opening the status {}: {e}",
+                    "pair {}: opening the status {}: {}",
                     pair.name,
-                    crate::status::path_for(status_dir, &pair.name).display()
+                    crate::status::path_for(status_dir, &pair.name).display(),
+                    crate::errors::render(&e)
                 ),
             );
             None
