@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +65,54 @@ pub enum Command {
     /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
     #[command(override_usage = "davsync status [PAIR]...")]
     Status(PairsArgs),
+
+    /// Walk the unresolved conflicts one by one
+    #[command(override_usage = "davsync resolve [PAIR[/COLLECTION]]... [--take a|b|both]")]
+    Resolve(ResolveArgs),
+
+    /// The versions that syncs replaced or deleted, and putting one back
+    #[command(
+        subcommand,
+        override_usage = "davsync trash list [PAIR]...\n       davsync trash restore ID..."
+    )]
+    Trash(TrashCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// Pairs whose conflicts to walk, optionally restricted to one collection (default: all)
+    #[arg(value_name = "PAIR[/COLLECTION]")]
+    pub targets: Vec<String>,
+
+    /// Resolve every conflict without asking: take a's version, b's, or keep both
+    #[arg(long, value_enum, value_name = "a|b|both")]
+    pub take: Option<Take>,
+}
+
+/// The answer `--take` gives to every conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Take {
+    A,
+    B,
+    Both,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashCommand {
+    /// One line per kept version, newest first
+    #[command(override_usage = "davsync trash list [PAIR]...")]
+    List(PairsArgs),
+
+    /// Write kept versions back to the storage they were taken from
+    #[command(override_usage = "davsync trash restore ID...")]
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// IDs of kept versions, as `davsync trash list` prints them
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -39,12 +39,14 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod diff;
 pub mod errors;
 pub mod output;
 pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;
+pub mod trash;
 
 use std::process::ExitCode;
 

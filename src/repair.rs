@@ -24,6 +24,8 @@ use std::collections::HashSet;
 
 use davsync_storages::{Collection, Etag, Href, Item, Storage};
 
+use crate::trash::{Origin, Trash, Why};
+
 /// How many items one `get_many` call reads.
 const READ_BATCH: usize = 256;
 
@@ -43,6 +45,42 @@ pub async fn repair(
     storage_label: &str,
     dry_run: bool,
     report: &mut dyn FnMut(&str),
+) -> RepairOutcome {
+    repair_keeping(storage, collection, storage_label, dry_run, report, None).await
+}
+
+/// Where repair keeps the versions it replaces: the trash, and what it knows of the place.
+pub struct Keeper<'t> {
+    pub trash: &'t Trash,
+    /// Pair, collection and storage; href, etag, UID and why are filled in per item.
+    pub template: Origin,
+}
+
+impl Keeper<'_> {
+    fn keep(&self, href: &Href, etag: &Etag, item: &Item, why: Why) -> Result<(), String> {
+        let origin = Origin {
+            href: href.to_string(),
+            etag: Some(etag.to_string()),
+            uid: item.ident().to_owned(),
+            why,
+            kind: item.kind(),
+            ..self.template.clone()
+        };
+        self.trash
+            .save(&origin, item.raw())
+            .map(drop)
+            .map_err(|e| format!("its current version could not be kept first: {e}"))
+    }
+}
+
+/// [`repair`], keeping every version it overwrites or deletes with `keeper` first.
+pub async fn repair_keeping(
+    storage: &dyn Storage,
+    collection: &Collection,
+    storage_label: &str,
+    dry_run: bool,
+    report: &mut dyn FnMut(&str),
+    keeper: Option<&Keeper<'_>>,
 ) -> RepairOutcome {
     let location = if collection.name.is_empty() {
         storage_label.to_owned()
@@ -105,23 +143,25 @@ pub async fn repair(
             }
             let fixed = item.with_uid(&new_uid);
             let res = match named_target(storage, &href, &new_uid) {
-                Some(target) if target != href => {
-                    move_item(storage, collection, &href, &etag, &fixed, &target)
+                Some(target) if target != href => move_item(
+                    storage, collection, &href, &etag, &item, &fixed, &target, keeper,
+                )
+                .await
+                .map(|_| ()),
+                _ => match keeper.map_or(Ok(()), |k| k.keep(&href, &etag, &item, Why::Overwritten))
+                {
+                    Ok(()) => storage
+                        .update(collection, &href, &fixed, &etag)
                         .await
                         .map(|_| ())
-                }
-                _ => storage
-                    .update(collection, &href, &fixed, &etag)
-                    .await
-                    .map(|_| ()),
+                        .map_err(|e| chain(&e)),
+                    Err(e) => Err(e),
+                },
             };
             if let Err(e) = res {
                 fail(
                     &mut out,
-                    format!(
-                        "Giving item {href} in {location} a new UID failed: {}",
-                        chain(&e)
-                    ),
+                    format!("Giving item {href} in {location} a new UID failed: {e}"),
                 );
             }
             continue;
@@ -149,13 +189,14 @@ pub async fn repair(
         if dry_run {
             continue;
         }
-        if let Err(e) = move_item(storage, collection, &href, &etag, &item, &target).await {
+        if let Err(e) = move_item(
+            storage, collection, &href, &etag, &item, &item, &target, keeper,
+        )
+        .await
+        {
             fail(
                 &mut out,
-                format!(
-                    "Renaming {href} to {target} in {location} failed: {}",
-                    chain(&e)
-                ),
+                format!("Renaming {href} to {target} in {location} failed: {e}"),
             );
         }
     }
@@ -187,27 +228,39 @@ fn named_target(storage: &dyn Storage, href: &Href, uid: &str) -> Option<Href> {
 /// Stores `item` under `target` and deletes `href` (if still at `etag`). When the storage
 /// could not use `target` (it picked another name because `target` is taken), the copy is
 /// removed again and the item stays where it was.
+/// `old` is the version at `href` (kept with `keeper` before it is deleted), `item` what goes
+/// to `target`.
+#[allow(clippy::too_many_arguments)]
 async fn move_item(
     storage: &dyn Storage,
     collection: &Collection,
     href: &Href,
     etag: &Etag,
+    old: &Item,
     item: &Item,
     target: &Href,
-) -> Result<Href, davsync_storages::Error> {
-    let (new_href, new_etag) = storage.upload(collection, item).await?;
+    keeper: Option<&Keeper<'_>>,
+) -> Result<Href, String> {
+    let e = |e: davsync_storages::Error| chain(&e);
+    let (new_href, new_etag) = storage.upload(collection, item).await.map_err(e)?;
     if &new_href != target {
-        storage.delete(collection, &new_href, &new_etag).await?;
-        return Err(davsync_storages::Error::new(
+        storage
+            .delete(collection, &new_href, &new_etag)
+            .await
+            .map_err(e)?;
+        return Err(chain(&davsync_storages::Error::new(
             davsync_storages::ErrorKind::AlreadyExists,
             target.to_string(),
-        ));
+        )));
     }
     // The copy must be durable before the original goes, or a power loss could take both.
-    storage.flush().await?;
+    storage.flush().await.map_err(e)?;
+    if let Some(k) = keeper {
+        k.keep(href, etag, old, Why::Deleted)?;
+    }
     // If the item changed meanwhile this fails: both copies stay rather than lose the edit,
     // and the caller reports it.
-    storage.delete(collection, href, etag).await?;
+    storage.delete(collection, href, etag).await.map_err(e)?;
     Ok(new_href)
 }
 

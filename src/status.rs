@@ -16,6 +16,9 @@
 //! - `meta(collection, key, value)`: the last synced value of each metadata key.
 //! - `pending(collection, ident, renamed, b_hash, renamed_hash)` (version 2): `keep both`
 //!   operations begun and not finished, see [`Pending`].
+//! - `bases(collection, ident, content)` (version 4): the text both sides held after the
+//!   last sync that saw them equal, for the three-way merge (see [`bases`]). A status of an
+//!   earlier version migrates with no bases: `merge` passes until the next sync records one.
 //!
 //! A dry run uses [`Status::open_dry`]: the database copied into memory, never written back.
 
@@ -32,8 +35,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+pub mod bases;
+
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// One collection of a pair, as `davsync status` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +70,8 @@ pub enum RowChange {
     Remove(String),
     /// The `keep both` of this ident is finished.
     ClearPending(String),
+    /// The text both sides of this ident now hold: the base of a later three-way merge.
+    Base { ident: String, content: Vec<u8> },
 }
 
 /// The status row of one item.
@@ -332,6 +339,11 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
+    if version < 4 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(bases::SCHEMA_V4)?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -535,7 +547,7 @@ impl Status {
         self.write(|c| {
             c.execute_batch("BEGIN")?;
             let r = (|| {
-                for table in ["items", "conflicts", "meta", "pending"] {
+                for table in ["items", "conflicts", "meta", "pending", "bases"] {
                     c.execute(
                         &format!("DELETE FROM {table} WHERE collection = ?1"),
                         [name],
@@ -624,6 +636,9 @@ impl Status {
                 RowChange::Put(row) => put_row(&c, collection, row),
                 RowChange::Remove(ident) => remove_row(&c, collection, ident),
                 RowChange::ClearPending(ident) => clear_pending_row(&c, collection, ident),
+                RowChange::Base { ident, content } => {
+                    bases::put_base(&c, collection, ident, content)
+                }
             };
             if result.is_err() {
                 break;
@@ -782,8 +797,8 @@ fn put_row(c: &Connection, collection: &str, row: &ItemRow) -> rusqlite::Result<
 
 fn remove_row(c: &Connection, collection: &str, ident: &str) -> rusqlite::Result<()> {
     c.prepare_cached("DELETE FROM items WHERE collection = ?1 AND ident = ?2")?
-        .execute([collection, ident])
-        .map(drop)
+        .execute([collection, ident])?;
+    bases::remove_base(c, collection, ident)
 }
 
 fn clear_pending_row(c: &Connection, collection: &str, ident: &str) -> rusqlite::Result<()> {

@@ -6,12 +6,14 @@ pub mod check;
 pub mod discover;
 pub mod metasync;
 pub mod repair;
+pub mod resolve;
 pub mod status;
 pub mod sync;
+pub mod trash;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TrashCommand};
 use crate::config::{Config, PairConfig};
 use crate::sync::CollectionSpec;
 
@@ -24,6 +26,11 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) if args.online => check::run_online(config, &args.storages).await,
         Command::Check(_) => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
+        Command::Resolve(args) => resolve::run(config, args, cli.quiet).await,
+        Command::Trash(TrashCommand::List(args)) => trash::list(config, &args.pairs),
+        Command::Trash(TrashCommand::Restore(args)) => {
+            trash::restore(config, &args.ids, cli.quiet).await
+        }
     }
 }
 

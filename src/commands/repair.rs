@@ -13,7 +13,8 @@ use super::{chain, exit_code};
 use crate::cli::RepairArgs;
 use crate::config::{backends, Config};
 use crate::output::CliReporter;
-use crate::repair::repair;
+use crate::repair::{repair_keeping, Keeper};
+use crate::trash::{Origin, Why};
 
 pub async fn run(config: &Config, args: &RepairArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let (name, collection) = match args.target.split_once('/') {
@@ -85,7 +86,31 @@ pub async fn run(config: &Config, args: &RepairArgs, quiet: bool) -> anyhow::Res
                 out.line(line);
             }
         };
-        let outcome = repair(storage.as_ref(), c, name, args.dry_run, &mut print).await;
+        // The versions repair replaces go to the trash, listed under the first pair that
+        // uses the storage (or the storage's name when no pair does).
+        let trash = super::trash::trash_of(config);
+        let pair = config
+            .pairs_in_order()
+            .find(|p| p.a == name || p.b == name)
+            .map_or_else(|| name.to_owned(), |p| p.name.clone());
+        let keeper = Keeper {
+            trash: &trash,
+            template: Origin {
+                pair,
+                collection: c.name.clone(),
+                storage: name.to_owned(),
+                collection_href: c.href.clone(),
+                collection_name: c.name.clone(),
+                href: String::new(),
+                etag: None,
+                uid: String::new(),
+                why: Why::Overwritten,
+                kind: storage.item_kind(),
+            },
+        };
+        let keeper = (trash.keeps() && !args.dry_run).then_some(&keeper);
+        let outcome =
+            repair_keeping(storage.as_ref(), c, name, args.dry_run, &mut print, keeper).await;
         failures += outcome.failures;
     }
     out.finish();

@@ -28,6 +28,7 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
             dry_run: args.dry_run,
             force_delete: args.force_delete,
             only_collections: only,
+            trash: Some(super::trash::trash_of(config)),
         };
         let reporter = reporter.clone();
         let status_path = config.status_path.clone();
@@ -40,6 +41,12 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
         // A panic in a pair is a bug; it must not pass for success.
         if let Err(e) = joined {
             reporter.failure(&format!("a pair's sync stopped unexpectedly: {e}"));
+        }
+    }
+    if !args.dry_run {
+        // Old versions leave the trash at the end of a sync (see docs/conflicts.md).
+        if let Err(e) = super::trash::trash_of(config).prune(chrono::Utc::now()) {
+            reporter.failure(&e.to_string());
         }
     }
     reporter.finish();

@@ -36,6 +36,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawGeneral {
     pub status_path: Option<Spanned<String>>,
+    pub trash_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,7 +231,7 @@ visitor!(
 
 visitor!(
     RawStrategy,
-    "\"a wins\", \"b wins\", \"newer wins\", \"keep both\" or { command = [...] }",
+    "\"a wins\", \"b wins\", \"newer wins\", \"keep both\", \"merge\" or { command = [...] }",
     {
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawStrategy, E> {
             Ok(RawStrategy::Name(v.to_owned()))
@@ -242,7 +243,7 @@ visitor!(
     }
 );
 
-visitor!(RawConflict, "a strategy (\"a wins\", \"b wins\", \"newer wins\", \"keep both\", { command = [...] }) or a list of them", {
+visitor!(RawConflict, "a strategy (\"a wins\", \"b wins\", \"newer wins\", \"keep both\", \"merge\", { command = [...] }) or a list of them", {
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawConflict, E> {
         Ok(RawConflict::One(RawStrategy::Name(v.to_owned())))
     }

@@ -28,6 +28,8 @@ use crate::sync::{CollectionSpec, PartialSync, Strategy};
 
 /// The documented default of `general.status_path`.
 pub const DEFAULT_STATUS_PATH: &str = "~/.local/share/davsync/status";
+/// The documented default of `general.trash_days`.
+pub const DEFAULT_TRASH_DAYS: u32 = 30;
 /// The documented default of a network storage's `timeout`, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// The defaults and bounds of `max_connections` and `batch_size` (docs/storages-dav.md says
@@ -41,6 +43,8 @@ const MAX_BATCH_SIZE: usize = 10_000;
 pub struct Config {
     pub source: Source,
     pub status_path: PathBuf,
+    /// How long replaced versions stay in the trash (0: not kept).
+    pub trash_days: u32,
     pub storages: BTreeMap<String, StorageConfig>,
     pub pairs: BTreeMap<String, PairConfig>,
     /// Pair names in the order of the file, for output.
@@ -234,6 +238,20 @@ pub fn resolve(source: &Source, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     .unwrap_or_default();
 
+    let trash_days = match &raw.general.trash_days {
+        None => DEFAULT_TRASH_DAYS,
+        Some(d) => match u32::try_from(*d.get_ref()) {
+            Ok(days) if days <= 36_500 => days,
+            _ => {
+                cx.err(
+                    d.span(),
+                    "general.trash_days: expected a number of days from 0 to 36500",
+                );
+                DEFAULT_TRASH_DAYS
+            }
+        },
+    };
+
     let mut storages = BTreeMap::new();
     let mut storage_spans = BTreeMap::new();
     for (name, st) in &raw.storage {
@@ -277,6 +295,7 @@ pub fn resolve(source: &Source, raw: RawConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         source: source.clone(),
         status_path,
+        trash_days,
         storages,
         pairs,
         pair_order,
@@ -1122,6 +1141,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("storage.l.batch_size"), "{e}");
+    }
+
+    #[test]
+    fn trash_days_defaults_to_30_and_takes_0() {
+        let dflt = parse("").unwrap();
+        assert_eq!(dflt.trash_days, 30);
+        let zero = parse("[general]\ntrash_days = 0\n").unwrap();
+        assert_eq!(zero.trash_days, 0);
+    }
+
+    #[test]
+    fn a_negative_trash_days_is_refused_with_its_place() {
+        let err = parse("[general]\ntrash_days = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("general.trash_days"), "{err}");
+        assert!(err.contains(":2:"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::plan::{Current, Op, Problem};
 use super::policy::{self, Verdict};
 use super::side::Side;
 use crate::status::{ItemRow, Pending, RowChange, Rows, SideState};
+use crate::trash::Why;
 
 /// What became of one op.
 pub enum Done {
@@ -202,16 +203,19 @@ impl CollectionJob<'_> {
             None => match t.storage.upload(&t.collection, item).await {
                 Ok((href, etag)) => {
                     self.copied(ident, to, false);
-                    self.record(&row(
-                        ident,
-                        to,
-                        SideState {
-                            href: href.0,
-                            etag: etag.0,
-                            hash: item.hash().to_owned(),
-                        },
-                        Some(src_state),
-                    ))
+                    self.record_equal(
+                        &row(
+                            ident,
+                            to,
+                            SideState {
+                                href: href.0,
+                                etag: etag.0,
+                                hash: item.hash().to_owned(),
+                            },
+                            Some(src_state),
+                        ),
+                        item,
+                    )
                 }
                 // Created there meanwhile (another client, or a write of an interrupted run
                 // the server finished after our listing): compare with what is there now.
@@ -231,23 +235,51 @@ impl CollectionJob<'_> {
                 }
                 Err(e) => self.write_failed(ident, to, Write::Upload, &e, Some(item)),
             },
-            Some(d) => match t
+            Some(d) => {
+                if let Err(done) = self.keep_before(ident, to, d, Why::Overwritten).await {
+                    return done;
+                }
+                self.update_to(ident, from, src, item, d, retry, src_state)
+                    .await
+            }
+        }
+    }
+
+    /// The update half of [`Self::copy`], once the version it replaces is kept.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_to(
+        &self,
+        ident: &str,
+        from: Side,
+        src: &Current,
+        item: &Item,
+        d: &Current,
+        retry: bool,
+        src_state: SideState,
+    ) -> Done {
+        let to = from.other();
+        let t = self.side(to);
+        {
+            match t
                 .storage
                 .update(&t.collection, &d.href, item, &d.etag)
                 .await
             {
                 Ok(etag) => {
                     self.copied(ident, to, true);
-                    self.record(&row(
-                        ident,
-                        to,
-                        SideState {
-                            href: d.href.0.clone(),
-                            etag: etag.0,
-                            hash: item.hash().to_owned(),
-                        },
-                        Some(src_state),
-                    ))
+                    self.record_equal(
+                        &row(
+                            ident,
+                            to,
+                            SideState {
+                                href: d.href.0.clone(),
+                                etag: etag.0,
+                                hash: item.hash().to_owned(),
+                            },
+                            Some(src_state),
+                        ),
+                        item,
+                    )
                 }
                 Err(e) if retry && e.kind() == ErrorKind::PreconditionFailed => {
                     Box::pin(self.after_precondition(ident, from, src, item, d)).await
@@ -257,7 +289,7 @@ impl CollectionJob<'_> {
                     Box::pin(self.copy(ident, from, src, item, None, false)).await
                 }
                 Err(e) => self.write_failed(ident, to, Write::Update, &e, Some(item)),
-            },
+            }
         }
     }
 
@@ -284,7 +316,8 @@ impl CollectionJob<'_> {
                 let mut src = src.clone();
                 src.item = Some(item.clone());
                 if fresh.hash == item.hash() {
-                    return self.record(&row(ident, to, fresh.state(), Some(src.state())));
+                    return self
+                        .record_equal(&row(ident, to, fresh.state(), Some(src.state())), item);
                 }
                 let (a, b) = match from {
                     Side::A => (src, fresh),
@@ -313,6 +346,9 @@ impl CollectionJob<'_> {
     }
 
     pub(super) async fn delete(&self, ident: &str, side: Side, cur: &Current, retry: bool) -> Done {
+        if let Err(done) = self.keep_before(ident, side, cur, Why::Deleted).await {
+            return done;
+        }
         let s = self.side(side);
         match s.storage.delete(&s.collection, &cur.href, &cur.etag).await {
             Ok(()) => {
@@ -378,11 +414,14 @@ impl CollectionJob<'_> {
             );
         };
         if ia.hash() == ib.hash() {
-            return self.record(&ItemRow {
-                ident: ident.to_owned(),
-                a: Some(a.state()),
-                b: Some(b.state()),
-            });
+            return self.record_equal(
+                &ItemRow {
+                    ident: ident.to_owned(),
+                    a: Some(a.state()),
+                    b: Some(b.state()),
+                },
+                &ia,
+            );
         }
         // A conflict's outcome is written to both sides: a read-only side can only win (or
         // be ignored).
@@ -400,7 +439,15 @@ impl CollectionJob<'_> {
                 return self.copy(ident, ro, src, item, Some(dst), retry).await;
             }
         }
-        match conflict::resolve(self.strategies, &ia, &ib, self.dry_run).await {
+        let base = if self.strategies.contains(&conflict::Strategy::Merge) {
+            self.status.base(&self.name, ident).unwrap_or_else(|e| {
+                tracing::warn!(uid = ident, "reading the merge base from the status: {e}");
+                None
+            })
+        } else {
+            None
+        };
+        match conflict::resolve(self.strategies, &ia, &ib, base.as_deref(), self.dry_run).await {
             Outcome::Unresolved { reason } => {
                 self.emit(Event::Unresolved {
                     at: self.at.clone(),
@@ -509,7 +556,7 @@ impl CollectionJob<'_> {
         done
     }
 
-    /// A merged version (from `command`) replaces both sides' versions.
+    /// A merged version (from `merge` or `command`) replaces both sides' versions.
     async fn merged(&self, ident: &str, a: &Current, b: &Current, merged: &Item) -> Done {
         let mut row = ItemRow {
             ident: ident.to_owned(),
@@ -517,6 +564,9 @@ impl CollectionJob<'_> {
             b: None,
         };
         for (side, cur) in [(Side::A, a), (Side::B, b)] {
+            if let Err(done) = self.keep_before(ident, side, cur, Why::Overwritten).await {
+                return done;
+            }
             let s = self.side(side);
             match s
                 .storage
@@ -537,7 +587,7 @@ impl CollectionJob<'_> {
                 Err(e) => return self.write_failed(ident, side, Write::Update, &e, Some(merged)),
             }
         }
-        self.record(&row)
+        self.record_equal(&row, merged)
     }
 }
 

@@ -238,19 +238,53 @@ pub async fn vanished(
         }
     };
     let hrefs: Vec<_> = listing.iter().map(|r| r.href.clone()).collect();
-    let idents: HashMap<_, _> = match storage.get_many(coll, &hrefs).await {
+    let items: HashMap<_, _> = match storage.get_many(coll, &hrefs).await {
         Ok(f) => f
             .into_iter()
-            .filter_map(|(h, r)| r.ok().map(|(item, _)| (h, item.ident().to_owned())))
+            .filter_map(|(h, r)| r.ok().map(|(item, _)| (h, item)))
             .collect(),
         Err(_) => HashMap::new(),
     };
     let mut failed = false;
     for r in &listing {
-        let ident = idents
+        let ident = items
             .get(&r.href)
-            .cloned()
+            .map(|i| i.ident().to_owned())
             .unwrap_or_else(|| r.href.to_string());
+        if let Some(trash) = opts.trash.as_ref().filter(|t| t.keeps() && !opts.dry_run) {
+            let origin = crate::trash::Origin {
+                pair: pair.name.clone(),
+                collection: at.collection.as_deref().unwrap_or_default().to_owned(),
+                storage: present_name.clone(),
+                collection_href: coll.href.clone(),
+                collection_name: coll.name.clone(),
+                href: r.href.to_string(),
+                etag: Some(r.etag.to_string()),
+                uid: ident.clone(),
+                why: crate::trash::Why::Deleted,
+                kind: storage.item_kind(),
+            };
+            let kept = match items.get(&r.href) {
+                Some(item) => super::keep::save(trash, origin, item).await,
+                None => super::keep::keep_stored(trash, storage.as_ref(), coll, origin).await,
+            };
+            if let Err(message) = kept {
+                failed = true;
+                reporter.event(&Event::Failed(
+                    Failure::new(
+                        at.clone(),
+                        Action::Delete,
+                        format!(
+                            "item {ident} on {place}: not deleted, it could not be kept in the \
+                             trash first: {message}"
+                        ),
+                    )
+                    .uid(ident)
+                    .href(r.href.clone()),
+                ));
+                continue;
+            }
+        }
         match storage.delete(coll, &r.href, &r.etag).await {
             Ok(()) => reporter.event(&Event::Deleted {
                 at: at.clone(),

@@ -19,6 +19,8 @@ pub enum Strategy {
     BWins,
     NewerWins,
     KeepBoth,
+    /// The three-way merge against the base the status keeps.
+    Merge,
     /// Runs the command with two temporary files (a's, b's) appended; the first file's
     /// content after exit 0 is the merged result.
     Command(Vec<String>),
@@ -27,11 +29,12 @@ pub enum Strategy {
 impl Strategy {
     /// The strategies the config names by a string, with their names: the one place those
     /// names are spelled (config parsing, the `resolved by "..."` lines).
-    pub const NAMES: [(&'static str, Strategy); 4] = [
+    pub const NAMES: [(&'static str, Strategy); 5] = [
         ("a wins", Strategy::AWins),
         ("b wins", Strategy::BWins),
         ("newer wins", Strategy::NewerWins),
         ("keep both", Strategy::KeepBoth),
+        ("merge", Strategy::Merge),
     ];
 
     /// The strategy a config string names.
@@ -95,10 +98,17 @@ pub fn fresh_uid(uid: &str, b_hash: &str) -> String {
         .to_uppercase()
 }
 
-/// Tries `strategies` in order on versions `a` and `b` (whose normalized hashes differ).
+/// Tries `strategies` in order on versions `a` and `b` (whose normalized hashes differ);
+/// `base` is what both held after the last sync that saw them equal, if the status has it.
 /// With `dry_run`, a `command` is not run (it may be interactive) and counts as resolving
 /// with a's version.
-pub async fn resolve(strategies: &[Strategy], a: &Item, b: &Item, dry_run: bool) -> Outcome {
+pub async fn resolve(
+    strategies: &[Strategy],
+    a: &Item,
+    b: &Item,
+    base: Option<&[u8]>,
+    dry_run: bool,
+) -> Outcome {
     if strategies.is_empty() {
         return Outcome::Unresolved {
             reason: "the versions differ and no conflict_resolution is configured".into(),
@@ -122,6 +132,7 @@ pub async fn resolve(strategies: &[Strategy], a: &Item, b: &Item, dry_run: bool)
                 }),
                 None => Err("the item has no UID".to_owned()),
             },
+            Strategy::Merge => three_way(base, a, b),
             Strategy::Command(cmd) => {
                 if dry_run {
                     Ok(Resolution::Take(Side::A))
@@ -142,6 +153,26 @@ pub async fn resolve(strategies: &[Strategy], a: &Item, b: &Item, dry_run: bool)
     }
     Outcome::Unresolved {
         reason: format!("every strategy passed ({})", passed.join("; ")),
+    }
+}
+
+/// The `merge` strategy: a three-way merge of `a` and `b` against `base`.
+pub fn three_way(base: Option<&[u8]>, a: &Item, b: &Item) -> Result<Resolution, String> {
+    let Some(base) = base else {
+        return Err(
+            "no base version (the item was not synced since the status began keeping \
+                    them)"
+                .into(),
+        );
+    };
+    match davsync_storages::item::merge(base, a, b) {
+        Ok(merged) if merged.hash() == a.hash() => Ok(Resolution::Take(Side::A)),
+        Ok(merged) if merged.hash() == b.hash() => Ok(Resolution::Take(Side::B)),
+        Ok(merged) => Ok(Resolution::Merged(merged)),
+        Err(pass) => {
+            tracing::info!(uid = a.ident(), "merge passed: {pass}");
+            Err(pass.to_string())
+        }
     }
 }
 

@@ -236,6 +236,20 @@ impl CollectionJob<'_> {
         for (ident, hrefs) in dups {
             if let Some(st) = rows.get(&ident).and_then(|r| r.side(y)) {
                 let href = Href(st.href.clone());
+                let cur = super::plan::Current {
+                    href: href.clone(),
+                    etag: Etag(st.etag.clone()),
+                    hash: st.hash.clone(),
+                    item: None,
+                };
+                if self
+                    .keep_before(&ident, y, &cur, crate::trash::Why::Deleted)
+                    .await
+                    .is_err()
+                {
+                    self.problem(Some(ident), &plan::duplicate_uid(x, hrefs));
+                    continue;
+                }
                 match t
                     .storage
                     .delete(&t.collection, &href, &Etag(st.etag.clone()))

@@ -54,6 +54,8 @@ pub struct CollectionJob<'a> {
     /// passed on to the pair's reporter.
     pub(super) events: Tally<'a>,
     pub(super) journal: Journal,
+    /// Where versions go before they are overwritten or deleted ([`super::keep`]).
+    pub(super) trash: Option<crate::trash::Trash>,
 }
 
 impl<'a> CollectionJob<'a> {
@@ -78,7 +80,14 @@ impl<'a> CollectionJob<'a> {
             at,
             events: Tally::new(reporter),
             journal: Journal::default(),
+            trash: None,
         }
+    }
+
+    /// Keeps every version this job overwrites or deletes in `trash` first.
+    pub fn with_trash(mut self, trash: Option<crate::trash::Trash>) -> Self {
+        self.trash = trash;
+        self
     }
 
     pub(super) fn side(&self, side: Side) -> &SideCtx {

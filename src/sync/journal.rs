@@ -50,6 +50,17 @@ impl CollectionJob<'_> {
         Done::Ok
     }
 
+    /// Queues the row of an item both sides now hold as `item`, with `item` as the base of a
+    /// later three-way merge.
+    pub(super) fn record_equal(&self, row: &ItemRow, item: &davsync_storages::Item) -> Done {
+        self.journal.queue(RowChange::Put(row.clone()));
+        self.journal.queue(RowChange::Base {
+            ident: row.ident.clone(),
+            content: item.raw().to_vec(),
+        });
+        Done::Ok
+    }
+
     pub(super) fn forget(&self, ident: &str) -> Done {
         self.journal.queue(RowChange::Remove(ident.to_owned()));
         Done::Ok

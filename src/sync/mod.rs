@@ -31,6 +31,7 @@ pub mod event;
 pub mod fresh;
 pub mod job;
 pub mod journal;
+pub mod keep;
 pub mod metasync;
 pub mod plan;
 pub mod policy;
@@ -96,6 +97,9 @@ pub struct SyncOptions {
     pub force_delete: bool,
     /// `PAIR/COLLECTION` arguments: only these collections of the pair (None: all).
     pub only_collections: Option<Vec<String>>,
+    /// Where versions go before they are overwritten or deleted (None: nowhere, for tests of
+    /// other things).
+    pub trash: Option<crate::trash::Trash>,
 }
 
 /// The outcome of one pair, counted from its events.
@@ -238,16 +242,19 @@ async fn sync_collections(
             partial_sync: pair.partial_sync,
             force_delete: opts.force_delete,
         };
-        jobs.push(CollectionJob::new(
-            paired.name.clone(),
-            at,
-            BySide::new(side_ctx(Side::A, ca), side_ctx(Side::B, cb)),
-            &status,
-            ctx,
-            &pair.conflict_resolution,
-            opts.dry_run,
-            reporter,
-        ));
+        jobs.push(
+            CollectionJob::new(
+                paired.name.clone(),
+                at,
+                BySide::new(side_ctx(Side::A, ca), side_ctx(Side::B, cb)),
+                &status,
+                ctx,
+                &pair.conflict_resolution,
+                opts.dry_run,
+                reporter,
+            )
+            .with_trash(opts.trash.clone()),
+        );
     }
     // Boxed as `Send` futures: with the closure's own type, the compiler cannot prove the
     // pair's future `Send` for every lifetime, which spawning the pair as a task needs.

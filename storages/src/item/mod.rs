@@ -17,7 +17,9 @@
 mod component;
 mod contentline;
 mod datetime;
+mod describe;
 mod ical;
+mod merge;
 mod normalize;
 mod vcard;
 
@@ -29,6 +31,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+
+pub use merge::{merge, MergePass};
 
 /// Parses a LAST-MODIFIED / REV value (any RFC 6350 timestamp or date form, RFC 5545
 /// DATE-TIME) into an instant; a date alone is midnight UTC. `None` when it names no instant.

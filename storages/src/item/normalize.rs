@@ -43,7 +43,7 @@ const IGNORED_CALENDAR_LEVEL: &[&str] = &[
     "X-WR-CALNAME",
 ];
 
-fn ignored(line: &Line<'_>, calendar_level: bool) -> bool {
+pub(crate) fn ignored(line: &Line<'_>, calendar_level: bool) -> bool {
     let name = line.bare_name();
     if IGNORED
         .iter()
@@ -119,6 +119,14 @@ fn canonical_prop(line: &Line<'_>, s: &mut Scratch) {
     }
     out.push(b':');
     out.extend_from_slice(line.value());
+}
+
+/// The canonical text of one property line (the form that is hashed), for comparing single
+/// properties (merge) and for showing what differs (diff).
+pub(crate) fn canonical(line: &Line<'_>) -> Vec<u8> {
+    let mut s = Scratch::default();
+    canonical_prop(line, &mut s);
+    s.props
 }
 
 fn digest_with(c: &Component, lines: &[Line<'_>], s: &mut Scratch) -> [u8; 32] {
