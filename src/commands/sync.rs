@@ -19,6 +19,23 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
     let reporter = Arc::new(CliReporter::new(args.dry_run, quiet));
+    // A pair whose status another davsync holds fails alone, untouched; a dry run writes no
+    // status and needs no lock.
+    let mut locks = Vec::new();
+    if !args.dry_run {
+        specs.retain(
+            |(spec, _)| match crate::lock::acquire(&config.status_path, &spec.name) {
+                Ok(lock) => {
+                    locks.push(lock);
+                    true
+                }
+                Err(e) => {
+                    reporter.failure(&e.to_string());
+                    false
+                }
+            },
+        );
+    }
     // Each pair is a task of its own, so pairs parse, hash and plan on every core.
     let mut tasks = tokio::task::JoinSet::new();
     for (spec, only) in specs {
@@ -43,6 +60,7 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
         }
     }
     reporter.finish();
+    drop(locks);
     let engine_failures: usize = reports.iter().map(|r| r.failures).sum();
     Ok(exit_code(engine_failures.max(reporter.failures())))
 }
