@@ -3,7 +3,7 @@
 //! Two processes syncing the same pair at once would both plan from the same status and
 //! write the same items twice (a `watch` left running and a `sync` timer, say). Each pair's
 //! status therefore has a lock file next to it, `<status_path>/<pair>.lock`, held with an
-//! advisory lock (`File::try_lock`, `flock(2)` on Linux) for as long as the process works on that pair. The kernel releases it
+//! advisory `flock(2)` for as long as the process works on that pair. The kernel releases it
 //! when the process ends, however it ends (`kill -9` included), so a stale lock cannot keep
 //! davsync from running: the file itself stays and means nothing on its own.
 //!
@@ -87,13 +87,14 @@ pub fn acquire(status_dir: &Path, pair: &str) -> Result<StatusLock, LockError> {
         .mode(0o600)
         .open(&path)
         .map_err(io_err)?;
-    match file.try_lock() {
+    // fs4's rather than std's `File::try_lock`, which needs Rust 1.89.
+    match fs4::FileExt::try_lock(&file) {
         Ok(()) => Ok(StatusLock { _file: file, path }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held {
+        Err(fs4::TryLockError::WouldBlock) => Err(LockError::Held {
             pair: pair.to_owned(),
             path,
         }),
-        Err(std::fs::TryLockError::Error(err)) => Err(io_err(err)),
+        Err(fs4::TryLockError::Error(err)) => Err(io_err(err)),
     }
 }
 
