@@ -64,6 +64,24 @@ pub enum Command {
     /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
     #[command(override_usage = "davsync status [PAIR]...")]
     Status(PairsArgs),
+
+    /// Stay running and keep the pairs in sync: local changes at once, remote ones every
+    /// `interval` seconds
+    #[command(override_usage = "davsync watch [PAIR]... [--ready-fd FD]")]
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Pairs to keep in sync (default: all pairs)
+    #[arg(value_name = "PAIR")]
+    pub pairs: Vec<String>,
+
+    /// Write `READY=1` and a newline to this inherited file descriptor, then close it, once
+    /// the config is read and the credentials fetched (for service managers without
+    /// NOTIFY_SOCKET)
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod metasync;
 pub mod repair;
 pub mod status;
 pub mod sync;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
         Command::Check => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
+        Command::Watch(args) => watch::run(config, args, cli.quiet).await,
     }
 }
 
