@@ -27,7 +27,6 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, StorageParams};
-use crate::output::CliReporter;
 use crate::status::Status;
 use crate::sync::{CollectionSpec, PairSpec, Side};
 use local::{Root, RootChange, RootState, Unit};
@@ -123,7 +122,6 @@ impl PairState {
 /// a signal ends it.
 pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::Result<ExitCode> {
     let signals = listen_for_signals()?;
-    let reporter = CliReporter::new(false, quiet);
     let status_dir = config.status_path.clone();
 
     let now = Instant::now();
@@ -192,16 +190,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
     // The first round: every pair whole.
     let work: Vec<(usize, BTreeSet<Unit>)> =
         (0..states.len()).map(|i| (i, BTreeSet::new())).collect();
-    if !run_round(
-        &mut states,
-        work,
-        &status_dir,
-        &reporter,
-        quiet,
-        &mut signals,
-    )
-    .await
-    {
+    if !run_round(&mut states, work, &status_dir, quiet, &mut signals).await {
         return Ok(ExitCode::from(1));
     }
 
@@ -250,16 +239,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
                 work.push((i, units));
             }
         }
-        if !work.is_empty()
-            && !run_round(
-                &mut states,
-                work,
-                &status_dir,
-                &reporter,
-                quiet,
-                &mut signals,
-            )
-            .await
+        if !work.is_empty() && !run_round(&mut states, work, &status_dir, quiet, &mut signals).await
         {
             return Ok(ExitCode::from(1));
         }
@@ -554,7 +534,6 @@ async fn run_round(
     states: &mut [PairState],
     work: Vec<(usize, BTreeSet<Unit>)>,
     status_dir: &std::path::Path,
-    reporter: &CliReporter,
     quiet: bool,
     signals: &mut tokio_watch::Receiver<u32>,
 ) -> bool {
@@ -567,7 +546,7 @@ async fn run_round(
                 units: units.clone(),
             })
             .collect();
-        let fut = round::run(&pair_work, status_dir, reporter, quiet);
+        let fut = round::run(&pair_work, status_dir, quiet);
         tokio::pin!(fut);
         loop {
             tokio::select! {
