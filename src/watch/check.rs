@@ -49,49 +49,73 @@ pub fn side_collection(row: &CollectionRow, side: Side) -> Option<Collection> {
     })
 }
 
-/// True when the side of the collection differs from what the status recorded for it.
+/// What a check found about one side of a collection.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The side differs from what the status recorded.
+    pub changed: bool,
+    /// A token at which the side was as recorded, for the next check to ask for changes
+    /// since (the status may hold none: a collection first synced by reading it whole has
+    /// no token until its next sync).
+    pub token: Option<SyncToken>,
+}
+
+/// Compares one side of a collection with what the status recorded for it. `remote`: ask
+/// for changes since a token (`remembered`, from an earlier check, else the status's) rather
+/// than list.
 pub async fn side_changed(
     storage: &dyn Storage,
     status: &Status,
     row: &CollectionRow,
     side: Side,
-    use_token: bool,
-) -> Result<bool, String> {
+    remote: bool,
+    remembered: Option<&SyncToken>,
+) -> Result<Checked, String> {
     let Some(collection) = side_collection(row, side) else {
-        return Ok(true);
+        return Ok(Checked {
+            changed: true,
+            token: None,
+        });
     };
-    let token = match side {
+    let stored = match side {
         Side::A => row.a_token.clone(),
         Side::B => row.b_token.clone(),
     }
-    .filter(|_| use_token);
+    .map(SyncToken);
+    let token = remembered.cloned().or(stored);
     let rows = status
         .items(&row.name)
         .map_err(|e| format!("reading the status: {e}"))?;
     let recorded = recorded(&rows, side);
-    if let Some(token) = token {
-        let changes = storage
-            .changes(&collection, Some(&SyncToken(token)))
+    let err = |e: davsync_storages::Error| crate::commands::chain(&e);
+    if remote {
+        if let Some(ch) = storage
+            .changes(&collection, token.as_ref())
             .await
-            .map_err(|e| crate::commands::chain(&e))?;
-        if let Some(ch) = changes {
-            if ch.complete {
-                return Ok(listed(&ch.changed) != recorded);
-            }
-            let known: HashSet<&String> = recorded.iter().map(|(h, _)| h).collect();
-            let changed = ch
-                .changed
-                .iter()
-                .any(|r| !recorded.contains(&(r.href.0.clone(), r.etag.0.clone())));
-            let deleted = ch.deleted.iter().any(|Href(h)| known.contains(h));
-            return Ok(changed || deleted);
+            .map_err(err)?
+        {
+            let changed = if ch.complete {
+                listed(&ch.changed) != recorded
+            } else {
+                // A delta: a change is a version the status does not hold, or the removal
+                // of one it does. davsync's own uploads and deletions are neither.
+                let known: HashSet<&String> = recorded.iter().map(|(h, _)| h).collect();
+                ch.changed
+                    .iter()
+                    .any(|r| !recorded.contains(&(r.href.0.clone(), r.etag.0.clone())))
+                    || ch.deleted.iter().any(|Href(h)| known.contains(h))
+            };
+            return Ok(Checked {
+                changed,
+                token: ch.token.filter(|_| !changed),
+            });
         }
     }
-    let list = storage
-        .list(&collection)
-        .await
-        .map_err(|e| crate::commands::chain(&e))?;
-    Ok(listed(&list) != recorded)
+    let list = storage.list(&collection).await.map_err(err)?;
+    Ok(Checked {
+        changed: listed(&list) != recorded,
+        token: None,
+    })
 }
 
 /// True when the storage holds a collection that the status does not know for this side
@@ -161,43 +185,80 @@ mod tests {
     #[tokio::test]
     async fn a_side_as_recorded_is_unchanged_and_an_edit_is_a_change() {
         let (storage, coll, status, row) = setup().await;
-        assert!(!side_changed(&storage, &status, &row, Side::A, true)
-            .await
-            .unwrap());
+        assert!(
+            !side_changed(&storage, &status, &row, Side::A, true, None)
+                .await
+                .unwrap()
+                .changed
+        );
         let list = storage.list(&coll).await.unwrap();
         storage
             .update(&coll, &list[0].href, &event("one", "edited"), &list[0].etag)
             .await
             .unwrap();
-        assert!(side_changed(&storage, &status, &row, Side::A, true)
-            .await
-            .unwrap());
+        assert!(
+            side_changed(&storage, &status, &row, Side::A, true, None)
+                .await
+                .unwrap()
+                .changed
+        );
     }
 
     #[tokio::test]
     async fn a_new_item_and_a_deleted_item_are_changes() {
         let (storage, coll, status, row) = setup().await;
         storage.upload(&coll, &event("two", "y")).await.unwrap();
-        assert!(side_changed(&storage, &status, &row, Side::A, true)
-            .await
-            .unwrap());
+        assert!(
+            side_changed(&storage, &status, &row, Side::A, true, None)
+                .await
+                .unwrap()
+                .changed
+        );
         let (storage, coll, status, row) = setup().await;
         let list = storage.list(&coll).await.unwrap();
         storage
             .delete(&coll, &list[0].href, &list[0].etag)
             .await
             .unwrap();
-        assert!(side_changed(&storage, &status, &row, Side::A, true)
+        assert!(
+            side_changed(&storage, &status, &row, Side::A, true, None)
+                .await
+                .unwrap()
+                .changed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_from_an_unchanged_check_serves_the_next_one() {
+        let (storage, coll, status, row) = setup().await;
+        storage.set_supports_changes(true);
+        assert_eq!(row.a_token, None, "a collection read whole has no token");
+        let first = side_changed(&storage, &status, &row, Side::A, true, None)
             .await
-            .unwrap());
+            .unwrap();
+        assert!(!first.changed);
+        let token = first.token.expect("the memory storage hands out tokens");
+        let again = side_changed(&storage, &status, &row, Side::A, true, Some(&token))
+            .await
+            .unwrap();
+        assert!(!again.changed);
+        storage.upload(&coll, &event("two", "y")).await.unwrap();
+        let after = side_changed(&storage, &status, &row, Side::A, true, Some(&token))
+            .await
+            .unwrap();
+        assert!(after.changed);
+        assert_eq!(after.token, None, "no token past a change the status lacks");
     }
 
     #[tokio::test]
     async fn a_collection_never_synced_is_a_change() {
         let (storage, _coll, status, mut row) = setup().await;
         row.a_href = None;
-        assert!(side_changed(&storage, &status, &row, Side::A, true)
-            .await
-            .unwrap());
+        assert!(
+            side_changed(&storage, &status, &row, Side::A, true, None)
+                .await
+                .unwrap()
+                .changed
+        );
     }
 }

@@ -16,13 +16,13 @@ pub mod local;
 pub mod ready;
 mod round;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use davsync_storages::Storage;
+use davsync_storages::{Storage, SyncToken};
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
 
@@ -72,6 +72,9 @@ struct PairState {
     retry: Option<(Instant, BTreeSet<Unit>)>,
     backoff: Duration,
     checks: Vec<SideCheck>,
+    /// Tokens at which remote checks found a side as recorded, by collection and side: the
+    /// next check asks for changes since them. Forgotten when the pair syncs.
+    tokens: HashMap<(String, Side), SyncToken>,
 }
 
 impl PairState {
@@ -147,6 +150,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
                 retry: None,
                 backoff: BACKOFF_START,
                 checks,
+                tokens: HashMap::new(),
             }
         })
         .collect();
@@ -157,6 +161,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
     let mut watcher = {
         let overflow = overflow.clone();
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) if !changes_something(&ev) => {}
             Ok(ev) => {
                 if tx.try_send(ev).is_err() {
                     overflow.store(true, Ordering::SeqCst);
@@ -285,16 +290,20 @@ fn next_wake(states: &[PairState], root_poll: Instant) -> Instant {
     wake
 }
 
+/// False for reading a file or listing a folder: they change nothing, davsync's own checks
+/// and syncs do both all the time, and a reader that keeps reading (an editor, a calendar
+/// app polling) must not put a pending sync off.
+fn changes_something(ev: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match ev.kind {
+        EventKind::Access(kind) => kind == AccessKind::Close(AccessMode::Write),
+        _ => true,
+    }
+}
+
 /// Marks the units an event touched as due one [`DEBOUNCE`] from now (a later event of the
 /// same unit pushes it back, up to [`DEBOUNCE_MAX`] after the first).
 fn on_event(ev: &notify::Event, roots: &[Root], states: &mut [PairState]) {
-    use notify::event::{AccessKind, AccessMode, EventKind};
-    // Reading a file or listing a folder changes nothing, and davsync's own checks do both.
-    if let EventKind::Access(kind) = ev.kind {
-        if kind != AccessKind::Close(AccessMode::Write) {
-            return;
-        }
-    }
     let now = Instant::now();
     for path in &ev.paths {
         for root in roots.iter().filter(|r| path.starts_with(&r.dir)) {
@@ -454,7 +463,9 @@ async fn local_unit_changed(
             for side in locals {
                 let storage = s.storage(side).clone();
                 let status = s.status(status_dir)?;
-                if check::side_changed(storage.as_ref(), status, &row, side, false).await? {
+                let checked =
+                    check::side_changed(storage.as_ref(), status, &row, side, false, None).await?;
+                if checked.changed {
                     return Ok(Some(unit.clone()));
                 }
             }
@@ -520,9 +531,22 @@ async fn periodic_check(
     }
     let storage = s.storage(side).clone();
     for row in &rows {
+        let key = (row.name.clone(), side);
+        let remembered = s.tokens.remove(&key);
         let status = s.status(status_dir)?;
-        if check::side_changed(storage.as_ref(), status, row, side, !local).await? {
+        let checked = check::side_changed(
+            storage.as_ref(),
+            status,
+            row,
+            side,
+            !local,
+            remembered.as_ref(),
+        )
+        .await?;
+        if checked.changed {
             found.insert(Unit::Collection(row.name.clone()));
+        } else if let Some(token) = checked.token {
+            s.tokens.insert(key, token);
         }
     }
     Ok(found)
@@ -574,6 +598,8 @@ async fn run_round(
     let now = Instant::now();
     for ((i, units), failures) in work.into_iter().zip(outcome.failures) {
         let s = &mut states[i];
+        // The round may have written anywhere in the pair: start again from its tokens.
+        s.tokens.clear();
         if failures == 0 {
             s.backoff = BACKOFF_START;
             continue;
