@@ -212,7 +212,13 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
                 if let Some(ev) = ev {
                     on_event(&ev, &roots, &mut states);
                 }
-                continue;
+                while let Ok(ev) = events.try_recv() {
+                    on_event(&ev, &roots, &mut states);
+                }
+                // A folder that never stops changing must not starve what is due.
+                if Instant::now() < wake {
+                    continue;
+                }
             }
             _ = tokio::time::sleep_until(wake) => {}
         }
@@ -234,16 +240,25 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
             .filter(|r| r.state == RootState::Deleted)
             .map(|r| r.pair)
             .collect();
-        let mut work = Vec::new();
-        for (i, s) in states.iter_mut().enumerate() {
-            if held.contains(&i) {
-                continue;
+        // Checks only read, so a signal may cut them short (a server that takes its
+        // `timeout` to answer must not hold up a stop).
+        let collect = async {
+            let mut work = Vec::new();
+            for (i, s) in states.iter_mut().enumerate() {
+                if held.contains(&i) {
+                    continue;
+                }
+                let units = due_units(s, &status_dir, now).await;
+                if !units.is_empty() {
+                    work.push((i, units));
+                }
             }
-            let units = due_units(s, &status_dir, now).await;
-            if !units.is_empty() {
-                work.push((i, units));
-            }
-        }
+            work
+        };
+        let work = tokio::select! {
+            work = collect => work,
+            _ = signals.changed() => break,
+        };
         if !work.is_empty() && !run_round(&mut states, work, &status_dir, quiet, &mut signals).await
         {
             return Ok(ExitCode::from(1));
