@@ -7,8 +7,10 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod errors;
 pub mod lock;
 pub mod output;
+pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;

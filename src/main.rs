@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match davsync::run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", davsync::errors::render(err.as_ref()));
             ExitCode::from(2)
         }
     }
