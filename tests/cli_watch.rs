@@ -334,6 +334,7 @@ fn a_config_error_at_start_is_exit_2_and_a_held_lock_is_refused() {
     let r = sb.run(&["watch"]);
     r.assert_code(2);
     assert!(r.stderr.contains("storage.a.interval"), "{}", r.dump());
+    assert!(!sb.status_path().exists(), "nothing touched on a config error");
 
     two_vdirs(&sb, "");
     let mut w = Watch::start(&sb, &[]);
@@ -348,6 +349,8 @@ fn a_config_error_at_start_is_exit_2_and_a_held_lock_is_refused() {
             r.dump()
         );
     }
+    // A dry run writes no status and takes no lock: it runs beside watch.
+    sb.run(&["sync", "--dry-run"]).assert_ok();
     w.signal("TERM");
     assert_eq!(w.exit_code(), 0, "{}", w.dump());
 }
