@@ -215,6 +215,43 @@ fn edits_sync_without_a_new_command_and_own_writes_trigger_nothing() {
 }
 
 #[test]
+fn a_singlefile_is_watched_and_its_own_rewrites_trigger_nothing() {
+    let sb = Sandbox::new();
+    sb.mkdir("a");
+    sb.mkdir("s");
+    sb.write_config(&format!(
+        "[storage.a]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [storage.s]\ntype = \"singlefile\"\npath = {}\n\n\
+         [pair.p]\na = \"a\"\nb = \"s\"\n",
+        toml_path(&sb.path("a")),
+        toml_path(&sb.path("s/cal.ics")),
+    ));
+    write(&sb.path("a/one.ics"), &event("one", "First", 0));
+    let mut w = Watch::start(&sb, &["-v"]);
+    w.wait_rounds(1);
+    let file = sb.path("s/cal.ics");
+    assert!(read(&file).contains("UID:one"), "{}", w.dump());
+    // An edit of the single file reaches the vdir.
+    let edited = read(&file).replace("SUMMARY:First", "SUMMARY:Edited in the file");
+    write(&file, &edited);
+    w.wait("the edit in a", |_| {
+        read(&sb.path("a/one.ics")).contains("SUMMARY:Edited in the file")
+    });
+    w.wait_rounds(2);
+    // A new item in the vdir is written into the file, and that rewrite is no change.
+    write(&sb.path("a/two.ics"), &event("two", "Second", 1));
+    w.wait("two in the file", |_| read(&file).contains("UID:two"));
+    w.wait("the check of the rewrite", |w| {
+        let err = w.stderr();
+        let third = err.match_indices("\nSynced ").nth(2).map(|(i, _)| i);
+        third.is_some_and(|i| err[i..].contains("p: unchanged since the last sync"))
+    });
+    assert_eq!(w.rounds(), 3, "{}", w.dump());
+    w.signal("TERM");
+    assert_eq!(w.exit_code(), 0, "{}", w.dump());
+}
+
+#[test]
 fn sigterm_during_a_round_finishes_and_records_its_writes_then_exits_0() {
     let sb = Sandbox::new();
     let started = sb.path("hook-started");
@@ -334,7 +371,10 @@ fn a_config_error_at_start_is_exit_2_and_a_held_lock_is_refused() {
     let r = sb.run(&["watch"]);
     r.assert_code(2);
     assert!(r.stderr.contains("storage.a.interval"), "{}", r.dump());
-    assert!(!sb.status_path().exists(), "nothing touched on a config error");
+    assert!(
+        !sb.status_path().exists(),
+        "nothing touched on a config error"
+    );
 
     two_vdirs(&sb, "");
     let mut w = Watch::start(&sb, &[]);
