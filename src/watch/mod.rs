@@ -15,6 +15,7 @@ pub mod check;
 pub mod local;
 pub mod ready;
 mod round;
+pub mod stop;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
@@ -127,10 +128,13 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
     let signals = listen_for_signals()?;
     let status_dir = config.status_path.clone();
 
+    let stop = stop::StopFlag::default();
     let now = Instant::now();
     let mut states: Vec<PairState> = pairs
         .into_iter()
-        .map(|spec| {
+        .map(|mut spec| {
+            spec.a.storage = stop::Stoppable::wrap(spec.a.storage.clone(), &stop);
+            spec.b.storage = stop::Stoppable::wrap(spec.b.storage.clone(), &stop);
             let mut checks = Vec::new();
             for (side, handle) in [(Side::A, &spec.a), (Side::B, &spec.b)] {
                 let st = &config.storages[&handle.name];
@@ -195,7 +199,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
     // The first round: every pair whole.
     let work: Vec<(usize, BTreeSet<Unit>)> =
         (0..states.len()).map(|i| (i, BTreeSet::new())).collect();
-    if !run_round(&mut states, work, &status_dir, quiet, &mut signals).await {
+    if !run_round(&mut states, work, &status_dir, quiet, &mut signals, &stop).await {
         return Ok(ExitCode::from(1));
     }
 
@@ -259,7 +263,8 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
             work = collect => work,
             _ = signals.changed() => break,
         };
-        if !work.is_empty() && !run_round(&mut states, work, &status_dir, quiet, &mut signals).await
+        if !work.is_empty()
+            && !run_round(&mut states, work, &status_dir, quiet, &mut signals, &stop).await
         {
             return Ok(ExitCode::from(1));
         }
@@ -575,6 +580,7 @@ async fn run_round(
     status_dir: &std::path::Path,
     quiet: bool,
     signals: &mut tokio_watch::Receiver<u32>,
+    stop: &stop::StopFlag,
 ) -> bool {
     ready::notify_status("syncing");
     let outcome = {
@@ -585,7 +591,7 @@ async fn run_round(
                 units: units.clone(),
             })
             .collect();
-        let fut = round::run(&pair_work, status_dir, quiet);
+        let fut = round::run(&pair_work, status_dir, quiet, stop);
         tokio::pin!(fut);
         loop {
             tokio::select! {
@@ -602,9 +608,10 @@ async fn run_round(
                         );
                         return false;
                     }
+                    stop.set();
                     tracing::warn!(
-                        "stopping after the round in progress (its writes are finished and \
-                         recorded); signal again to stop at once"
+                        "stopping: the writes in progress are finished and recorded, the \
+                         rest is left for the next sync; signal again to stop at once"
                     );
                 }
             }

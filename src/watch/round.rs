@@ -3,12 +3,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::output::CliReporter;
 use crate::sync::{sync_pair, PairSpec, SyncOptions};
 
 use super::local::Unit;
+use super::stop::{QuietWhenStopping, StopFlag};
 
 /// What one round does for one pair.
 pub struct PairWork<'p> {
@@ -24,9 +26,19 @@ pub struct RoundOutcome {
 
 /// Syncs the given pairs (concurrently) and prints the round's summary line unless `quiet`.
 /// Each round has a reporter of its own, so its summary counts that round alone.
-pub async fn run(work: &[PairWork<'_>], status_dir: &Path, quiet: bool) -> RoundOutcome {
+pub async fn run(
+    work: &[PairWork<'_>],
+    status_dir: &Path,
+    quiet: bool,
+    stop: &StopFlag,
+) -> RoundOutcome {
     let started = Instant::now();
-    let reporter = CliReporter::new(false, quiet);
+    let cli = CliReporter::new(false, quiet);
+    let reporter = QuietWhenStopping {
+        inner: &cli,
+        stop: stop.clone(),
+        left: AtomicUsize::new(0),
+    };
     let runs = work.iter().map(|w| {
         let whole = w.units.is_empty() || w.units.contains(&Unit::Collections);
         let only = (!whole && w.pair.collections.is_some()).then(|| {
@@ -50,9 +62,17 @@ pub async fn run(work: &[PairWork<'_>], status_dir: &Path, quiet: bool) -> Round
         }
     });
     let reports = futures::future::join_all(runs).await;
-    reporter.finish();
-    reporter.summary(work.len(), started.elapsed());
+    cli.finish();
+    cli.summary(work.len(), started.elapsed());
+    let left = reporter.left.load(Ordering::Relaxed);
+    if left > 0 {
+        tracing::warn!("stopped: {left} pieces of work of this round are left for the next sync");
+    }
     RoundOutcome {
-        failures: reports.iter().map(|r| r.failures).collect(),
+        // Work refused because davsync is stopping is no failure to retry.
+        failures: reports
+            .iter()
+            .map(|r| r.failures.saturating_sub(left))
+            .collect(),
     }
 }
