@@ -162,7 +162,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
     // Watching starts before the first sync, so that an edit made while it runs is seen.
     let (tx, mut events) = mpsc::channel::<notify::Event>(EVENT_QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
-    let mut watcher = {
+    let watcher = {
         let overflow = overflow.clone();
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) if !changes_something(&ev) => {}
@@ -176,7 +176,18 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
                 overflow.store(true, Ordering::SeqCst);
             }
         })
-        .map_err(|e| anyhow::anyhow!("cannot watch the file system for changes: {e}"))?
+    };
+    // Without notifications (the inotify limits reached, say), local storages are still
+    // checked every `interval`: slower, but kept in sync.
+    let mut watcher: Box<dyn notify::Watcher> = match watcher {
+        Ok(w) => Box::new(w),
+        Err(e) => {
+            tracing::error!(
+                "cannot watch the file system for changes ({e}); local storages are checked \
+                 every `interval` seconds instead"
+            );
+            Box::new(notify::NullWatcher)
+        }
     };
     let mut roots: Vec<Root> = states
         .iter()
@@ -184,7 +195,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
         .flat_map(|(i, s)| local::roots_of(config, i, &s.spec))
         .collect();
     for root in &mut roots {
-        if local::refresh(root, &mut watcher) != RootChange::Back {
+        if local::refresh(root, watcher.as_mut()) != RootChange::Back {
             tracing::info!(
                 "{} does not exist (yet); davsync watches for it",
                 root.dir.display()
@@ -236,7 +247,7 @@ pub async fn run(config: &Config, pairs: Vec<PairSpec>, quiet: bool) -> anyhow::
             }
         }
         if now >= next_root_poll {
-            poll_roots(&mut roots, &mut watcher, &mut states);
+            poll_roots(&mut roots, watcher.as_mut(), &mut states);
             next_root_poll = now + ROOT_POLL;
         }
         let held: BTreeSet<usize> = roots
