@@ -399,6 +399,14 @@ fn a_config_error_at_start_is_exit_2_and_a_held_lock_is_refused() {
         !sb.status_path().exists(),
         "nothing touched on a config error"
     );
+    let r = sb.run(&["watch", "--ready-fd", "987"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("--ready-fd 987: no such open file descriptor"),
+        "{}",
+        r.dump()
+    );
 
     two_vdirs(&sb, "");
     let mut w = Watch::start(&sb, &[]);
