@@ -57,9 +57,10 @@ pub enum Command {
     #[command(override_usage = "davsync repair STORAGE[/COLLECTION] [--dry-run]")]
     Repair(RepairArgs),
 
-    /// Validate the config and print a one-line summary per pair
-    #[command(override_usage = "davsync check")]
-    Check,
+    /// Validate the config and print a one-line summary per pair; with --online, also ask
+    /// each server storage what it supports
+    #[command(override_usage = "davsync check [--online [STORAGE]...]")]
+    Check(CheckArgs),
 
     /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
     #[command(override_usage = "davsync status [PAIR]...")]
@@ -82,6 +83,18 @@ pub struct WatchArgs {
     /// NOTIFY_SOCKET)
     #[arg(long, value_name = "FD")]
     pub ready_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Connect to each CalDAV/CardDAV storage (or the named ones) and print what the server
+    /// supports
+    #[arg(long)]
+    pub online: bool,
+
+    /// Storages to check online (default: every caldav/carddav storage)
+    #[arg(value_name = "STORAGE", requires = "online")]
+    pub storages: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,9 @@ static READY_FD: Mutex<Option<File>> = Mutex::new(None);
 /// Takes ownership of the inherited descriptor `fd`. Called first thing, before davsync opens
 /// any file of its own, so the number cannot name one of ours; a number that is not an open
 /// descriptor is a usage error.
+// `unsafe`: taking ownership of an inherited descriptor by number has no safe form in std
+// (it is what `OwnedFd::from_raw_fd` is for); the checks above the block make it sound.
+#[allow(unsafe_code)]
 pub fn claim_fd(fd: i32) -> anyhow::Result<()> {
     if fd < 3 {
         anyhow::bail!("--ready-fd {fd}: must be an inherited descriptor (3 or above), not stdin/stdout/stderr");
