@@ -76,6 +76,11 @@ pub enum Command {
         override_usage = "davsync trash list [PAIR]...\n       davsync trash restore ID..."
     )]
     Trash(TrashCommand),
+
+    /// Stay running and keep the pairs in sync: local changes at once, remote ones every
+    /// `interval` seconds
+    #[command(override_usage = "davsync watch [PAIR]... [--ready-fd FD]")]
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +118,19 @@ pub struct RestoreArgs {
     /// IDs of kept versions, as `davsync trash list` prints them
     #[arg(value_name = "ID", required = true)]
     pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Pairs to keep in sync (default: all pairs)
+    #[arg(value_name = "PAIR")]
+    pub pairs: Vec<String>,
+
+    /// Write `READY=1` and a newline to this inherited file descriptor, then close it, once
+    /// the config is read and the credentials fetched (for service managers without
+    /// NOTIFY_SOCKET)
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
 }
 
 #[derive(Debug, Args)]

@@ -41,12 +41,14 @@ pub mod commands;
 pub mod config;
 pub mod diff;
 pub mod errors;
+pub mod lock;
 pub mod output;
 pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;
 pub mod trash;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -65,6 +67,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(code.clamp(0, 255) as u8));
         }
     };
+    // Before anything else opens a file, so the number can only be the inherited one.
+    if let cli::Command::Watch(cli::WatchArgs {
+        ready_fd: Some(fd), ..
+    }) = &cli.command
+    {
+        watch::ready::claim_fd(*fd)?;
+    }
     init_logging(cli.verbose, cli.quiet);
     let path = config::locate(cli.config.as_deref())?;
     tracing::info!("reading config {}", path.display());

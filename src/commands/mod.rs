@@ -10,6 +10,7 @@ pub mod resolve;
 pub mod status;
 pub mod sync;
 pub mod trash;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Trash(TrashCommand::Restore(args)) => {
             trash::restore(config, &args.ids, cli.quiet).await
         }
+        Command::Watch(args) => watch::run(config, args, cli.quiet).await,
     }
 }
 

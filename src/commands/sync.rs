@@ -20,6 +20,23 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     }
     let started = std::time::Instant::now();
     let reporter = Arc::new(CliReporter::new(args.dry_run, quiet));
+    // A pair whose status another davsync holds fails alone, untouched; a dry run writes no
+    // status and needs no lock.
+    let mut locks = Vec::new();
+    if !args.dry_run {
+        specs.retain(
+            |(spec, _)| match crate::lock::acquire(&config.status_path, &spec.name) {
+                Ok(lock) => {
+                    locks.push(lock);
+                    true
+                }
+                Err(e) => {
+                    reporter.failure(&e.to_string());
+                    false
+                }
+            },
+        );
+    }
     let pairs = specs.len();
     // Each pair is a task of its own, so pairs parse, hash and plan on every core.
     let mut tasks = tokio::task::JoinSet::new();
@@ -50,6 +67,7 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
         }
     }
     reporter.finish();
+    drop(locks);
     // Every event went through the reporter, which counted it once: the summary and the exit
     // code come from the same counts.
     reporter.summary(pairs, started.elapsed());

@@ -10,6 +10,7 @@
 
 pub mod backends;
 pub mod dates;
+pub mod interval;
 pub mod password;
 pub mod raw;
 pub mod resolve;

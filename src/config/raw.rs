@@ -60,6 +60,8 @@ pub struct RawStorage {
     pub end_date: Option<Spanned<RawDate>>,
     pub item_types: Option<Spanned<Vec<String>>>,
     pub read_only: Option<Spanned<bool>>,
+    /// Seconds between two checks for changes by `watch` (every storage type).
+    pub interval: Option<Spanned<i64>>,
     pub timeout: Option<Spanned<RawSeconds>>,
     pub max_connections: Option<Spanned<i64>>,
     pub batch_size: Option<Spanned<i64>>,
@@ -256,7 +258,7 @@ visitor!(RawConflict, "a strategy (\"a wins\", \"b wins\", \"newer wins\", \"kee
     }
 });
 
-/// The storage types and the keys each accepts besides `type` and `read_only`.
+/// The storage types and the keys each accepts besides `type`, `read_only` and `interval`.
 pub const STORAGE_TYPES: &[(&str, &[&str])] = &[
     ("vdir", &["path", "fileext", "post_hook"]),
     ("filesystem", &["path", "fileext", "post_hook"]),
@@ -360,6 +362,7 @@ impl RawStorage {
             end_date,
             item_types,
             read_only,
+            interval,
             timeout,
             max_connections,
             batch_size

@@ -103,6 +103,8 @@ pub struct StorageConfig {
     pub kind: Option<ItemKind>,
     /// As configured; an `http` storage is read-only whatever this says.
     pub read_only: bool,
+    /// How often `watch` checks the storage for changes (`interval`).
+    pub interval: Duration,
     pub params: StorageParams,
 }
 
@@ -339,11 +341,11 @@ fn storage(
         .unwrap_or(&[]);
     let before = cx.problems.len();
     for (k, span) in st.present_keys(cx.source, table.clone()) {
-        if k != "read_only" && !allowed.contains(&k) {
+        if k != "read_only" && k != "interval" && !allowed.contains(&k) {
             cx.err(
                 span,
                 format!(
-                    "{}: key `{k}` is not valid for a storage of type \"{}\" (valid keys: type, {}, read_only)",
+                    "{}: key `{k}` is not valid for a storage of type \"{}\" (valid keys: type, {}, read_only, interval)",
                     key(k),
                     ty.as_str(),
                     allowed.join(", ")
@@ -363,6 +365,13 @@ fn storage(
         );
     }
     let read_only = read_only.unwrap_or(false);
+    let interval = match super::interval::resolve(st.interval.as_ref(), &key("interval")) {
+        Ok(d) => d,
+        Err((span, message)) => {
+            cx.err(span, message);
+            super::interval::DEFAULT
+        }
+    };
 
     let (kind, params) = match ty {
         StorageType::Vdir | StorageType::Filesystem => {
@@ -424,6 +433,7 @@ fn storage(
         ty,
         kind,
         read_only,
+        interval,
         params,
     })
 }
