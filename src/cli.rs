@@ -34,6 +34,16 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// How stderr is written: `text` for people, `json` for one JSON object per line
+    #[arg(
+        long = "log-format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,6 +74,50 @@ pub enum Command {
     /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
     #[command(override_usage = "davsync status [PAIR]...")]
     Status(PairsArgs),
+
+    /// Convert a vdirsyncer setup: write the equivalent davsync config and import
+    /// vdirsyncer's status
+    #[command(override_usage = "davsync import-vdirsyncer [--from PATH] [--to PATH] [--force]")]
+    ImportVdirsyncer(ImportArgs),
+
+    /// Print a completion script for bash, zsh, fish, elvish or powershell
+    #[command(override_usage = "davsync completions SHELL")]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff)
+    #[command(override_usage = "davsync man")]
+    Man,
+}
+
+/// The format of stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// vdirsyncer's config (default: $VDIRSYNCER_CONFIG, $XDG_CONFIG_HOME/vdirsyncer/config,
+    /// ~/.vdirsyncer/config)
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+
+    /// The davsync config to write (default: where davsync looks for its config)
+    #[arg(long, value_name = "PATH")]
+    pub to: Option<PathBuf>,
+
+    /// Overwrite an existing davsync config, and replace an existing davsync status of the
+    /// imported pairs
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match davsync::run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            davsync::logging::error_line(&format!("{err:#}"));
             ExitCode::from(2)
         }
     }

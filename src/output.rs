@@ -35,10 +35,14 @@ struct Progress {
 
 impl CliReporter {
     pub fn new(dry_run: bool, quiet: bool) -> Self {
-        let progress = (!quiet && std::io::stderr().is_terminal()).then(|| Progress {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(HashMap::new()),
-        });
+        // JSON stderr is for machines: one object per line, no bar.
+        let progress =
+            (!quiet && !crate::logging::json() && std::io::stderr().is_terminal()).then(|| {
+                Progress {
+                    multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                    bars: Mutex::new(HashMap::new()),
+                }
+            });
         CliReporter {
             dry_run,
             quiet,
@@ -93,10 +97,7 @@ impl Reporter for CliReporter {
 
     fn failure(&self, message: &str) {
         self.failures.fetch_add(1, Ordering::SeqCst);
-        self.with_bar_hidden(|| {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {message}");
-        });
+        self.with_bar_hidden(|| crate::logging::error_line(message));
     }
 
     fn progress(&self, scope: &str, done: u64, total: u64) {

@@ -6,6 +6,7 @@ pub mod check;
 pub mod discover;
 pub mod metasync;
 pub mod repair;
+pub mod shell;
 pub mod status;
 pub mod sync;
 
@@ -23,6 +24,9 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
         Command::Check => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
+        Command::ImportVdirsyncer(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("run() handles the commands that need no config")
+        }
     }
 }
 

@@ -227,6 +227,14 @@ pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
     let source = Source { path, text };
     let raw: raw::RawConfig = match toml::from_str(&source.text) {
         Ok(raw) => raw,
+        Err(_) if crate::migrate::ini::looks_like_vdirsyncer(&source.text) => {
+            return Err(ConfigError::single(format!(
+                "{} is a vdirsyncer config ([pair NAME] and [storage NAME] sections), not a \
+                 davsync one; convert it with `davsync import-vdirsyncer --from {}`",
+                source.path.display(),
+                source.path.display()
+            )));
+        }
         Err(e) => {
             let message = e.message().trim_end().to_owned();
             let problem = match e.span() {

@@ -78,7 +78,9 @@ pub struct SingleFile {
     cache: tokio::sync::Mutex<HashMap<PathBuf, Arc<Parsed>>>,
 }
 
-fn item_etag(item: &Item) -> Etag {
+/// The etag of an item as split from the file. Public so that a status imported from another
+/// tool can be given the etags this storage will list.
+pub fn item_etag(item: &Item) -> Etag {
     Etag(hex::encode(&Sha256::digest(item.raw())[..16]))
 }
 

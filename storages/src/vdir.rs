@@ -194,8 +194,9 @@ pub fn file_stem_for_uid(uid: &str) -> String {
     }
 }
 
-/// The etag of a file, from metadata only.
-pub(crate) fn etag_of(meta: &fs::Metadata) -> Etag {
+/// The etag of a file, from metadata only. Public so that a status imported from another
+/// tool can be given the etags this storage will list.
+pub fn etag_of(meta: &fs::Metadata) -> Etag {
     #[cfg(unix)]
     {
         use std::io::Write as _;
