@@ -23,6 +23,18 @@ pub fn man() -> anyhow::Result<ExitCode> {
     write_stdout(&out)
 }
 
+/// clap_mangen starts every rendered section with the same two-line string definition;
+/// one, at the top, is enough.
+fn dedup_preamble(page: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    page.lines()
+        .filter(|l| {
+            !(l.starts_with(".ie \\n(.g") || l.starts_with(".el .ds Aq")) || seen.insert(*l)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 pub fn render_man(out: &mut Vec<u8>) -> std::io::Result<()> {
     let cmd = Cli::command();
     let man = clap_mangen::Man::new(cmd.clone());
@@ -51,6 +63,8 @@ pub fn render_man(out: &mut Vec<u8>) -> std::io::Result<()> {
     }
     man.render_extra_section(out)?;
     man.render_version_section(out)?;
+    let page = dedup_preamble(&String::from_utf8_lossy(out));
+    *out = page.into_bytes();
     Ok(())
 }
 
