@@ -83,6 +83,13 @@ impl CliReporter {
     }
 }
 
+/// `<scope> [=====>    ] 40/100 12/s ETA 5s`: how far, how fast, how long still.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} ETA {eta}")
+        .expect("valid template")
+        .progress_chars("=> ")
+}
+
 impl Reporter for CliReporter {
     fn change(&self, line: &str) {
         if self.quiet {
@@ -116,15 +123,38 @@ impl Reporter for CliReporter {
         }
         let bar = bars.entry(scope.to_owned()).or_insert_with(|| {
             let bar = p.multi.add(ProgressBar::new(total));
-            bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
+            bar.set_style(bar_style());
             bar.set_prefix(scope.to_owned());
             bar
         });
         bar.set_length(total);
         bar.set_position(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indicatif::InMemoryTerm;
+
+    #[test]
+    fn progress_bars_show_count_rate_and_eta() {
+        let term = InMemoryTerm::new(2, 120);
+        let bar = ProgressBar::with_draw_target(
+            Some(100),
+            ProgressDrawTarget::term_like(Box::new(term.clone())),
+        );
+        bar.set_style(bar_style());
+        bar.set_prefix("cals/work");
+        bar.set_position(40);
+        bar.tick();
+        let shown = term.contents();
+        let (head, tail) = shown
+            .split_once("] 40/100 ")
+            .unwrap_or_else(|| panic!("{shown:?}"));
+        assert_eq!(head, format!("cals/work [{}>{}", "=".repeat(12), " ".repeat(17)));
+        let (rate, eta) = tail.split_once(" ETA ").unwrap_or_else(|| panic!("{shown:?}"));
+        assert!(rate.ends_with("/s"), "{shown:?}");
+        assert!(eta.ends_with('s') || eta.ends_with('m') || eta.ends_with('h'), "{shown:?}");
     }
 }
