@@ -152,9 +152,17 @@ mod tests {
         let (head, tail) = shown
             .split_once("] 40/100 ")
             .unwrap_or_else(|| panic!("{shown:?}"));
-        assert_eq!(head, format!("cals/work [{}>{}", "=".repeat(12), " ".repeat(17)));
-        let (rate, eta) = tail.split_once(" ETA ").unwrap_or_else(|| panic!("{shown:?}"));
+        assert_eq!(
+            head,
+            format!("cals/work [{}>{}", "=".repeat(12), " ".repeat(17))
+        );
+        let (rate, eta) = tail
+            .split_once(" ETA ")
+            .unwrap_or_else(|| panic!("{shown:?}"));
         assert!(rate.ends_with("/s"), "{shown:?}");
-        assert!(eta.ends_with('s') || eta.ends_with('m') || eta.ends_with('h'), "{shown:?}");
+        assert!(
+            eta.ends_with('s') || eta.ends_with('m') || eta.ends_with('h'),
+            "{shown:?}"
+        );
     }
 }

@@ -88,7 +88,11 @@ fn without_a_terminal_stderr_has_no_colour() {
     let sb = setup();
     let run = sb.run(&["-v", "sync"]);
     assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
-    assert!(run.stderr.contains(" INFO reading config "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(" INFO reading config "),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Runs `davsync -v sync` on a pseudo-terminal (util-linux `script`) and returns what the

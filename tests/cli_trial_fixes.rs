@@ -1,0 +1,106 @@
+//! Fixes from a new user's trial: mistakes that used to pass silently or with a misleading
+//! message.
+
+mod common;
+
+use common::{toml_path, Sandbox};
+
+#[test]
+fn a_vdir_or_singlefile_path_in_a_missing_folder_is_an_error_naming_the_key() {
+    let sb = Sandbox::new();
+    let missing = sb.path("no-such-dir/cals");
+    let file = sb.path("gone/one.ics");
+    sb.write_config(&format!(
+        "[storage.a]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [storage.b]\ntype = \"singlefile\"\npath = {}\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\n",
+        toml_path(&missing),
+        toml_path(&file)
+    ));
+    let run = sb.run(&["sync"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(run.stdout, "");
+    let cfg = sb.config_path();
+    let first = format!(
+        "error: storage.a.path: {}: the folder {} does not exist (a typo? if the path is \
+         right, create that folder first)\n --> {}:6:8\n",
+        missing.display(),
+        sb.path("no-such-dir").display(),
+        cfg.display()
+    );
+    assert!(run.stderr.starts_with(&first), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: storage.b.path: {}: the folder {} does not exist",
+            file.display(),
+            sb.path("gone").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!sb.path("no-such-dir").exists());
+    assert!(!sb.path("gone").exists());
+    assert!(!sb.status_path().exists(), "nothing touched");
+}
+
+#[test]
+fn a_missing_vdir_folder_whose_parent_exists_is_still_fine() {
+    let sb = Sandbox::new();
+    let a = sb.mkdir("a");
+    common::write_events(&a, "e", 2);
+    sb.write_config(&format!(
+        "[storage.a]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\n",
+        toml_path(&a),
+        toml_path(&sb.path("b"))
+    ));
+    let run = sb.run(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(run.change_lines().len(), 2, "{}", run.dump());
+}
+
+#[test]
+fn a_broken_table_header_is_named_not_the_table_before_it() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.config_path(),
+        "[storage.a]\ntype = \"vdir\"\npath = \"a\"\n\n[storage.b\ntype = \"vdir\"\n",
+    )
+    .unwrap();
+    let run = sb.run(&["check"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: table header [storage.b: invalid table header\nexpected `.`, `]`\n \
+             --> {}:5:11\n  |\n5 | [storage.b\n  |           ^\n",
+            sb.config_path().display()
+        )
+    );
+}
+
+#[test]
+fn the_readme_begins_with_its_title_then_the_two_commands() {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    assert!(
+        readme.starts_with(
+            "# davsync\n\n    cargo run --release -- -c config.example.toml sync\n    scripts/test\n\n"
+        ),
+        "{}",
+        &readme[..readme.len().min(300)]
+    );
+}
+
+/// The example's first command writes under ./demo/, which must exist for its storage paths
+/// to be accepted: the repository ships the (otherwise ignored) folder.
+#[test]
+fn the_shipped_example_config_validates_from_a_fresh_checkout() {
+    assert!(common::repo_root().join("demo").is_dir());
+    let mut cmd = std::process::Command::new(common::davsync_bin());
+    cmd.arg("-c")
+        .arg(common::repo_root().join("config.example.toml"))
+        .arg("check");
+    let run = common::run_command(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.dump());
+}
