@@ -1,19 +1,19 @@
-//! What the user sees: change lines on stdout, failures on stderr, a progress bar on a
-//! terminal.
+//! What the user sees: the engine's events rendered as change lines on stdout and failures
+//! on stderr, the summary line, a progress bar on a terminal.
 //!
-//! Change lines are printed exactly as the engine words them, prefixed `Would: ` in a dry
-//! run and suppressed by `-q`. Failures always reach stderr (`-q` included) and are counted
-//! for the exit code. The progress bar exists only when stderr is a terminal, so scripts and
-//! logs never see control characters.
+//! Change lines are the events' `Display`, prefixed `Would: ` in a dry run and suppressed
+//! by `-q`. Failures always reach stderr (`-q` included). Every event is counted here, once:
+//! the counts make the summary line and the exit code. The progress bar exists only when
+//! stderr is a terminal, so scripts and logs never see control characters.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::sync::Reporter;
+use crate::sync::{Counts, Event, Reporter};
 
 /// Work smaller than this many items finishes too fast for a bar to help; it gets none.
 const PROGRESS_MIN_ITEMS: u64 = 20;
@@ -24,7 +24,7 @@ pub const DRY_RUN_PREFIX: &str = "Would: ";
 pub struct CliReporter {
     dry_run: bool,
     quiet: bool,
-    failures: AtomicUsize,
+    counts: Mutex<Counts>,
     progress: Option<Progress>,
 }
 
@@ -46,14 +46,79 @@ impl CliReporter {
         CliReporter {
             dry_run,
             quiet,
-            failures: AtomicUsize::new(0),
+            counts: Mutex::new(Counts::default()),
             progress,
         }
     }
 
-    /// Failures reported so far (items, collections, whole pairs).
+    /// Failures reported so far (items, collections, whole pairs, unresolved conflicts).
     pub fn failures(&self) -> usize {
-        self.failures.load(Ordering::SeqCst)
+        self.counts().failures()
+    }
+
+    /// Everything counted so far.
+    pub fn counts(&self) -> Counts {
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A failure of the command itself (not an engine event): printed and counted.
+    pub fn failure(&self, message: &str) {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
+        self.error_line(message);
+    }
+
+    /// Prints the summary line of a sync on stderr (not with `-q`).
+    pub fn summary(&self, pairs: usize, elapsed: Duration) {
+        if self.quiet {
+            return;
+        }
+        let counts = self.counts();
+        let line = summary_line(&counts, pairs, self.dry_run, elapsed);
+        let mut fields = serde_json::Map::new();
+        fields.insert("action".into(), "summary".into());
+        fields.insert(
+            "duration_ms".into(),
+            (elapsed.as_millis().min(u64::MAX as u128) as u64).into(),
+        );
+        for (k, v) in [
+            ("pairs", pairs),
+            ("collections", counts.collections),
+            ("uploaded", counts.uploaded),
+            ("updated", counts.updated),
+            ("deleted", counts.deleted),
+            ("resolved", counts.resolved),
+            ("unresolved", counts.unresolved),
+            ("failed", counts.failed),
+        ] {
+            fields.insert(k.into(), v.into());
+        }
+        self.with_bar_hidden(|| crate::logging::info_line(&line, fields));
+    }
+
+    fn error_line(&self, message: &str) {
+        self.with_bar_hidden(|| crate::logging::error_line(message));
+    }
+
+    /// An engine event as a JSON line on stderr (`--log-format json` only), with its
+    /// pair, collection, uid, action and outcome.
+    fn json_event(&self, event: &Event) {
+        let f = event.fields();
+        let mut fields = serde_json::Map::new();
+        fields.insert("pair".into(), f.pair.into());
+        if let Some(c) = f.collection {
+            fields.insert("collection".into(), c.into());
+        }
+        if let Some(u) = f.uid {
+            fields.insert("uid".into(), u.into());
+        }
+        fields.insert("action".into(), f.action.into());
+        fields.insert("outcome".into(), f.outcome.into());
+        if self.dry_run {
+            fields.insert("dry_run".into(), true.into());
+        }
+        let level = if event.is_failure() { "ERROR" } else { "INFO" };
+        let line = crate::logging::json_line(level, &event.to_string(), fields);
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
     /// Prints a line of command output (discover, status, check) on stdout, around the bar.
@@ -83,6 +148,27 @@ impl CliReporter {
     }
 }
 
+/// The line after every sync: `Synced <P> pairs, <C> collections: <n> uploaded, ...`.
+pub fn summary_line(counts: &Counts, pairs: usize, dry_run: bool, elapsed: Duration) -> String {
+    format!(
+        "{} {pairs} pairs, {} collections: {} uploaded, {} updated, {} deleted, {} conflicts \
+         resolved, {} unresolved, {} failed in {:.2}s",
+        if dry_run {
+            "Would have synced"
+        } else {
+            "Synced"
+        },
+        counts.collections,
+        counts.uploaded,
+        counts.updated,
+        counts.deleted,
+        counts.resolved,
+        counts.unresolved,
+        counts.failed,
+        elapsed.as_secs_f64()
+    )
+}
+
 /// `<scope> [=====>    ] 40/100 12/s ETA 5s`: how far, how fast, how long still.
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} ETA {eta}")
@@ -91,20 +177,25 @@ fn bar_style() -> ProgressStyle {
 }
 
 impl Reporter for CliReporter {
-    fn change(&self, line: &str) {
-        if self.quiet {
-            return;
+    fn event(&self, event: &Event) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(event);
+        if event.is_change() && !self.quiet {
+            if self.dry_run {
+                self.line(&format!("{DRY_RUN_PREFIX}{event}"));
+            } else {
+                self.line(&event.to_string());
+            }
         }
-        if self.dry_run {
-            self.line(&format!("{DRY_RUN_PREFIX}{line}"));
-        } else {
-            self.line(line);
+        if crate::logging::json() {
+            if event.is_failure() || (event.is_change() && !self.quiet) {
+                self.json_event(event);
+            }
+        } else if event.is_failure() {
+            self.error_line(&event.to_string());
         }
-    }
-
-    fn failure(&self, message: &str) {
-        self.failures.fetch_add(1, Ordering::SeqCst);
-        self.with_bar_hidden(|| crate::logging::error_line(message));
     }
 
     fn progress(&self, scope: &str, done: u64, total: u64) {
@@ -164,5 +255,25 @@ mod tests {
             eta.ends_with('s') || eta.ends_with('m') || eta.ends_with('h'),
             "{shown:?}"
         );
+    }
+
+    #[test]
+    fn the_summary_line_reads_as_the_interface_spells_it() {
+        let counts = Counts {
+            collections: 3,
+            uploaded: 4,
+            updated: 5,
+            deleted: 6,
+            resolved: 1,
+            unresolved: 2,
+            failed: 7,
+        };
+        assert_eq!(
+            summary_line(&counts, 2, false, Duration::from_millis(1234)),
+            "Synced 2 pairs, 3 collections: 4 uploaded, 5 updated, 6 deleted, 1 conflicts \
+             resolved, 2 unresolved, 7 failed in 1.23s"
+        );
+        assert!(summary_line(&Counts::default(), 1, true, Duration::ZERO)
+            .starts_with("Would have synced 1 pairs, 0 collections: 0 uploaded"));
     }
 }

@@ -70,6 +70,24 @@ pub struct ItemRow {
     pub b: Option<SideState>,
 }
 
+impl ItemRow {
+    /// The row's state on `side`.
+    pub fn side(&self, side: crate::sync::Side) -> Option<&SideState> {
+        match side {
+            crate::sync::Side::A => self.a.as_ref(),
+            crate::sync::Side::B => self.b.as_ref(),
+        }
+    }
+
+    /// Sets the row's state on `side`.
+    pub fn set_side(&mut self, side: crate::sync::Side, state: Option<SideState>) {
+        match side {
+            crate::sync::Side::A => self.a = state,
+            crate::sync::Side::B => self.b = state,
+        }
+    }
+}
+
 /// The item rows of one collection by ident. aHash: the no-op sync of a large collection is
 /// mostly hash-map lookups of hrefs and UIDs, and aHash is several times faster than SipHash
 /// while still keyed randomly (a server cannot make lookups degenerate).
@@ -96,7 +114,7 @@ pub struct CollectionRow {
     pub a_token: Option<String>,
     pub b_token: Option<String>,
     /// Set by a sync that found nothing to do: a digest of its inputs (see
-    /// `sync::execute`). A later sync with the same digest skips loading the items.
+    /// `sync::read`). A later sync with the same digest skips loading the items.
     pub noop_digest: Option<String>,
 }
 

@@ -57,6 +57,35 @@ fn json_log_format_makes_every_stderr_line_a_json_object_and_keeps_stdout() {
         let keys: Vec<&str> = l.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         assert_eq!(&keys[..2], ["level", "message"], "{l}");
     }
+    assert!(
+        lines.contains(&serde_json::json!({
+            "level": "INFO",
+            "message": "Copying (uploading) item ok-0 to b/work",
+            "pair": "p",
+            "collection": "work",
+            "uid": "ok-0",
+            "action": "upload",
+            "outcome": "ok",
+        })),
+        "{}",
+        run.stderr
+    );
+    let mut summary = lines.last().unwrap().clone();
+    let map = summary.as_object_mut().unwrap();
+    assert!(map.remove("duration_ms").unwrap().is_u64());
+    let message = map.remove("message").unwrap();
+    assert!(message
+        .as_str()
+        .unwrap()
+        .starts_with("Synced 1 pairs, 1 collections: 1 uploaded, 0 updated, 0 deleted, 0 conflicts resolved, 0 unresolved, 1 failed in "));
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "level": "INFO", "action": "summary", "pairs": 1, "collections": 1,
+            "uploaded": 1, "updated": 0, "deleted": 0, "resolved": 0, "unresolved": 0,
+            "failed": 1,
+        })
+    );
     let errors: Vec<&serde_json::Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(

@@ -229,8 +229,9 @@ fn output_has_no_progress_bar_when_not_a_terminal() {
     let r = env.run(&["sync"]);
     r.assert_code(0);
     assert_eq!(
-        r.stderr, "",
-        "stderr must stay empty when there is nothing to report"
+        r.stderr_but_summary(),
+        "",
+        "stderr holds only the summary when there is nothing to report"
     );
     assert!(!r.stdout.contains('\u{1b}'));
 }
@@ -298,6 +299,8 @@ fn example_config_syncs_the_samples_into_demo() {
             }
         }
     }
+    // The repository ships the (ignored) demo/ folder the example writes into.
+    env.write("demo/.gitkeep", "");
     let samples_before = env.snapshot();
     let r = env.run(&["sync"]);
     r.assert_code(0);
@@ -406,4 +409,89 @@ fn verbose_adds_logs_on_stderr_only() {
         .lines()
         .iter()
         .all(|l| l.starts_with("Copying (uploading) item ")));
+}
+
+#[test]
+fn every_sync_ends_with_a_summary_line_even_when_nothing_changed() {
+    let env = env_with_two_events();
+    let r = env.run(&["sync"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.summary().as_deref(),
+        Some(
+            "Synced 1 pairs, 1 collections: 2 uploaded, 0 updated, 0 deleted, 0 conflicts \
+             resolved, 0 unresolved, 0 failed in <t>s"
+        )
+    );
+    assert_eq!(r.stderr_but_summary(), "");
+    let r = env.run(&["sync"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.summary().as_deref(),
+        Some(
+            "Synced 1 pairs, 1 collections: 0 uploaded, 0 updated, 0 deleted, 0 conflicts \
+             resolved, 0 unresolved, 0 failed in <t>s"
+        )
+    );
+}
+
+#[test]
+fn the_summary_counts_updates_deletions_conflicts_and_failures() {
+    let env = Env::new();
+    env.config(&two_vdirs("conflict_resolution = \"a wins\""));
+    env.write("a/one.ics", &event("one", "First"));
+    env.write("a/two.ics", &event("two", "Second"));
+    env.write("a/three.ics", &event("three", "Third"));
+    env.mkdir("b");
+    env.run(&["sync"]).assert_code(0);
+    env.write("a/one.ics", &event("one", "First, edited"));
+    std::fs::remove_file(env.path("a/two.ics")).unwrap();
+    env.write("a/three.ics", &event("three", "Third on a"));
+    env.write("b/three.ics", &event("three", "Third on b"));
+    env.write(
+        "a/broken.ics",
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:broken\r\n",
+    );
+    let r = env.run(&["sync"]);
+    r.assert_code(1);
+    assert_eq!(
+        r.summary().as_deref(),
+        Some(
+            "Synced 1 pairs, 1 collections: 0 uploaded, 2 updated, 1 deleted, 1 conflicts \
+             resolved, 0 unresolved, 1 failed in <t>s"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_unresolved_conflict_counts_as_unresolved_not_as_failed() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.write("a/x.ics", &event("x", "on a"));
+    env.write("b/x.ics", &event("x", "on b"));
+    let r = env.run(&["sync"]);
+    r.assert_code(1);
+    assert_eq!(
+        r.summary().as_deref(),
+        Some(
+            "Synced 1 pairs, 1 collections: 0 uploaded, 0 updated, 0 deleted, 0 conflicts \
+             resolved, 1 unresolved, 0 failed in <t>s"
+        )
+    );
+}
+
+#[test]
+fn a_dry_run_summary_says_would_have_synced() {
+    let env = env_with_two_events();
+    let r = env.run(&["sync", "--dry-run"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.summary().as_deref(),
+        Some(
+            "Would have synced 1 pairs, 1 collections: 2 uploaded, 0 updated, 0 deleted, 0 \
+             conflicts resolved, 0 unresolved, 0 failed in <t>s"
+        )
+    );
 }

@@ -4,32 +4,17 @@
 //! sync the invariants below must hold.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use davsync::status::Status;
+use davsync::sync::event::Recorder as Rec;
 use davsync::sync::{
-    sync_pair, PairReport, PairSpec, PartialSync, Reporter, StorageHandle, Strategy as Resolve,
-    SyncOptions,
+    sync_pair, PairReport, PairSpec, PartialSync, StorageHandle, Strategy as Resolve, SyncOptions,
 };
 use davsync_storages::memory::{MemoryStorage, ROOT_HREF};
 use davsync_storages::{ErrorKind, Item, ItemKind};
 use proptest::prelude::*;
-
-#[derive(Default)]
-struct Rec {
-    changes: Mutex<Vec<String>>,
-    failures: Mutex<Vec<String>>,
-}
-
-impl Reporter for Rec {
-    fn change(&self, line: &str) {
-        self.changes.lock().unwrap().push(line.to_owned());
-    }
-    fn failure(&self, message: &str) {
-        self.failures.lock().unwrap().push(message.to_owned());
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -207,12 +192,7 @@ impl World {
     /// last items, which the random edits do), they confirm with `--force-delete`.
     async fn user_sync(&self) -> (PairReport, Rec) {
         let (report, rec) = self.sync(&SyncOptions::default()).await;
-        let guarded = rec
-            .failures
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|f| f.contains("--force-delete"));
+        let guarded = rec.failures().iter().any(|f| f.contains("--force-delete"));
         if !guarded {
             return (report, rec);
         }
@@ -288,9 +268,9 @@ impl World {
         // A second sync has nothing to do.
         let before = self.writes();
         let (report, rec) = self.sync(&SyncOptions::default()).await;
-        prop_assert_eq!(report.failures, 0, "{:?}", rec.failures.lock().unwrap());
+        prop_assert_eq!(report.failures, 0, "{:?}", rec.failures());
         prop_assert_eq!(self.writes(), before, "a second sync wrote");
-        prop_assert!(rec.changes.lock().unwrap().is_empty());
+        prop_assert!(rec.changes().is_empty());
         Ok(())
     }
 }
@@ -331,11 +311,7 @@ async fn run_case(
                     w.check_converged(keep_both && !read_only_a).await?;
                 } else {
                     w.prune_synced();
-                    prop_assert!(
-                        !resolving,
-                        "a resolving sync failed: {:?}",
-                        rec.failures.lock().unwrap()
-                    );
+                    prop_assert!(!resolving, "a resolving sync failed: {:?}", rec.failures());
                 }
             }
             Action::FailingSync { on_a, n } => {
@@ -358,7 +334,7 @@ async fn run_case(
     let mut last = None;
     for _ in 0..3 {
         let (report, rec) = w.user_sync().await;
-        let fails = rec.failures.lock().unwrap().clone();
+        let fails = rec.failures();
         last = Some((report, fails));
         if last.as_ref().unwrap().0.failures == 0 {
             break;

@@ -2,26 +2,12 @@
 //! must hold over files too (etags from the file system, hrefs from UIDs).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use davsync::sync::{sync_pair, PairSpec, PartialSync, Reporter, StorageHandle, SyncOptions};
+use davsync::sync::event::Recorder as Rec;
+use davsync::sync::{sync_pair, PairSpec, PartialSync, StorageHandle, SyncOptions};
 use davsync_storages::vdir::{Vdir, VdirOptions};
 use davsync_storages::ItemKind;
-
-#[derive(Default)]
-struct Rec {
-    changes: Mutex<Vec<String>>,
-    failures: Mutex<Vec<String>>,
-}
-
-impl Reporter for Rec {
-    fn change(&self, line: &str) {
-        self.changes.lock().unwrap().push(line.to_owned());
-    }
-    fn failure(&self, message: &str) {
-        self.failures.lock().unwrap().push(message.to_owned());
-    }
-}
 
 fn vdir(path: &Path) -> StorageHandle {
     std::fs::create_dir_all(path).unwrap();
@@ -65,9 +51,9 @@ fn files(dir: &Path) -> Vec<(String, String)> {
 async fn sync(pair: &PairSpec, status: &Path) -> (usize, Vec<String>, Vec<String>) {
     let rec = Rec::default();
     let report = sync_pair(pair, status, &SyncOptions::default(), &rec).await;
-    let mut changes = rec.changes.lock().unwrap().clone();
+    let mut changes = rec.changes();
     changes.sort();
-    let failures = rec.failures.lock().unwrap().clone();
+    let failures = rec.failures();
     (report.failures, changes, failures)
 }
 

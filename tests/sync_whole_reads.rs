@@ -3,29 +3,15 @@
 //! reads only what changed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use davsync::sync::{sync_pair, PairSpec, PartialSync, Reporter, StorageHandle, SyncOptions};
+use davsync::sync::event::Recorder as Rec;
+use davsync::sync::{sync_pair, PairSpec, PartialSync, StorageHandle, SyncOptions};
 use davsync_storages::memory::{MemoryStorage, ROOT_HREF};
 use davsync_storages::{
     Changes, Collection, Etag, Fetched, Href, Item, ItemKind, ItemRef, Result, Storage, SyncToken,
 };
-
-#[derive(Default)]
-struct Rec {
-    changes: Mutex<Vec<String>>,
-    failures: Mutex<Vec<String>>,
-}
-
-impl Reporter for Rec {
-    fn change(&self, line: &str) {
-        self.changes.lock().unwrap().push(line.to_owned());
-    }
-    fn failure(&self, message: &str) {
-        self.failures.lock().unwrap().push(message.to_owned());
-    }
-}
 
 /// A memory storage that can read a collection whole, counting how it is read.
 struct Whole {
@@ -146,10 +132,9 @@ impl World {
     async fn sync(&self) -> Vec<String> {
         let rec = Rec::default();
         let report = sync_pair(&self.pair, self.dir.path(), &SyncOptions::default(), &rec).await;
-        let failures = rec.failures.lock().unwrap().clone();
+        let failures = rec.failures();
         assert_eq!(report.failures, 0, "{failures:?}");
-        let changes = rec.changes.lock().unwrap().clone();
-        changes
+        rec.changes()
     }
 }
 

@@ -12,7 +12,7 @@ use futures::future::join_all;
 use super::{chain, exit_code, select};
 use crate::config::{backends, Config};
 use crate::output::CliReporter;
-use crate::sync::{discover_pair, DiscoveredCollection, PairSpec, Reporter};
+use crate::sync::{discover_pair, DiscoveredCollection, PairSpec};
 
 pub async fn run(config: &Config, pairs: &[String], quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, pairs, false)?;

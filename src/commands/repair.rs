@@ -14,7 +14,6 @@ use crate::cli::RepairArgs;
 use crate::config::{backends, Config};
 use crate::output::CliReporter;
 use crate::repair::repair;
-use crate::sync::Reporter;
 
 pub async fn run(config: &Config, args: &RepairArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let (name, collection) = match args.target.split_once('/') {

@@ -8,7 +8,6 @@ use super::{chain, exit_code, select};
 use crate::config::Config;
 use crate::output::CliReporter;
 use crate::status::{summary, CollectionSummary};
-use crate::sync::Reporter;
 
 pub fn run(config: &Config, pairs: &[String]) -> anyhow::Result<ExitCode> {
     let targets = select(config, pairs, false)?;

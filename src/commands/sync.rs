@@ -7,7 +7,7 @@ use super::{exit_code, select};
 use crate::cli::SyncArgs;
 use crate::config::{backends, Config};
 use crate::output::CliReporter;
-use crate::sync::{sync_pair, Reporter, SyncOptions};
+use crate::sync::{sync_pair, SyncOptions};
 
 pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, &args.targets, true)?;
@@ -18,7 +18,9 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     for t in &targets {
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
+    let started = std::time::Instant::now();
     let reporter = Arc::new(CliReporter::new(args.dry_run, quiet));
+    let pairs = specs.len();
     // Each pair is a task of its own, so pairs parse, hash and plan on every core.
     let mut tasks = tokio::task::JoinSet::new();
     for (spec, only) in specs {
@@ -34,15 +36,15 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
             sync_pair(&spec, &status_path, &opts, reporter.as_ref()).await
         });
     }
-    let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(report) => reports.push(report),
-            // A panic in a pair is a bug; it must not pass for success.
-            Err(e) => reporter.failure(&format!("a pair's sync stopped unexpectedly: {e}")),
+        // A panic in a pair is a bug; it must not pass for success.
+        if let Err(e) = joined {
+            reporter.failure(&format!("a pair's sync stopped unexpectedly: {e}"));
         }
     }
     reporter.finish();
-    let engine_failures: usize = reports.iter().map(|r| r.failures).sum();
-    Ok(exit_code(engine_failures.max(reporter.failures())))
+    // Every event went through the reporter, which counted it once: the summary and the exit
+    // code come from the same counts.
+    reporter.summary(pairs, started.elapsed());
+    Ok(exit_code(reporter.failures()))
 }

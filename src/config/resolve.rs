@@ -804,11 +804,10 @@ fn pair(cx: &mut Ctx, name: &Spanned<String>, p: &RawPair, known: &[&str]) -> Op
 
     let partial_sync = match p.partial_sync.as_ref() {
         None => PartialSync::default(),
-        Some(v) => match v.get_ref().as_str() {
-            "revert" => PartialSync::Revert,
-            "error" => PartialSync::Error,
-            "ignore" => PartialSync::Ignore,
-            other => {
+        Some(v) => match PartialSync::from_name(v.get_ref()) {
+            Some(p) => p,
+            None => {
+                let other = v.get_ref();
                 cx.err(
                     v.span(),
                     format!(
@@ -886,16 +885,17 @@ fn collection_spec(v: &RawCollection) -> Result<CollectionSpec, String> {
 }
 
 fn strategy(v: &RawStrategy) -> Result<Strategy, String> {
-    const EXPECTED: &str =
-        "expected \"a wins\", \"b wins\", \"newer wins\", \"keep both\" or { command = [...] }";
     match v {
-        RawStrategy::Name(s) => match s.as_str() {
-            "a wins" => Ok(Strategy::AWins),
-            "b wins" => Ok(Strategy::BWins),
-            "newer wins" => Ok(Strategy::NewerWins),
-            "keep both" => Ok(Strategy::KeepBoth),
-            other => Err(format!("unknown strategy {other:?} ({EXPECTED})")),
-        },
+        RawStrategy::Name(s) => Strategy::from_name(s).ok_or_else(|| {
+            let names: Vec<String> = Strategy::NAMES
+                .iter()
+                .map(|(n, _)| format!("{n:?}"))
+                .collect();
+            format!(
+                "unknown strategy {s:?} (expected {} or {{ command = [...] }})",
+                names.join(", ")
+            )
+        }),
         RawStrategy::Command(c) => {
             if c.command.is_empty() {
                 Err("command must name a program".into())

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use davsync_storages::{Collection, Error, Storage};
 
-use super::{CollectionSpec, PairSpec, Reporter, Side};
+use super::event::{Action, Event, Failure, Reporter};
+use super::{describe, scope, BySide, CollectionSpec, PairSpec, Side};
 use crate::status::Status;
 
 /// One collection of the pair and where it lives on each side.
@@ -23,34 +24,25 @@ pub struct Paired {
     pub vanished: bool,
 }
 
-/// The collections of a pair, with the number of failures reported on the way.
-pub struct Pairing {
-    pub collections: Vec<Paired>,
-    pub failures: usize,
-}
-
 /// Pairs the collections of `pair`. With `create`, a collection missing on one side (and
 /// never synced before) is created there, unless that side is read-only.
 pub async fn pair_collections(
     pair: &PairSpec,
-    a: &Arc<dyn Storage>,
-    b: &Arc<dyn Storage>,
+    sides: &BySide<Arc<dyn Storage>>,
     status: &Status,
     create: bool,
     reporter: &dyn Reporter,
-) -> Result<Pairing, Error> {
+) -> Result<Vec<Paired>, Error> {
+    let (a, b) = (&sides.a, &sides.b);
     let Some(specs) = &pair.collections else {
         let (ra, rb) = futures::join!(a.root_collection(), b.root_collection());
-        return Ok(Pairing {
-            collections: vec![Paired {
-                name: String::new(),
-                a: Some(ra?),
-                b: Some(rb?),
-                created: None,
-                vanished: false,
-            }],
-            failures: 0,
-        });
+        return Ok(vec![Paired {
+            name: String::new(),
+            a: Some(ra?),
+            b: Some(rb?),
+            created: None,
+            vanished: false,
+        }]);
     };
     let (da, db) = futures::join!(a.discover(), b.discover());
     let by_name = |v: Vec<Collection>| -> HashMap<String, Collection> {
@@ -108,10 +100,7 @@ pub async fn pair_collections(
         }
     }
 
-    let mut out = Pairing {
-        collections: Vec::new(),
-        failures: 0,
-    };
+    let mut out = Vec::new();
     for (name, (an, bn)) in wanted {
         let ca = on_a.get(&an).cloned();
         let cb = on_b.get(&bn).cloned();
@@ -142,20 +131,26 @@ pub async fn pair_collections(
                     Side::B => (b, &pair.b.name, &bn),
                 };
                 if create {
+                    let at = scope(pair, &name);
                     if storage.read_only() {
-                        reporter.failure(&format!(
-                            "collection {name} of pair {} is missing on {handle_name}, which \
-                             is read-only: not created, not synced",
-                            pair.name
-                        ));
-                        out.failures += 1;
+                        reporter.event(&Event::Failed(Failure::new(
+                            at,
+                            Action::CreateCollection,
+                            format!(
+                                "collection {name} of pair {} is missing on {handle_name}, \
+                                 which is read-only: not created, not synced",
+                                pair.name
+                            ),
+                        )));
                         continue;
                     }
                     match storage.create_collection(side_name).await {
                         Ok(c) => {
-                            reporter.change(&format!(
-                                "Creating collection {side_name} on {handle_name}"
-                            ));
+                            reporter.event(&Event::CollectionCreated {
+                                at,
+                                collection: side_name.clone(),
+                                storage: handle_name.clone(),
+                            });
                             match side {
                                 Side::A => paired.a = Some(c),
                                 Side::B => paired.b = Some(c),
@@ -163,64 +158,83 @@ pub async fn pair_collections(
                             paired.created = Some(side);
                         }
                         Err(e) => {
-                            reporter.failure(&format!(
-                                "Creating collection {side_name} on {handle_name} failed: {}",
-                                super::execute::describe(&e)
+                            reporter.event(&Event::Failed(
+                                Failure::new(
+                                    at,
+                                    Action::CreateCollection,
+                                    format!(
+                                        "Creating collection {side_name} on {handle_name} \
+                                         failed: {}",
+                                        describe(&e)
+                                    ),
+                                )
+                                .kind(e.kind()),
                             ));
-                            out.failures += 1;
                             continue;
                         }
                     }
                 }
             }
         }
-        out.collections.push(paired);
+        out.push(paired);
     }
     Ok(out)
 }
 
 /// A collection synced before is gone from one side. Without `--force-delete` that is
 /// reported and its items on the other side are kept; with it, those items and the emptied
-/// collection are deleted and the status forgets it. Returns the failures reported.
+/// collection are deleted and the status forgets it.
 pub async fn vanished(
     pair: &PairSpec,
-    a: &Arc<dyn Storage>,
-    b: &Arc<dyn Storage>,
+    sides: &BySide<Arc<dyn Storage>>,
     paired: &Paired,
     status: &Status,
     opts: &super::SyncOptions,
     reporter: &dyn Reporter,
-) -> usize {
+) {
     let (gone_name, present_name, storage, coll) = match (&paired.a, &paired.b) {
-        (None, Some(c)) => (&pair.a.name, &pair.b.name, b, c),
-        (Some(c), None) => (&pair.b.name, &pair.a.name, a, c),
-        _ => return 0,
+        (None, Some(c)) => (&pair.a.name, &pair.b.name, &sides.b, c),
+        (Some(c), None) => (&pair.b.name, &pair.a.name, &sides.a, c),
+        _ => return,
     };
     let name = &paired.name;
+    let at = scope(pair, name);
+    let fail = |action: Action, message: String, kind: Option<davsync_storages::ErrorKind>| {
+        let mut f = Failure::new(at.clone(), action, message);
+        f.kind = kind;
+        reporter.event(&Event::Failed(f));
+    };
     if !opts.force_delete {
-        reporter.failure(&format!(
-            "collection {name} of pair {} vanished from {gone_name} after it was synced; its \
-             items on {present_name} are kept and it is not re-created (run `davsync sync \
-             --force-delete` to delete them and the collection)",
-            pair.name
-        ));
-        return 1;
+        return fail(
+            Action::List,
+            format!(
+                "collection {name} of pair {} vanished from {gone_name} after it was synced; \
+                 its items on {present_name} are kept and it is not re-created (run `davsync \
+                 sync --force-delete` to delete them and the collection)",
+                pair.name
+            ),
+            None,
+        );
     }
-    let label = super::storage_label(pair, present_name, &coll.name);
+    let place = super::place(pair, present_name, &coll.name);
     if storage.read_only() {
-        reporter.failure(&format!(
-            "collection {name} vanished from {gone_name}, but {label} is read-only: not deleted"
-        ));
-        return 1;
+        return fail(
+            Action::DeleteCollection,
+            format!(
+                "collection {name} vanished from {gone_name}, but {place} is read-only: not \
+                 deleted"
+            ),
+            None,
+        );
     }
     let listing = match storage.list(coll).await {
         Ok(l) => l,
         Err(e) => {
-            reporter.failure(&format!(
-                "{label}: listing failed: {}",
-                super::execute::describe(&e)
-            ));
-            return 1;
+            return fail(
+                Action::List,
+                format!("{place}: listing failed: {}", describe(&e)),
+                Some(e.kind()),
+            )
         }
     };
     let hrefs: Vec<_> = listing.iter().map(|r| r.href.clone()).collect();
@@ -231,44 +245,63 @@ pub async fn vanished(
             .collect(),
         Err(_) => HashMap::new(),
     };
-    let mut failures = 0;
+    let mut failed = false;
     for r in &listing {
         let ident = idents
             .get(&r.href)
             .cloned()
             .unwrap_or_else(|| r.href.to_string());
         match storage.delete(coll, &r.href, &r.etag).await {
-            Ok(()) => reporter.change(&format!("Deleting item {ident} from {label}")),
+            Ok(()) => reporter.event(&Event::Deleted {
+                at: at.clone(),
+                uid: ident,
+                from: place.clone(),
+            }),
             Err(e) => {
-                failures += 1;
-                reporter.failure(&format!(
-                    "Deleting item {ident} from {label} failed: {}",
-                    super::execute::describe(&e)
+                failed = true;
+                reporter.event(&Event::Failed(
+                    Failure::new(
+                        at.clone(),
+                        Action::Delete,
+                        format!(
+                            "Deleting item {ident} from {place} failed: {}",
+                            describe(&e)
+                        ),
+                    )
+                    .uid(ident)
+                    .href(r.href.clone())
+                    .kind(e.kind()),
                 ));
             }
         }
     }
-    if failures > 0 {
-        return failures;
+    if failed {
+        return;
     }
     if let Err(e) = storage.delete_collection(coll).await {
-        reporter.failure(&format!(
-            "Deleting collection {} from {present_name} failed: {}",
-            coll.name,
-            super::execute::describe(&e)
-        ));
-        return 1;
+        return fail(
+            Action::DeleteCollection,
+            format!(
+                "Deleting collection {} from {present_name} failed: {}",
+                coll.name,
+                describe(&e)
+            ),
+            Some(e.kind()),
+        );
     }
-    reporter.change(&format!(
-        "Deleting collection {} from {present_name}",
-        coll.name
-    ));
+    reporter.event(&Event::CollectionDeleted {
+        at: at.clone(),
+        collection: coll.name.clone(),
+        storage: present_name.clone(),
+    });
     if let Err(e) = status.forget_collection(name) {
-        reporter.failure(&format!(
-            "pair {}: forgetting collection {name} in the status: {e}",
-            pair.name
-        ));
-        return 1;
+        fail(
+            Action::Record,
+            format!(
+                "pair {}: forgetting collection {name} in the status: {e}",
+                pair.name
+            ),
+            None,
+        );
     }
-    0
 }

@@ -8,7 +8,52 @@ use std::path::Path;
 use davsync_storages::Item;
 use sha2::{Digest, Sha256};
 
-use super::{Side, Strategy};
+use super::Side;
+
+/// One conflict resolution strategy (`conflict_resolution` in the config). Adding one: a
+/// variant here, its name in [`Strategy::NAMES`] (or [`Strategy::name`] for one with
+/// arguments), and what it does in [`resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    AWins,
+    BWins,
+    NewerWins,
+    KeepBoth,
+    /// Runs the command with two temporary files (a's, b's) appended; the first file's
+    /// content after exit 0 is the merged result.
+    Command(Vec<String>),
+}
+
+impl Strategy {
+    /// The strategies the config names by a string, with their names: the one place those
+    /// names are spelled (config parsing, the `resolved by "..."` lines).
+    pub const NAMES: [(&'static str, Strategy); 4] = [
+        ("a wins", Strategy::AWins),
+        ("b wins", Strategy::BWins),
+        ("newer wins", Strategy::NewerWins),
+        ("keep both", Strategy::KeepBoth),
+    ];
+
+    /// The strategy a config string names.
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// The name users see in `resolved by "<name>"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Command(_) => "command",
+            named => Self::NAMES
+                .iter()
+                .find(|(_, s)| s == named)
+                .map(|(n, _)| *n)
+                .expect("every strategy without arguments has a name"),
+        }
+    }
+}
 
 /// How a conflict was resolved.
 #[derive(Debug, Clone)]
@@ -31,16 +76,6 @@ pub enum Outcome {
     Unresolved {
         reason: String,
     },
-}
-
-pub fn strategy_name(s: &Strategy) -> &'static str {
-    match s {
-        Strategy::AWins => "a wins",
-        Strategy::BWins => "b wins",
-        Strategy::NewerWins => "newer wins",
-        Strategy::KeepBoth => "keep both",
-        Strategy::Command(_) => "command",
-    }
 }
 
 /// The fresh UID `keep both` gives b's version. Derived from the UID and b's content, so a
@@ -71,7 +106,7 @@ pub async fn resolve(strategies: &[Strategy], a: &Item, b: &Item, dry_run: bool)
     }
     let mut passed: Vec<String> = Vec::new();
     for s in strategies {
-        let name = strategy_name(s);
+        let name = s.name();
         let resolution = match s {
             Strategy::AWins => Ok(Resolution::Take(Side::A)),
             Strategy::BWins => Ok(Resolution::Take(Side::B)),

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use davsync_storages::{Collection, MetaKey, Storage};
 
-use super::execute::describe;
-use super::{collections, open_status, PairReport, PairSpec, PartialSync, Reporter, Side};
-use super::{storages, Strategy};
+use super::event::{Action, Event, Failure, Reporter, Scope};
+use super::policy::{self, Verdict};
+use super::{collections, describe, open_status, pair_failed, scope, storages};
+use super::{BySide, PairSpec, Side, Strategy};
 use crate::status::Status;
 
 /// What to do with one key.
@@ -45,103 +46,105 @@ pub fn decide(a: Option<&str>, b: Option<&str>, last: Option<Option<&str>>) -> M
     }
 }
 
+/// Syncs the metadata of the pair's collections; failures and changes go to `reporter`.
 pub async fn metasync_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     only_collections: Option<&[String]>,
     reporter: &dyn Reporter,
-) -> PairReport {
+) {
     let Some(status) = open_status(pair, status_dir, false, reporter) else {
-        return PairReport { failures: 1 };
+        return;
     };
-    let (a, b) = storages(pair, false);
-    let pairing = match collections::pair_collections(pair, &a, &b, &status, false, reporter).await
+    let sides = storages(pair, false);
+    let pairing = match collections::pair_collections(pair, &sides, &status, false, reporter).await
     {
         Ok(p) => p,
         Err(e) => {
-            reporter.failure(&format!(
-                "pair {}: finding collections failed: {}",
-                pair.name,
-                describe(&e)
-            ));
-            return PairReport { failures: 1 };
+            pair_failed(
+                reporter,
+                pair,
+                Action::List,
+                format!(
+                    "pair {}: finding collections failed: {}",
+                    pair.name,
+                    describe(&e)
+                ),
+            );
+            return;
         }
     };
-    let mut failures = pairing.failures;
-    for paired in pairing.collections {
+    for paired in pairing {
         if let Some(only) = only_collections {
             if pair.collections.is_some() && !only.contains(&paired.name) {
                 continue;
             }
         }
+        let at = scope(pair, &paired.name);
         let (Some(ca), Some(cb)) = (&paired.a, &paired.b) else {
-            reporter.failure(&format!(
-                "{}: missing on one side, metadata not synced (run `davsync sync` first)",
-                super::pair_label(pair, &paired.name)
-            ));
-            failures += 1;
+            fail(
+                reporter,
+                &at,
+                format!(
+                    "{at}: missing on one side, metadata not synced (run `davsync sync` first)"
+                ),
+            );
             continue;
         };
+        let cols = BySide::new(ca, cb);
         for key in &pair.metadata {
-            failures += sync_key(
+            sync_key(
                 pair,
+                &at,
                 &paired.name,
                 *key,
-                (&a, ca),
-                (&b, cb),
+                &sides,
+                cols,
                 &status,
                 reporter,
             )
             .await;
         }
     }
-    PairReport { failures }
 }
 
-fn line(pair: &PairSpec, verb: &str, key: MetaKey, coll: &str, storage: &str) -> String {
-    let prep = if verb == "Deleting" { "from" } else { "to" };
-    if pair.collections.is_none() {
-        format!("{verb} metadata {} {prep} {storage}", key.as_str())
-    } else {
-        format!(
-            "{verb} metadata {} of {coll} {prep} {storage}",
-            key.as_str()
-        )
-    }
+fn fail(reporter: &dyn Reporter, at: &Scope, message: String) {
+    reporter.event(&Event::Failed(Failure::new(
+        at.clone(),
+        Action::Metadata,
+        message,
+    )));
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn sync_key(
     pair: &PairSpec,
+    at: &Scope,
     name: &str,
     key: MetaKey,
-    (a, ca): (&Arc<dyn Storage>, &Collection),
-    (b, cb): (&Arc<dyn Storage>, &Collection),
+    sides: &BySide<Arc<dyn Storage>>,
+    cols: BySide<&Collection>,
     status: &Status,
     reporter: &dyn Reporter,
-) -> usize {
-    let label = super::pair_label(pair, name);
-    let (va, vb) = futures::join!(a.get_meta(ca, key), b.get_meta(cb, key));
-    let (va, vb) = match (va, vb) {
-        (Ok(va), Ok(vb)) => (va, vb),
+) {
+    let (va, vb) = futures::join!(sides.a.get_meta(cols.a, key), sides.b.get_meta(cols.b, key));
+    let values = match (va, vb) {
+        (Ok(va), Ok(vb)) => BySide::new(va, vb),
         (Err(e), _) | (_, Err(e)) => {
-            reporter.failure(&format!(
-                "{label}: reading metadata {}: {}",
-                key.as_str(),
-                describe(&e)
-            ));
-            return 1;
+            return fail(
+                reporter,
+                at,
+                format!("{at}: reading metadata {}: {}", key.as_str(), describe(&e)),
+            );
         }
     };
     let last = match status.meta(name, key.as_str()) {
         Ok(l) => l,
-        Err(e) => {
-            reporter.failure(&format!("{label}: reading the status: {e}"));
-            return 1;
-        }
+        Err(e) => return fail(reporter, at, format!("{at}: reading the status: {e}")),
     };
     let mut d = decide(
-        va.as_deref(),
-        vb.as_deref(),
+        values.a.as_deref(),
+        values.b.as_deref(),
         last.as_ref().map(|l| l.as_deref()),
     );
     if d == MetaDecision::Conflict {
@@ -157,68 +160,67 @@ async fn sync_key(
     }
     // A read-only side is never written: partial_sync decides instead.
     if let MetaDecision::Copy(from) = d {
-        let to_ro = match from {
-            Side::A => b.read_only(),
-            Side::B => a.read_only(),
-        };
-        if to_ro {
-            let from_ro = match from {
-                Side::A => a.read_only(),
-                Side::B => b.read_only(),
-            };
-            d = match pair.partial_sync {
-                PartialSync::Revert if !from_ro => MetaDecision::Copy(match from {
-                    Side::A => Side::B,
-                    Side::B => Side::A,
-                }),
-                PartialSync::Error if !from_ro => {
-                    reporter.failure(&format!(
-                        "{label}: metadata {} changed but the other side is read-only \
+        let read_only = BySide::from_fn(|side| sides[side].read_only());
+        match policy::partial_sync(pair.partial_sync, read_only, [from.other()]) {
+            Verdict::Proceed => {}
+            Verdict::Skip => d = MetaDecision::Nothing,
+            Verdict::Revert { ro } => d = MetaDecision::Copy(ro),
+            Verdict::Fail { .. } => {
+                return fail(
+                    reporter,
+                    at,
+                    format!(
+                        "{at}: metadata {} changed but the other side is read-only \
                          (partial_sync = \"error\")",
                         key.as_str()
-                    ));
-                    return 1;
-                }
-                _ => MetaDecision::Nothing,
-            };
+                    ),
+                );
+            }
         }
     }
     match d {
-        MetaDecision::Nothing => 0,
-        MetaDecision::Record(v) => record(status, name, key, v.as_deref(), &label, reporter),
-        MetaDecision::Conflict => {
-            reporter.failure(&format!(
-                "Conflict: metadata {} of {label} left unresolved: {:?} on {}, {:?} on {}",
+        MetaDecision::Nothing => {}
+        MetaDecision::Record(v) => record(status, name, key, v.as_deref(), at, reporter),
+        MetaDecision::Conflict => fail(
+            reporter,
+            at,
+            format!(
+                "Conflict: metadata {} of {at} left unresolved: {:?} on {}, {:?} on {}",
                 key.as_str(),
-                va.as_deref().unwrap_or(""),
+                values.a.as_deref().unwrap_or(""),
                 pair.a.name,
-                vb.as_deref().unwrap_or(""),
+                values.b.as_deref().unwrap_or(""),
                 pair.b.name
-            ));
-            1
-        }
+            ),
+        ),
         MetaDecision::Copy(from) => {
-            let (value, target, coll, tname) = match from {
-                Side::A => (va.as_deref(), b, cb, &pair.b.name),
-                Side::B => (vb.as_deref(), a, ca, &pair.a.name),
+            let to = from.other();
+            let value = values[from].as_deref();
+            let storage = if to == Side::A {
+                &pair.a.name
+            } else {
+                &pair.b.name
             };
-            match target.set_meta(coll, key, value).await {
+            let changed = Event::MetadataChanged {
+                at: at.clone(),
+                key,
+                storage: storage.clone(),
+                removed: value.is_none(),
+            };
+            match sides[to].set_meta(cols[to], key, value).await {
                 Ok(()) => {
-                    let verb = if value.is_some() {
-                        "Copying"
-                    } else {
-                        "Deleting"
-                    };
-                    reporter.change(&line(pair, verb, key, name, tname));
-                    record(status, name, key, value, &label, reporter)
+                    reporter.event(&changed);
+                    record(status, name, key, value, at, reporter)
                 }
                 Err(e) => {
-                    reporter.failure(&format!(
-                        "{}: failed: {}",
-                        line(pair, "Copying", key, name, tname),
-                        describe(&e)
-                    ));
-                    1
+                    // Worded as the line of a copy, whatever the value.
+                    let line = Event::MetadataChanged {
+                        at: at.clone(),
+                        key,
+                        storage: storage.clone(),
+                        removed: false,
+                    };
+                    fail(reporter, at, format!("{line}: failed: {}", describe(&e)))
                 }
             }
         }
@@ -230,14 +232,14 @@ fn record(
     name: &str,
     key: MetaKey,
     value: Option<&str>,
-    label: &str,
+    at: &Scope,
     reporter: &dyn Reporter,
-) -> usize {
-    match status.set_meta(name, key.as_str(), value) {
-        Ok(()) => 0,
-        Err(e) => {
-            reporter.failure(&format!("{label}: recording metadata in the status: {e}"));
-            1
-        }
+) {
+    if let Err(e) = status.set_meta(name, key.as_str(), value) {
+        fail(
+            reporter,
+            at,
+            format!("{at}: recording metadata in the status: {e}"),
+        );
     }
 }

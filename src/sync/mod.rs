@@ -1,61 +1,56 @@
 //! The sync engine: pairs two storages collection by collection with the etag-mapping
 //! algorithm, keeping a status per pair (see [`crate::status`]).
 //!
-//! The engine plans, then executes: for each collection it compares the two listings with
-//! the status, produces typed [`plan::Op`]s (each with a one-line `Display` that is exactly the
-//! line users see), and runs them. `--dry-run` runs the same code over storages wrapped in
-//! `DryRun` and a status that is never written.
+//! A sync of one pair: [`collections`] pairs the collections of both sides (creating the
+//! missing ones); then each collection is a [`job::CollectionJob`] that runs these steps,
+//! one module each:
 //!
-//! The algorithm itself lives in [`plan`] (src/sync/plan.rs); docs/sync-algorithm.md explains it.
+//! | step | module | what it holds |
+//! |---|---|---|
+//! | read | [`read`], [`fresh`] | how a side is listed (delta, whole read, listing), the no-op digest, the streaming first sync |
+//! | decide | [`plan`] | THE algorithm: the decision per item, pure, no I/O |
+//! | policy | [`policy`] | `partial_sync`: the one rule for changes a read-only side cannot take |
+//! | resolve | [`conflict`] | the conflict strategies |
+//! | act | [`apply`] | performing ops, the race rules (412, vanished items, a delete meeting an edit) |
+//! | record | [`journal`] | status rows queued until the writes are durable, then committed |
+//! | tell | [`event`] | typed events: the lines users see, the counts of the summary |
+//!
+//! [`side`] holds [`Side`] and [`BySide`], which every per-side value uses. `--dry-run` runs
+//! the same code over storages wrapped in `DryRun` and a status that is never written.
+//! docs/sync-algorithm.md explains the algorithm and why it is safe.
 
 use std::sync::Arc;
 
-use davsync_storages::{MetaKey, Storage};
+use davsync_storages::{Collection, MetaKey, Storage};
 use futures::StreamExt;
 
+pub mod apply;
 pub mod collections;
 pub mod conflict;
-pub mod execute;
+pub mod event;
+pub mod fresh;
+pub mod job;
+pub mod journal;
 pub mod metasync;
 pub mod plan;
+pub mod policy;
+pub mod read;
+pub mod side;
 
 #[cfg(test)]
 mod tests;
 
+pub use conflict::Strategy;
+pub use event::{Action, Counts, Event, Failure, Place, Reporter, Scope, Tally};
+pub use policy::PartialSync;
+pub use side::{BySide, Side};
+
 use crate::status::Status;
-use execute::{describe, CollectionJob, SideCtx};
-use plan::{Labels, PlanContext};
+use job::{CollectionJob, SideCtx};
+use plan::PlanContext;
 
 /// How many collections of one pair sync at once.
 const COLLECTION_CONCURRENCY: usize = 4;
-
-/// Which storage of a pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    A,
-    B,
-}
-
-/// One conflict resolution strategy (`conflict_resolution` in the config).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Strategy {
-    AWins,
-    BWins,
-    NewerWins,
-    KeepBoth,
-    /// Runs the command with two temporary files (a's, b's) appended; the first file's
-    /// content after exit 0 is the merged result.
-    Command(Vec<String>),
-}
-
-/// What to do when the writable side of a pair with a read-only side changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PartialSync {
-    #[default]
-    Revert,
-    Error,
-    Ignore,
-}
 
 /// One element of a pair's `collections` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,25 +98,23 @@ pub struct SyncOptions {
     pub only_collections: Option<Vec<String>>,
 }
 
-/// Everything the engine tells the user goes through this; the CLI renders it (plain lines,
-/// `Would: ` prefix, a progress bar on a terminal). Logs go through `tracing`.
-pub trait Reporter: Send + Sync {
-    /// One change made, exactly as interface.md spells it (e.g.
-    /// `Copying (uploading) item UID to storage/collection`), without the `Would: ` prefix
-    /// that the renderer adds in dry-run.
-    fn change(&self, line: &str);
-    /// One failed item or collection, the message naming it. Printed to stderr even with `-q`.
-    fn failure(&self, message: &str);
-    /// Progress of long work: `done` of `total` items in `scope` (`pair/collection`).
-    fn progress(&self, scope: &str, done: u64, total: u64) {
-        let _ = (scope, done, total);
-    }
-}
-
-/// The outcome of one pair: how many items/collections failed (0: exit code 0).
+/// The outcome of one pair, counted from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairReport {
+    /// Failed items, collections and the pair itself, unresolved conflicts included
+    /// (0: exit code 0). The same as `counts.failures()`.
     pub failures: usize,
+    pub counts: Counts,
+}
+
+impl PairReport {
+    fn from_tally(tally: &Tally<'_>) -> Self {
+        let counts = tally.counts();
+        PairReport {
+            failures: counts.failures(),
+            counts,
+        }
+    }
 }
 
 /// One collection as `discover` found it.
@@ -136,128 +129,149 @@ pub struct DiscoveredCollection {
     pub created: Option<Side>,
 }
 
-/// Syncs one pair. Item and collection failures are reported and counted in the
-/// [`PairReport`]; failures of the whole pair (status unreadable, discovery failed) too.
+/// Syncs one pair. Everything that happens is reported to `reporter` as events; the
+/// [`PairReport`] counts them (item, collection and whole-pair failures alike).
 pub async fn sync_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     opts: &SyncOptions,
     reporter: &dyn Reporter,
 ) -> PairReport {
-    let status = match open_status(pair, status_dir, opts.dry_run, reporter) {
-        Some(s) => s,
-        None => return PairReport { failures: 1 },
+    let tally = Tally::new(reporter);
+    sync_collections(pair, status_dir, opts, &tally).await;
+    PairReport::from_tally(&tally)
+}
+
+/// Reports a failure of the whole pair.
+pub(crate) fn pair_failed(
+    reporter: &dyn Reporter,
+    pair: &PairSpec,
+    action: Action,
+    message: String,
+) {
+    reporter.event(&Event::Failed(Failure::new(
+        Scope::pair(&pair.name),
+        action,
+        message,
+    )));
+}
+
+async fn sync_collections(
+    pair: &PairSpec,
+    status_dir: &std::path::Path,
+    opts: &SyncOptions,
+    reporter: &dyn Reporter,
+) {
+    let Some(status) = open_status(pair, status_dir, opts.dry_run, reporter) else {
+        return;
     };
-    let (a, b) = storages(pair, opts.dry_run);
-    let pairing = match collections::pair_collections(pair, &a, &b, &status, true, reporter).await {
+    let sides = storages(pair, opts.dry_run);
+    let pairing = match collections::pair_collections(pair, &sides, &status, true, reporter).await {
         Ok(p) => p,
         Err(e) => {
-            reporter.failure(&format!(
-                "pair {}: finding collections failed: {}",
-                pair.name,
-                describe(&e)
-            ));
-            return PairReport { failures: 1 };
+            pair_failed(
+                reporter,
+                pair,
+                Action::List,
+                format!(
+                    "pair {}: finding collections failed: {}",
+                    pair.name,
+                    describe(&e)
+                ),
+            );
+            return;
         }
     };
-    let mut failures = pairing.failures;
     if let (Some(only), Some(_)) = (&opts.only_collections, &pair.collections) {
         for name in only {
-            if !pairing.collections.iter().any(|p| p.name == *name) {
-                reporter.failure(&format!(
-                    "pair {}: no collection {name} on either side (or not selected by the \
-                     pair's `collections`)",
-                    pair.name
-                ));
-                failures += 1;
+            if !pairing.iter().any(|p| p.name == *name) {
+                pair_failed(
+                    reporter,
+                    pair,
+                    Action::List,
+                    format!(
+                        "pair {}: no collection {name} on either side (or not selected by the \
+                         pair's `collections`)",
+                        pair.name
+                    ),
+                );
             }
         }
     }
     let mut jobs = Vec::new();
-    for paired in pairing.collections {
+    for paired in pairing {
         if let Some(only) = &opts.only_collections {
             if pair.collections.is_some() && !only.contains(&paired.name) {
                 continue;
             }
         }
         if paired.vanished {
-            failures += collections::vanished(pair, &a, &b, &paired, &status, opts, reporter).await;
+            collections::vanished(pair, &sides, &paired, &status, opts, reporter).await;
             continue;
         }
         let (Some(ca), Some(cb)) = (paired.a.clone(), paired.b.clone()) else {
             continue;
         };
+        let at = scope(pair, &paired.name);
         if let Err(e) = status.set_collection(&paired.name, &ca.href, &cb.href) {
-            reporter.failure(&format!(
-                "{}: recording the collection in the status: {e}",
-                pair_label(pair, &paired.name)
-            ));
-            failures += 1;
+            reporter.event(&Event::Failed(Failure::new(
+                at.clone(),
+                Action::Record,
+                format!("{at}: recording the collection in the status: {e}"),
+            )));
             continue;
         }
-        let phantom = opts.dry_run;
-        jobs.push(CollectionJob {
-            name: paired.name.clone(),
-            a: SideCtx {
-                label: storage_label(pair, &pair.a.name, &ca.name),
-                storage: a.clone(),
-                collection: ca,
-                phantom: phantom && paired.created == Some(Side::A),
-            },
-            b: SideCtx {
-                label: storage_label(pair, &pair.b.name, &cb.name),
-                storage: b.clone(),
-                collection: cb,
-                phantom: phantom && paired.created == Some(Side::B),
-            },
-            status: &status,
-            ctx: PlanContext {
-                labels: Labels {
-                    pair: pair_label(pair, &paired.name),
-                    a: String::new(),
-                    b: String::new(),
-                },
-                read_only_a: a.read_only(),
-                read_only_b: b.read_only(),
-                partial_sync: pair.partial_sync,
-                force_delete: opts.force_delete,
-            },
-            strategies: &pair.conflict_resolution,
+        let side_ctx = |side: Side, collection: Collection| {
+            let handle = if side == Side::A { &pair.a } else { &pair.b };
+            SideCtx {
+                place: place(pair, &handle.name, &collection.name),
+                storage: sides[side].clone(),
+                collection,
+                phantom: opts.dry_run && paired.created == Some(side),
+            }
+        };
+        let ctx = PlanContext {
+            read_only: BySide::from_fn(|side| sides[side].read_only()),
+            partial_sync: pair.partial_sync,
+            force_delete: opts.force_delete,
+        };
+        jobs.push(CollectionJob::new(
+            paired.name.clone(),
+            at,
+            BySide::new(side_ctx(Side::A, ca), side_ctx(Side::B, cb)),
+            &status,
+            ctx,
+            &pair.conflict_resolution,
+            opts.dry_run,
             reporter,
-            dry_run: opts.dry_run,
-            unrecorded: Default::default(),
-        });
-    }
-    for job in &mut jobs {
-        job.ctx.labels.a = job.a.label.clone();
-        job.ctx.labels.b = job.b.label.clone();
+        ));
     }
     // Boxed as `Send` futures: with the closure's own type, the compiler cannot prove the
     // pair's future `Send` for every lifetime, which spawning the pair as a task needs.
     let runs: Vec<futures::future::BoxFuture<'_, usize>> =
         jobs.iter().map(|j| Box::pin(j.run()) as _).collect();
     let mut runs = futures::stream::iter(runs).buffer_unordered(COLLECTION_CONCURRENCY);
-    while let Some(n) = runs.next().await {
-        failures += n;
-    }
-    PairReport { failures }
+    while runs.next().await.is_some() {}
 }
 
-/// `<pair>` or `<pair>/<collection>`.
-pub(crate) fn pair_label(pair: &PairSpec, collection: &str) -> String {
-    if pair.collections.is_none() {
-        pair.name.clone()
-    } else {
-        format!("{}/{collection}", pair.name)
+/// Where a collection's events happened: `<pair>` or `<pair>/<collection>`.
+pub(crate) fn scope(pair: &PairSpec, collection: &str) -> Scope {
+    Scope::collection(&pair.name, pair.collections.as_ref().map(|_| collection))
+}
+
+/// A collection on one storage: `<storage>` or `<storage>/<collection>`.
+pub(crate) fn place(pair: &PairSpec, storage: &str, collection: &str) -> Place {
+    Place {
+        storage: storage.into(),
+        collection: pair.collections.as_ref().map(|_| collection.into()),
     }
 }
 
-/// `<storage>` or `<storage>/<collection>`.
-pub(crate) fn storage_label(pair: &PairSpec, storage: &str, collection: &str) -> String {
-    if pair.collections.is_none() {
-        storage.to_owned()
-    } else {
-        format!("{storage}/{collection}")
+/// Describes a storage error once: the context names the thing, the source adds why.
+pub fn describe(e: &davsync_storages::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(src) => format!("{e} ({src})"),
+        None => e.to_string(),
     }
 }
 
@@ -276,18 +290,23 @@ pub(crate) fn open_status(
     match res {
         Ok(s) => Some(s),
         Err(e) => {
-            reporter.failure(&format!(
-                "pair {}: opening the status {}: {e}",
-                pair.name,
-                crate::status::path_for(status_dir, &pair.name).display()
-            ));
+            pair_failed(
+                reporter,
+                pair,
+                Action::Record,
+                format!(
+                    "pair {}: opening the status {}: {e}",
+                    pair.name,
+                    crate::status::path_for(status_dir, &pair.name).display()
+                ),
+            );
             None
         }
     }
 }
 
 /// The pair's storages, wrapped in `DryRun` for a dry run.
-pub(crate) fn storages(pair: &PairSpec, dry_run: bool) -> (Arc<dyn Storage>, Arc<dyn Storage>) {
+pub(crate) fn storages(pair: &PairSpec, dry_run: bool) -> BySide<Arc<dyn Storage>> {
     let wrap = |s: &Arc<dyn Storage>| -> Arc<dyn Storage> {
         if dry_run {
             Arc::new(davsync_storages::wrappers::DryRun::new(s.clone()))
@@ -295,7 +314,7 @@ pub(crate) fn storages(pair: &PairSpec, dry_run: bool) -> (Arc<dyn Storage>, Arc
             s.clone()
         }
     };
-    (wrap(&pair.a.storage), wrap(&pair.b.storage))
+    BySide::new(wrap(&pair.a.storage), wrap(&pair.b.storage))
 }
 
 /// Discovers the collections of both sides and pairs them per the pair's `collections`,
@@ -314,20 +333,20 @@ pub async fn discover_pair(
         )
         .with_source(e)
     })?;
-    let (a, b) = storages(pair, false);
+    let sides = storages(pair, false);
     // `discover` prints one line per collection, marking the created ones itself: the
     // `Creating collection` change lines of a sync would say the same thing twice.
     struct FailuresOnly<'r>(&'r dyn Reporter);
     impl Reporter for FailuresOnly<'_> {
-        fn change(&self, _line: &str) {}
-        fn failure(&self, message: &str) {
-            self.0.failure(message)
+        fn event(&self, event: &Event) {
+            if event.is_failure() {
+                self.0.event(event)
+            }
         }
     }
     let quiet = FailuresOnly(reporter);
-    let pairing = collections::pair_collections(pair, &a, &b, &status, create, &quiet).await?;
+    let pairing = collections::pair_collections(pair, &sides, &status, create, &quiet).await?;
     Ok(pairing
-        .collections
         .into_iter()
         .map(|p| DiscoveredCollection {
             name: p.name,
@@ -345,5 +364,7 @@ pub async fn metasync_pair(
     only_collections: Option<&[String]>,
     reporter: &dyn Reporter,
 ) -> PairReport {
-    metasync::metasync_pair(pair, status_dir, only_collections, reporter).await
+    let tally = Tally::new(reporter);
+    metasync::metasync_pair(pair, status_dir, only_collections, &tally).await;
+    PairReport::from_tally(&tally)
 }

@@ -1,5 +1,5 @@
 //! THE ALGORITHM: from what the two sides list now and what the status remembers, decide
-//! per item what to do. Pure functions, no I/O: the executor ([`super::execute`]) lists,
+//! per item what to do. Pure functions, no I/O: the job ([`super::job`]) lists,
 //! fetches, then asks [`needs_fetch`] what to read and [`plan`] what to do.
 //!
 //! Per ident (the UID, or the content hash of an item without one), with `a`/`b` what each
@@ -26,39 +26,17 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The engine's hash maps over hrefs and idents (see [`Rows`] for why aHash).
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
-use std::fmt;
 
-use davsync_storages::{Changes, Etag, Href, Item, ItemRef};
+use davsync_storages::{Changes, ErrorKind, Etag, Href, Item, ItemRef};
 
-use super::{PartialSync, Side};
+use super::policy::{self, PartialSync, Verdict};
+use super::side::{BySide, Side};
 use crate::status::{ItemRow, Pending, Rows, SideState};
 
-/// The names an op's line uses.
-#[derive(Debug, Clone, Default)]
-pub struct Labels {
-    /// `<pair>` or `<pair>/<collection>`.
-    pub pair: String,
-    /// `<storage>` or `<storage>/<collection>` of side a.
-    pub a: String,
-    /// The same for side b.
-    pub b: String,
-}
-
-impl Labels {
-    pub fn side(&self, side: Side) -> &str {
-        match side {
-            Side::A => &self.a,
-            Side::B => &self.b,
-        }
-    }
-}
-
 /// Everything about the collection the plan depends on besides the data.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PlanContext {
-    pub labels: Labels,
-    pub read_only_a: bool,
-    pub read_only_b: bool,
+    pub read_only: BySide<bool>,
     pub partial_sync: PartialSync,
     pub force_delete: bool,
 }
@@ -73,7 +51,19 @@ pub struct Current {
     pub item: Option<Item>,
 }
 
-/// One thing to do. `Display` is the exact line users see for it.
+impl Current {
+    /// The status row's view of this version.
+    pub fn state(&self) -> SideState {
+        SideState {
+            href: self.href.0.clone(),
+            etag: self.etag.0.clone(),
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// One thing to do: pure data. The executor ([`super::apply`]) performs it and reports what
+/// became of it as [`super::event::Event`]s.
 ///
 /// The item states are boxed: an initial sync plans one op per item, and an op holding them
 /// inline would be three times larger.
@@ -86,14 +76,12 @@ pub enum Op {
         from: Side,
         src: Box<Current>,
         dst: Option<Box<Current>>,
-        target: String,
     },
     /// Deletes the item on `side`, conditional on its etag; the other side has none.
     Delete {
         ident: String,
         side: Side,
-        target_item: Box<Current>,
-        target: String,
+        target: Box<Current>,
     },
     /// Both sides agree; only the status changes.
     Record { row: Box<ItemRow> },
@@ -104,15 +92,44 @@ pub enum Op {
         ident: String,
         a: Box<Current>,
         b: Box<Current>,
-        pair: String,
     },
     /// The `keep both` of `ident` that an earlier run began needs no further work.
     ClearPending { ident: String },
-    /// Nothing can be done for this item now; the message names it.
+    /// Nothing can be done for this item now.
     Fail {
         ident: Option<String>,
-        message: String,
+        problem: Problem,
     },
+}
+
+/// Why an item cannot be synced now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A listed href could not be read, or its item does not parse (`error.kind` is
+    /// `InvalidData`).
+    Unreadable {
+        side: Side,
+        href: Href,
+        error: FetchError,
+    },
+    /// A listed href had no answer from the read (`listed`), or an item needed for a write
+    /// was not read.
+    Unread {
+        side: Side,
+        href: Href,
+        listed: bool,
+    },
+    /// Several items of one side share the UID.
+    DuplicateUid { side: Side, hrefs: Vec<Href> },
+    /// The writable side changed and `partial_sync = "error"`; `ro` is the read-only side.
+    ReadOnly { ro: Side },
+}
+
+/// The emptied-side guard tripped: `side` lists nothing but `known` items were synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emptied {
+    pub side: Side,
+    pub known: usize,
 }
 
 impl Op {
@@ -137,72 +154,30 @@ impl Op {
     }
 }
 
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::Copy {
-                ident,
-                dst: None,
-                target,
-                ..
-            } => write!(f, "Copying (uploading) item {ident} to {target}"),
-            Op::Copy { ident, target, .. } => {
-                write!(f, "Copying (updating) item {ident} to {target}")
-            }
-            Op::Delete { ident, target, .. } => write!(f, "Deleting item {ident} from {target}"),
-            Op::Record { row } => write!(f, "Recording item {} in the status", row.ident),
-            Op::Forget { ident } => write!(f, "Forgetting item {ident} in the status"),
-            Op::ClearPending { ident } => {
-                write!(f, "Forgetting the finished \"keep both\" of item {ident}")
-            }
-            Op::Conflict { ident, pair, .. } => write!(f, "Conflict: item {ident} in {pair}"),
-            Op::Fail { message, .. } => f.write_str(message),
-        }
-    }
-}
-
-/// The line printed when conflict resolution succeeded.
-pub fn resolved_line(ident: &str, pair: &str, strategy: &str) -> String {
-    format!("Conflict: item {ident} in {pair} resolved by \"{strategy}\"")
-}
-
-/// The line (and failure message) of a conflict no strategy resolved.
-pub fn unresolved_line(ident: &str, pair: &str, reason: &str) -> String {
-    format!("Conflict: item {ident} in {pair} left unresolved: {reason}")
-}
-
 /// The status indexed by href, per side: which ident and state a listed href had.
 pub struct StatusIndex<'s> {
-    a: FastMap<&'s str, (&'s str, &'s SideState)>,
-    b: FastMap<&'s str, (&'s str, &'s SideState)>,
+    by_href: BySide<FastMap<&'s str, (&'s str, &'s SideState)>>,
 }
 
 impl<'s> StatusIndex<'s> {
     pub fn new(status: &'s Rows) -> Self {
-        let mut a = FastMap::with_capacity_and_hasher(status.len(), Default::default());
-        let mut b = FastMap::with_capacity_and_hasher(status.len(), Default::default());
+        let mut by_href = BySide::from_fn(|_| {
+            FastMap::with_capacity_and_hasher(status.len(), Default::default())
+        });
         for (ident, row) in status {
-            if let Some(s) = &row.a {
-                a.insert(s.href.as_str(), (ident.as_str(), s));
-            }
-            if let Some(s) = &row.b {
-                b.insert(s.href.as_str(), (ident.as_str(), s));
+            for side in Side::BOTH {
+                if let Some(s) = row.side(side) {
+                    by_href[side].insert(s.href.as_str(), (ident.as_str(), s));
+                }
             }
         }
-        StatusIndex { a, b }
-    }
-
-    fn side(&self, side: Side) -> &FastMap<&'s str, (&'s str, &'s SideState)> {
-        match side {
-            Side::A => &self.a,
-            Side::B => &self.b,
-        }
+        StatusIndex { by_href }
     }
 
     /// The ident and state a listed item is known under, when its href and etag are those
     /// the status recorded.
     pub fn known(&self, side: Side, r: &ItemRef) -> Option<(&'s str, &'s SideState)> {
-        self.side(side)
+        self.by_href[side]
             .get(r.href.as_str())
             .copied()
             .filter(|(_, s)| s.etag == r.etag.0)
@@ -210,7 +185,7 @@ impl<'s> StatusIndex<'s> {
 
     /// The ident the status recorded at this href (whatever its etag now).
     pub fn ident_at(&self, side: Side, href: &Href) -> Option<&'s str> {
-        self.side(side).get(href.as_str()).map(|(i, _)| *i)
+        self.by_href[side].get(href.as_str()).map(|(i, _)| *i)
     }
 }
 
@@ -226,36 +201,17 @@ pub fn needs_fetch(side: Side, listing: &[ItemRef], index: &StatusIndex<'_>) -> 
 /// The emptied-side guard: if the status knows items and one side now lists none while the
 /// other still has some, deleting everything on the other side is far more likely a broken
 /// server or an unmounted folder than the user's wish.
-pub fn check_emptied(
-    a_len: usize,
-    b_len: usize,
-    status: &Rows,
-    ctx: &PlanContext,
-) -> Result<(), String> {
+pub fn check_emptied(len: BySide<usize>, status: &Rows, ctx: &PlanContext) -> Result<(), Emptied> {
     if ctx.force_delete {
         return Ok(());
     }
-    let check = |empty: Side, side_len: usize, other_len: usize, other_label: &str| {
-        let known = status
-            .values()
-            .filter(|r| match empty {
-                Side::A => r.a.is_some(),
-                Side::B => r.b.is_some(),
-            })
-            .count();
-        if side_len == 0 && other_len > 0 && known > 0 {
-            Err(format!(
-                "{}: storage lists no items but {known} were synced before; refusing to \
-                 delete them on {other_label} (run `davsync sync --force-delete` if that is \
-                 really wanted)",
-                ctx.labels.side(empty)
-            ))
-        } else {
-            Ok(())
+    for side in Side::BOTH {
+        let known = status.values().filter(|r| r.side(side).is_some()).count();
+        if len[side] == 0 && len[side.other()] > 0 && known > 0 {
+            return Err(Emptied { side, known });
         }
-    };
-    check(Side::A, a_len, b_len, &ctx.labels.b)?;
-    check(Side::B, b_len, a_len, &ctx.labels.a)
+    }
+    Ok(())
 }
 
 /// The full listing of a side rebuilt from an incremental answer: what the status recorded
@@ -267,10 +223,7 @@ pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<
     }
     let mut by_href: HashMap<Href, Etag> = status
         .values()
-        .filter_map(|row| match side {
-            Side::A => row.a.as_ref(),
-            Side::B => row.b.as_ref(),
-        })
+        .filter_map(|row| row.side(side))
         .map(|s| (Href(s.href.clone()), Etag(s.etag.clone())))
         .collect();
     for href in changes.deleted {
@@ -285,26 +238,31 @@ pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<
         .collect()
 }
 
-/// The result of reading one href: the item, or why not (the message names nothing yet).
+/// The result of reading one href: the item, or why not.
 pub type FetchResult = Result<Item, FetchError>;
 
 /// Why a listed href could not be used.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchError {
-    /// True for a malformed item (as opposed to a read failure).
-    pub malformed: bool,
+    /// `InvalidData` for a malformed item, otherwise why the read failed.
+    pub kind: ErrorKind,
+    /// The storage error, rendered.
     pub message: String,
+}
+
+impl FetchError {
+    pub fn malformed(&self) -> bool {
+        self.kind == ErrorKind::InvalidData
+    }
 }
 
 /// The input of [`plan`].
 pub struct PlanInput<'a> {
-    pub a: &'a [ItemRef],
-    pub b: &'a [ItemRef],
+    pub listing: BySide<&'a [ItemRef]>,
     pub status: &'a Rows,
     /// [`StatusIndex::new`] of `status` (the caller built it already to decide what to read).
     pub index: &'a StatusIndex<'a>,
-    pub fetched_a: &'a HashMap<Href, FetchResult>,
-    pub fetched_b: &'a HashMap<Href, FetchResult>,
+    pub fetched: BySide<&'a HashMap<Href, FetchResult>>,
     /// `keep both` operations an interrupted run left unfinished.
     pub pending: &'a [Pending],
     pub ctx: &'a PlanContext,
@@ -314,13 +272,22 @@ pub struct PlanInput<'a> {
 /// items: building it allocates nothing, which keeps a no-op sync of many items cheap. Ops
 /// get an owned [`Current`] only for the few idents that need one.
 #[derive(Debug, Clone, Copy)]
-struct Cur<'a> {
+pub struct Cur<'a> {
     r: &'a ItemRef,
     hash: &'a str,
     item: Option<&'a Item>,
 }
 
-impl Cur<'_> {
+impl<'a> Cur<'a> {
+    /// An item that was read, listed as `r`.
+    pub fn read(r: &'a ItemRef, item: &'a Item) -> Self {
+        Cur {
+            r,
+            hash: item.hash(),
+            item: Some(item),
+        }
+    }
+
     fn to_current(self) -> Box<Current> {
         Box::new(Current {
             href: self.r.href.clone(),
@@ -352,7 +319,6 @@ fn side_items<'a>(
     listing: &'a [ItemRef],
     fetched: &'a HashMap<Href, FetchResult>,
     index: &StatusIndex<'a>,
-    label: &str,
 ) -> SideItems<'a> {
     let mut by_ident: FastMap<&'a str, Cur<'a>> =
         FastMap::with_capacity_and_hasher(listing.len(), Default::default());
@@ -374,28 +340,21 @@ fn side_items<'a>(
             )
         } else {
             match fetched.get(&r.href) {
-                Some(Ok(item)) => (
-                    item.ident(),
-                    Cur {
-                        r,
-                        hash: item.hash(),
-                        item: Some(item),
-                    },
-                ),
+                Some(Ok(item)) => (item.ident(), Cur::read(r, item)),
                 other => {
                     let ident = index.ident_at(side, &r.href).map(str::to_owned);
-                    let message = match other {
-                        Some(Err(e)) if e.malformed => format!(
-                            "{label}: malformed item {}: {} (not synced; fix or remove it)",
-                            r.href, e.message
-                        ),
-                        Some(Err(e)) => format!("{label}: reading {}: {}", r.href, e.message),
-                        _ => format!("{label}: {} was listed but not read", r.href),
+                    let problem = match other {
+                        Some(Err(error)) => unreadable(side, &r.href, error),
+                        _ => Problem::Unread {
+                            side,
+                            href: r.href.clone(),
+                            listed: true,
+                        },
                     };
                     if let Some(i) = &ident {
                         out.poisoned.push(i.clone());
                     }
-                    out.failures.push(Op::Fail { ident, message });
+                    out.failures.push(Op::Fail { ident, problem });
                     continue;
                 }
             }
@@ -411,19 +370,30 @@ fn side_items<'a>(
         }
     }
     for (ident, hrefs) in dups {
-        let list: Vec<&str> = hrefs.iter().map(|h| h.as_str()).collect();
         out.failures.push(Op::Fail {
             ident: Some(ident.to_owned()),
-            message: format!(
-                "{label}: duplicate UID {ident} in {} (not synced; run `davsync repair` to \
-                 give each a fresh UID)",
-                list.join(", ")
-            ),
+            problem: duplicate_uid(side, hrefs.into_iter().cloned().collect()),
         });
         out.poisoned.push(ident.to_owned());
     }
     out.by_ident = by_ident;
     out
+}
+
+/// A listed href whose read failed: it is not synced (and its ident, when the status knows
+/// one, is left alone).
+pub fn unreadable(side: Side, href: &Href, error: &FetchError) -> Problem {
+    Problem::Unreadable {
+        side,
+        href: href.clone(),
+        error: error.clone(),
+    }
+}
+
+/// Several items of `side` (at `hrefs`) share a UID: none of them is synced.
+pub fn duplicate_uid(side: Side, mut hrefs: Vec<Href>) -> Problem {
+    hrefs.sort();
+    Problem::DuplicateUid { side, hrefs }
 }
 
 /// What the etag-mapping algorithm wants for one ident, before the read-only policy.
@@ -435,13 +405,6 @@ enum Decision {
     Copy(Side),
     Delete(Side),
     Conflict,
-}
-
-fn other(side: Side) -> Side {
-    match side {
-        Side::A => Side::B,
-        Side::B => Side::A,
-    }
 }
 
 fn decide(a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decision {
@@ -495,14 +458,6 @@ fn same_state(cur: Cur<'_>, st: Option<&SideState>) -> bool {
     st.is_some_and(|st| st.href == cur.r.href.0 && st.etag == cur.r.etag.0 && st.hash == cur.hash)
 }
 
-fn row_of(a: Option<Cur<'_>>, b: Option<Cur<'_>>) -> ItemRow {
-    ItemRow {
-        ident: String::new(),
-        a: a.map(Cur::state),
-        b: b.map(Cur::state),
-    }
-}
-
 /// The sides a decision writes to.
 fn writes_to(d: Decision) -> &'static [Side] {
     match d {
@@ -514,26 +469,78 @@ fn writes_to(d: Decision) -> &'static [Side] {
 }
 
 /// Makes the writable side equal to the read-only side `ro`.
-fn revert(ro: Side, a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decision {
-    let (r, w) = match ro {
-        Side::A => (a, b),
-        Side::B => (b, a),
-    };
-    match (r, w) {
+fn revert(ro: Side, cur: BySide<Option<Cur<'_>>>, s: Option<&ItemRow>) -> Decision {
+    match (cur[ro], cur[ro.other()]) {
         (Some(_), None) => Decision::Copy(ro),
         (Some(r), Some(w)) if r.hash != w.hash => Decision::Copy(ro),
-        (None, Some(_)) => Decision::Delete(other(ro)),
-        _ => decide(a, b, s),
+        (None, Some(_)) => Decision::Delete(ro.other()),
+        _ => decide(cur.a, cur.b, s),
     }
 }
 
+/// THE decision for one ident: what each side holds now (`None`: nothing), the status row,
+/// and the read-only policy. `None`: nothing to do. Both the plan and the streaming first
+/// sync ask this, so the two cannot decide differently.
+pub fn item_op(
+    ident: &str,
+    cur: BySide<Option<Cur<'_>>>,
+    s: Option<&ItemRow>,
+    ctx: &PlanContext,
+) -> Option<Op> {
+    let mut d = decide(cur.a, cur.b, s);
+    match policy::partial_sync(
+        ctx.partial_sync,
+        ctx.read_only,
+        writes_to(d).iter().copied(),
+    ) {
+        Verdict::Proceed => {}
+        Verdict::Skip => return None,
+        Verdict::Revert { ro } => d = revert(ro, cur, s),
+        Verdict::Fail { ro } => {
+            return Some(Op::Fail {
+                ident: Some(ident.to_owned()),
+                problem: Problem::ReadOnly { ro },
+            })
+        }
+    }
+    let ident = ident.to_owned();
+    Some(match d {
+        Decision::Nothing => return None,
+        Decision::Record => Op::Record {
+            row: Box::new(ItemRow {
+                ident,
+                a: cur.a.map(Cur::state),
+                b: cur.b.map(Cur::state),
+            }),
+        },
+        Decision::Forget => Op::Forget { ident },
+        Decision::Copy(from) => Op::Copy {
+            ident,
+            from,
+            src: cur[from].expect("copy from a present side").to_current(),
+            dst: cur[from.other()].map(Cur::to_current),
+        },
+        Decision::Delete(side) => Op::Delete {
+            ident,
+            side,
+            target: cur[side].expect("delete a present item").to_current(),
+        },
+        Decision::Conflict => Op::Conflict {
+            ident,
+            a: cur.a.expect("conflict needs a").to_current(),
+            b: cur.b.expect("conflict needs b").to_current(),
+        },
+    })
+}
+
 /// THE plan of one collection. Ops come sorted by ident so runs are reproducible.
-pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
+pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, Emptied> {
     let ctx = input.ctx;
-    check_emptied(input.a.len(), input.b.len(), input.status, ctx)?;
+    check_emptied(input.listing.map(|_, l| l.len()), input.status, ctx)?;
     let index = input.index;
-    let a = side_items(Side::A, input.a, input.fetched_a, index, &ctx.labels.a);
-    let b = side_items(Side::B, input.b, input.fetched_b, index, &ctx.labels.b);
+    let items =
+        BySide::from_fn(|side| side_items(side, input.listing[side], input.fetched[side], index));
+    let (a, b) = (&items.a, &items.b);
 
     let mut ops: Vec<Op> = Vec::new();
     ops.extend(a.failures.iter().cloned());
@@ -569,87 +576,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
         if !poisoned.is_empty() && poisoned.contains(ident) {
             continue;
         }
-        let ca = a.by_ident.get(ident).copied();
-        let cb = b.by_ident.get(ident).copied();
-        let s = input.status.get(ident);
-        let mut d = decide(ca, cb, s);
-        let ro_target = writes_to(d).iter().copied().find(|side| match side {
-            Side::A => ctx.read_only_a,
-            Side::B => ctx.read_only_b,
-        });
-        if let Some(ro) = ro_target {
-            if ctx.read_only_a && ctx.read_only_b {
-                // Nothing can be written anywhere; the pair is a mirror of nothing.
-                continue;
-            }
-            match ctx.partial_sync {
-                PartialSync::Revert => d = revert(ro, ca, cb, s),
-                PartialSync::Ignore => continue,
-                PartialSync::Error => {
-                    let w = other(ro);
-                    ops.push(Op::Fail {
-                        ident: Some(ident.to_owned()),
-                        message: format!(
-                            "item {ident} changed in {} but {} is read-only \
-                             (partial_sync = \"error\"); nothing written for it",
-                            ctx.labels.side(w),
-                            ctx.labels.side(ro),
-                        ),
-                    });
-                    continue;
-                }
-            }
-        }
-        let side_cur = |side: Side| match side {
-            Side::A => ca,
-            Side::B => cb,
-        };
-        match d {
-            Decision::Nothing => {}
-            Decision::Record => {
-                let mut row = row_of(ca, cb);
-                row.ident = ident.to_owned();
-                ops.push(Op::Record { row: Box::new(row) });
-            }
-            Decision::Forget => ops.push(Op::Forget {
-                ident: ident.to_owned(),
-            }),
-            Decision::Copy(from) => {
-                let to = other(from);
-                ops.push(Op::Copy {
-                    ident: ident.to_owned(),
-                    from,
-                    src: side_cur(from)
-                        .expect("copy from a present side")
-                        .to_current(),
-                    dst: side_cur(to).map(Cur::to_current),
-                    target: ctx.labels.side(to).to_owned(),
-                });
-            }
-            Decision::Delete(side) => ops.push(Op::Delete {
-                ident: ident.to_owned(),
-                side,
-                target_item: side_cur(side).expect("delete a present item").to_current(),
-                target: ctx.labels.side(side).to_owned(),
-            }),
-            Decision::Conflict => ops.push(Op::Conflict {
-                ident: ident.to_owned(),
-                a: ca.expect("conflict needs a").to_current(),
-                b: cb.expect("conflict needs b").to_current(),
-                pair: ctx.labels.pair.clone(),
-            }),
-        }
-    }
-    for p in input.pending {
-        finish_pending(
-            p,
-            &a.by_ident,
-            &b.by_ident,
-            input.status,
-            &poisoned,
-            ctx,
-            &mut ops,
+        let cur = BySide::new(
+            a.by_ident.get(ident).copied(),
+            b.by_ident.get(ident).copied(),
         );
+        ops.extend(item_op(ident, cur, input.status.get(ident), ctx));
+    }
+    let by_ident = BySide::new(&a.by_ident, &b.by_ident);
+    for p in input.pending {
+        finish_pending(p, by_ident, input.status, &poisoned, &mut ops);
     }
     ops.sort_by(|x, y| x.ident().cmp(&y.ident()));
     Ok(ops)
@@ -662,40 +597,33 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, String> {
 /// deleted wherever it still holds exactly what we wrote. Otherwise it stays.
 fn finish_pending(
     p: &Pending,
-    a: &FastMap<&str, Cur<'_>>,
-    b: &FastMap<&str, Cur<'_>>,
+    by_ident: BySide<&FastMap<&str, Cur<'_>>>,
     status: &Rows,
     poisoned: &std::collections::HashSet<&str>,
-    ctx: &PlanContext,
     ops: &mut Vec<Op>,
 ) {
     if poisoned.contains(p.ident.as_str()) || poisoned.contains(p.renamed.as_str()) {
         return;
     }
-    let ca = a.get(p.ident.as_str()).copied();
-    let cb = b.get(p.ident.as_str()).copied();
-    let survivor = match decide(ca, cb, status.get(&p.ident)) {
+    let cur = by_ident.map(|_, m| m.get(p.ident.as_str()).copied());
+    let survivor = match decide(cur.a, cur.b, status.get(&p.ident)) {
         Decision::Conflict => return,
-        Decision::Copy(Side::A) | Decision::Nothing | Decision::Record => ca.or(cb),
-        Decision::Copy(Side::B) => cb,
+        Decision::Copy(Side::A) | Decision::Nothing | Decision::Record => cur.a.or(cur.b),
+        Decision::Copy(Side::B) => cur.b,
         Decision::Delete(_) | Decision::Forget => None,
     };
-    let copies = [
-        (Side::A, a.get(p.renamed.as_str()).copied()),
-        (Side::B, b.get(p.renamed.as_str()).copied()),
-    ];
+    let copies = by_ident.map(|_, m| m.get(p.renamed.as_str()).copied());
     let untouched = copies
         .iter()
         .all(|(_, c)| c.map_or(true, |c| c.hash == p.renamed_hash));
     if survivor.is_some_and(|s| s.hash == p.b_hash) && untouched {
         ops.retain(|op| op.ident() != Some(p.renamed.as_str()));
-        for (side, cur) in copies {
+        for (side, cur) in copies.iter() {
             if let Some(cur) = cur {
                 ops.push(Op::Delete {
                     ident: p.renamed.clone(),
                     side,
-                    target_item: cur.to_current(),
-                    target: ctx.labels.side(side).to_owned(),
+                    target: cur.to_current(),
                 });
             }
         }

@@ -2,7 +2,7 @@
 //! users see and the writes the storages saw.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use davsync_storages::memory::{MemoryStorage, ROOT_HREF};
 use davsync_storages::{ErrorKind, ItemKind, MetaKey, Storage};
@@ -10,31 +10,7 @@ use davsync_storages::{ErrorKind, ItemKind, MetaKey, Storage};
 use super::*;
 use crate::status;
 
-#[derive(Default)]
-pub(crate) struct Rec {
-    changes: Mutex<Vec<String>>,
-    failures: Mutex<Vec<String>>,
-}
-
-impl Reporter for Rec {
-    fn change(&self, line: &str) {
-        self.changes.lock().unwrap().push(line.to_owned());
-    }
-    fn failure(&self, message: &str) {
-        self.failures.lock().unwrap().push(message.to_owned());
-    }
-}
-
-impl Rec {
-    fn changes(&self) -> Vec<String> {
-        let mut v = self.changes.lock().unwrap().clone();
-        v.sort();
-        v
-    }
-    fn failures(&self) -> Vec<String> {
-        self.failures.lock().unwrap().clone()
-    }
-}
+pub(crate) use super::event::Recorder as Rec;
 
 fn ev(uid: &str, summary: &str) -> String {
     format!(
@@ -657,34 +633,27 @@ async fn run_root_job(f: &Fixture, st: &status::Status, rec: &Rec) -> usize {
     let b: Arc<dyn Storage> = f.b.clone();
     st.set_collection("", ROOT_HREF, ROOT_HREF).ok();
     let root = a.root_collection().await.unwrap();
-    let job = execute::CollectionJob {
-        name: String::new(),
-        a: execute::SideCtx {
-            storage: a,
-            collection: root.clone(),
-            label: "sa".into(),
-            phantom: false,
-        },
-        b: execute::SideCtx {
-            storage: b,
-            collection: root,
-            label: "sb".into(),
-            phantom: false,
-        },
-        status: st,
-        ctx: plan::PlanContext {
-            labels: plan::Labels {
-                pair: "p".into(),
-                a: "sa".into(),
-                b: "sb".into(),
+    let side = |collection: davsync_storages::Collection, storage: Arc<dyn Storage>, name: &str| {
+        job::SideCtx {
+            storage,
+            collection,
+            place: Place {
+                storage: name.into(),
+                collection: None,
             },
-            ..Default::default()
-        },
-        strategies: &f.pair.conflict_resolution,
-        reporter: rec,
-        dry_run: false,
-        unrecorded: Default::default(),
+            phantom: false,
+        }
     };
+    let job = job::CollectionJob::new(
+        String::new(),
+        Scope::pair("p"),
+        BySide::new(side(root.clone(), a, "sa"), side(root, b, "sb")),
+        st,
+        plan::PlanContext::default(),
+        &f.pair.conflict_resolution,
+        false,
+        rec,
+    );
     job.run().await
 }
 
@@ -795,6 +764,70 @@ async fn failing_writes_fail_their_items_alone_and_the_next_sync_converges() {
     assert_eq!(report.failures, 0);
     assert_eq!(rec.changes().len(), 2);
     assert_eq!(contents(&f.a), contents(&f.b));
+}
+
+#[tokio::test]
+async fn failures_are_typed_events_naming_action_item_href_and_error_kind() {
+    let f = Fixture::new(vec![]);
+    f.a.insert_raw(ROOT_HREF, "broken.ics", "not a calendar");
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "x"));
+    f.b.fail_next_writes(1, ErrorKind::Transport);
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 2, "{:?}", rec.failures());
+    let mut failed = rec.failed();
+    failed.sort_by_key(|f| f.message.clone());
+    let shape: Vec<_> = failed
+        .iter()
+        .map(|f| {
+            (
+                f.action,
+                f.uid.clone(),
+                f.href.as_ref().map(|h| h.to_string()),
+                f.kind,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                Action::Upload,
+                Some("u1".to_owned()),
+                None,
+                Some(ErrorKind::Transport)
+            ),
+            (
+                Action::Read,
+                None,
+                Some("broken.ics".to_owned()),
+                Some(ErrorKind::InvalidData)
+            ),
+        ]
+    );
+    assert!(failed.iter().all(|f| f.at == Scope::pair("p")));
+}
+
+#[tokio::test]
+async fn each_collection_reports_itself_synced_once_and_the_report_counts_events() {
+    let f = Fixture::new(vec![]);
+    f.a.insert_raw(ROOT_HREF, "1.ics", ev("u1", "x"));
+    f.b.insert_raw(ROOT_HREF, "2.ics", ev("u2", "y"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.counts, rec.counts());
+    assert_eq!((report.counts.collections, report.counts.uploaded), (1, 2));
+    let uploads: Vec<Event> = rec
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Uploaded { .. }))
+        .collect();
+    assert!(uploads.contains(&Event::Uploaded {
+        at: Scope::pair("p"),
+        uid: "u1".into(),
+        to: Place {
+            storage: "sb".into(),
+            collection: None
+        },
+    }));
 }
 
 #[tokio::test]

@@ -32,6 +32,35 @@ impl Run {
         l
     }
 
+    /// The summary line a sync ends with on stderr, its seconds replaced by `<t>` so it can
+    /// be compared exactly; `None` without one.
+    pub fn summary(&self) -> Option<String> {
+        let last = self.stderr.lines().last()?;
+        if !(last.starts_with("Synced ") || last.starts_with("Would have synced ")) {
+            return None;
+        }
+        let (head, time) = last.rsplit_once(" in ")?;
+        let secs = time.strip_suffix('s')?;
+        assert!(
+            secs.parse::<f64>().is_ok(),
+            "the summary ends in seconds: {last:?}"
+        );
+        Some(format!("{head} in <t>s"))
+    }
+
+    /// Stderr without the summary line of a sync (asserted to be there, and last).
+    #[track_caller]
+    pub fn stderr_but_summary(&self) -> String {
+        assert!(
+            self.summary().is_some(),
+            "a sync ends with its summary line on stderr:\n{}",
+            self.stderr
+        );
+        let mut lines: Vec<&str> = self.stderr.lines().collect();
+        lines.pop();
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
