@@ -104,3 +104,63 @@ fn the_shipped_example_config_validates_from_a_fresh_checkout() {
     let run = common::run_command(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, 0, "{}", run.dump());
 }
+
+/// a holds `home` and `work`; b is empty; the pair takes every collection of a.
+fn two_collections() -> Sandbox {
+    let sb = Sandbox::new();
+    let a = sb.mkdir("a");
+    sb.mkdir("b");
+    common::write_events(&a.join("work"), "w", 2);
+    common::write_events(&a.join("home"), "h", 1);
+    sb.write_config(&format!(
+        "[storage.a]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\ncollections = [\"from a\", \"from b\"]\n",
+        toml_path(&a),
+        toml_path(&sb.path("b"))
+    ));
+    sb
+}
+
+#[test]
+fn sync_pair_slash_collection_creates_and_syncs_that_collection_only() {
+    let sb = two_collections();
+    let run = sb.run(&["sync", "p/work"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(
+        run.sorted_changes(),
+        vec![
+            "Copying (uploading) item w-0 to b/work",
+            "Copying (uploading) item w-1 to b/work",
+            "Creating collection work on b",
+        ]
+    );
+    assert!(
+        !sb.path("b/home").exists(),
+        "the other collection was created"
+    );
+    assert!(
+        run.stderr
+            .starts_with("Synced 1 pairs, 1 collections: 2 uploaded"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn sync_of_a_collection_the_pair_does_not_have_is_a_usage_error_listing_its_collections() {
+    let sb = two_collections();
+    let run = sb.run(&["sync", "p/wrok"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "error: \"p/wrok\": pair \"p\" has no collection \"wrok\" (its collections: home, work)\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(sb.path("b")).unwrap().count(),
+        0,
+        "nothing created"
+    );
+    assert!(!sb.status_path().exists(), "nothing recorded");
+}

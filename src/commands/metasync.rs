@@ -16,6 +16,7 @@ pub async fn run(config: &Config, targets: &[String], quiet: bool) -> anyhow::Re
     for t in &targets {
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
+    super::check_discovered_collections(&config.status_path, &specs).await?;
     let reporter = CliReporter::new(false, quiet);
     let runs = specs
         .iter()

@@ -129,6 +129,51 @@ pub fn select<'c>(
         .collect())
 }
 
+/// `PAIR/COLLECTION` for a pair with `"from a"`/`"from b"`: whether the pair has that
+/// collection is known only after discovery (a listing of collections, no item read and
+/// nothing created). A collection it does not have is a usage error listing the ones it
+/// has, before anything is touched. A discovery that fails here is left to the command,
+/// which reports it as usual.
+pub async fn check_discovered_collections(
+    status_path: &std::path::Path,
+    specs: &[(crate::sync::PairSpec, Option<Vec<String>>)],
+) -> anyhow::Result<()> {
+    struct Silent;
+    impl crate::sync::Reporter for Silent {
+        fn event(&self, _: &crate::sync::Event) {}
+    }
+    for (spec, only) in specs {
+        let (Some(only), Some(list)) = (only, &spec.collections) else {
+            continue;
+        };
+        if !list
+            .iter()
+            .any(|s| matches!(s, CollectionSpec::FromA | CollectionSpec::FromB))
+        {
+            continue; // Checked without discovery by `select`.
+        }
+        let Ok(found) = crate::sync::discover_pair(spec, status_path, false, &Silent).await else {
+            continue;
+        };
+        let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
+        for c in only {
+            if !names.contains(&c.as_str()) {
+                anyhow::bail!(
+                    "\"{}/{c}\": pair {:?} has no collection {c:?} (its collections: {})",
+                    spec.name,
+                    spec.name,
+                    if names.is_empty() {
+                        "none found".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An error and its sources, each printed once, as `a: b: c`.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();

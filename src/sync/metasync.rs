@@ -57,7 +57,15 @@ pub async fn metasync_pair(
         return;
     };
     let sides = storages(pair, false);
-    let pairing = match collections::pair_collections(pair, &sides, &status, false, reporter).await
+    let pairing = match collections::pair_collections(
+        pair,
+        &sides,
+        &status,
+        false,
+        only_collections.filter(|_| pair.collections.is_some()),
+        reporter,
+    )
+    .await
     {
         Ok(p) => p,
         Err(e) => {

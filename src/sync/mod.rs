@@ -166,22 +166,27 @@ async fn sync_collections(
         return;
     };
     let sides = storages(pair, opts.dry_run);
-    let pairing = match collections::pair_collections(pair, &sides, &status, true, reporter).await {
-        Ok(p) => p,
-        Err(e) => {
-            pair_failed(
-                reporter,
-                pair,
-                Action::List,
-                format!(
-                    "pair {}: finding collections failed: {}",
-                    pair.name,
-                    describe(&e)
-                ),
-            );
-            return;
-        }
-    };
+    let only = opts
+        .only_collections
+        .as_deref()
+        .filter(|_| pair.collections.is_some());
+    let pairing =
+        match collections::pair_collections(pair, &sides, &status, true, only, reporter).await {
+            Ok(p) => p,
+            Err(e) => {
+                pair_failed(
+                    reporter,
+                    pair,
+                    Action::List,
+                    format!(
+                        "pair {}: finding collections failed: {}",
+                        pair.name,
+                        describe(&e)
+                    ),
+                );
+                return;
+            }
+        };
     if let (Some(only), Some(_)) = (&opts.only_collections, &pair.collections) {
         for name in only {
             if !pairing.iter().any(|p| p.name == *name) {
@@ -345,7 +350,8 @@ pub async fn discover_pair(
         }
     }
     let quiet = FailuresOnly(reporter);
-    let pairing = collections::pair_collections(pair, &sides, &status, create, &quiet).await?;
+    let pairing =
+        collections::pair_collections(pair, &sides, &status, create, None, &quiet).await?;
     Ok(pairing
         .into_iter()
         .map(|p| DiscoveredCollection {
