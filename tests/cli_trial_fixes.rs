@@ -164,3 +164,63 @@ fn sync_of_a_collection_the_pair_does_not_have_is_a_usage_error_listing_its_coll
     );
     assert!(!sb.status_path().exists(), "nothing recorded");
 }
+
+fn plain_pair(sb: &Sandbox) {
+    sb.write_config(&format!(
+        "[storage.a]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [storage.b]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n\
+         [pair.p]\na = \"a\"\nb = \"b\"\n",
+        toml_path(&sb.path("a")),
+        toml_path(&sb.path("b"))
+    ));
+}
+
+#[test]
+fn an_emptied_side_with_one_item_synced_before_reads_naturally() {
+    let sb = Sandbox::new();
+    let uids = common::write_events(&sb.mkdir("a"), "only", 1);
+    sb.mkdir("b");
+    plain_pair(&sb);
+    assert_eq!(sb.run(&["sync"]).code, 0);
+    std::fs::remove_file(sb.path(&format!("a/{}.ics", uids[0]))).unwrap();
+    let run = sb.run(&["sync"]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert!(
+        run.stderr.starts_with(
+            "error: a: storage lists no items but 1 item was synced before; refusing to delete \
+             it on b (run `davsync sync --force-delete` if that is really wanted)\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(sb.path(&format!("b/{}.ics", uids[0])).exists());
+}
+
+#[test]
+fn a_malformed_item_is_reported_once_naming_its_file_once() {
+    let sb = Sandbox::new();
+    common::write_events(&sb.mkdir("a"), "ok", 1);
+    sb.mkdir("b");
+    let bad = sb.path("a/bad.ics");
+    std::fs::write(&bad, "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:bad\r\n").unwrap();
+    plain_pair(&sb);
+    for round in 0..2 {
+        let run = sb.run(&["sync"]);
+        assert_eq!(run.code, 1, "{}", run.dump());
+        let about: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("bad.ics"))
+            .collect();
+        assert_eq!(about.len(), 1, "round {round}: {}", run.stderr);
+        let line = about[0];
+        let prefix = format!("error: a: malformed item {}: line ", bad.display());
+        assert!(line.starts_with(&prefix), "{line}");
+        assert!(
+            line.ends_with("(END:VEVENT missing) (not synced; fix or remove it)"),
+            "{line}"
+        );
+        assert_eq!(line.matches("bad.ics").count(), 1, "{line}");
+        assert!(!line.contains("invalid data"), "{line}");
+    }
+}
