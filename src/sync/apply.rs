@@ -153,10 +153,12 @@ impl CollectionJob<'_> {
             e.kind(),
             ErrorKind::Transport | ErrorKind::Io | ErrorKind::Auth | ErrorKind::PreconditionFailed
         );
-        if item.is_some_and(|i| i.uid().is_none()) && refusal {
-            msg.push_str(
-                " (the item has no UID; run `davsync repair` on the other storage to give it one)",
-            );
+        if item.is_some_and(|i| i.uid().is_none()) && refusal && write != Write::Delete {
+            // The item lives on the other side: that is where repair gives it a UID.
+            msg.push_str(&format!(
+                " (the item has no UID; run `davsync repair {}` to give it one)",
+                self.place(side.other())
+            ));
         }
         self.report(
             Failure::new(self.at.clone(), action, msg)

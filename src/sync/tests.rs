@@ -1529,3 +1529,21 @@ async fn an_item_created_on_the_target_meanwhile_is_compared_not_failed() {
         .any(|c| c.contains("SUMMARY:a's") && c.contains("u3")));
     f.assert_quiet_sync().await;
 }
+
+#[tokio::test]
+async fn a_refused_item_without_uid_names_the_exact_repair_to_run_once() {
+    let f = Fixture::new(vec![]);
+    f.a.insert_raw(ROOT_HREF, "nouid.ics", ev_no_uid("Standup"));
+    f.b.fail_next_writes(1, ErrorKind::Refused);
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 1);
+    let failures = rec.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let msg = &failures[0];
+    assert!(msg.starts_with("Copying (uploading) item "), "{msg}");
+    assert!(
+        msg.ends_with(" (the item has no UID; run `davsync repair sa` to give it one)"),
+        "{msg}"
+    );
+    assert_eq!(msg.matches("repair").count(), 1, "{msg}");
+}

@@ -1134,10 +1134,9 @@ impl Storage for DavStorage {
         let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
         if !resp.is_success() {
             let kind = net::status_kind(resp.status, Target::Upload);
-            let mut context = format!("{what}: {}", resp.describe());
-            if kind == ErrorKind::Refused && item.uid().is_none() {
-                context.push_str(" (the item has no UID; `davsync repair` gives it one)");
-            }
+            // An item without a UID refused: the engine, which knows where the item comes
+            // from, names the `davsync repair` to run.
+            let context = format!("{what}: {}", resp.describe());
             return Err(Error::new(kind, context));
         }
         // A server may store the item elsewhere and say where.
