@@ -59,8 +59,8 @@ pub enum Command {
     Discover(PairsArgs),
 
     /// Sync the collection properties named in each pair's `metadata`
-    #[command(override_usage = "davsync metasync [PAIR[/COLLECTION]]...")]
-    Metasync(CollectionsArgs),
+    #[command(override_usage = "davsync metasync [PAIR[/COLLECTION]]... [--dry-run]")]
+    Metasync(MetasyncArgs),
 
     /// Give items without a UID, and duplicates of a UID, a fresh UID; rename vdir files
     /// whose name is not derived from the UID
@@ -148,6 +148,18 @@ pub struct CollectionsArgs {
     /// Pairs to act on, optionally restricted to one collection (default: all pairs)
     #[arg(value_name = "PAIR[/COLLECTION]")]
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetasyncArgs {
+    /// Pairs to act on, optionally restricted to one collection (default: all pairs)
+    #[arg(value_name = "PAIR[/COLLECTION]")]
+    pub targets: Vec<String>,
+
+    /// Print the metadata changes it would make (prefixed `Would: `) and change nothing
+    /// (no storage, no status)
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

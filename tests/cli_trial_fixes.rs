@@ -224,3 +224,74 @@ fn a_malformed_item_is_reported_once_naming_its_file_once() {
         assert!(!line.contains("invalid data"), "{line}");
     }
 }
+
+/// A vdir collection `work` named "Work", paired with Radicale's `work` that has no
+/// displayname of its own.
+fn vdir_and_radicale(sb: &Sandbox) -> Option<common::servers::DavServer> {
+    use common::servers::{Coll, DavServer, ServerKind};
+    let server = DavServer::start(ServerKind::Radicale)?;
+    server.create_collection(Coll::Calendar, "work", None);
+    let local = sb.mkdir("local/work");
+    std::fs::write(local.join("displayname"), "Work").unwrap();
+    sb.write_config(&format!(
+        "[storage.local]\ntype = \"vdir\"\npath = {}\nfileext = \".ics\"\n\n{}\n\
+         [pair.p]\na = \"local\"\nb = \"remote\"\ncollections = [\"work\"]\n\
+         metadata = [\"displayname\"]\n",
+        toml_path(&sb.path("local")),
+        server.storage_section("remote", Coll::Calendar, &server.root_url(), "")
+    ));
+    Some(server)
+}
+
+#[test]
+fn metasync_dry_run_prints_what_it_would_do_and_changes_nothing() {
+    let sb = Sandbox::new();
+    let Some(server) = vdir_and_radicale(&sb) else {
+        return;
+    };
+    let props = server
+        .radicale_collection_dir("work")
+        .join(".Radicale.props");
+    let before = std::fs::read_to_string(&props).unwrap();
+    let run = sb.run(&["metasync", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(
+        run.stdout,
+        "Would: Copying metadata displayname of work to remote\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&props).unwrap(),
+        before,
+        "the server was written"
+    );
+    assert!(!sb.status_path().exists(), "a dry run wrote the status");
+}
+
+#[test]
+fn first_metasync_against_radicale_takes_its_path_fallback_for_no_name() {
+    let sb = Sandbox::new();
+    let Some(server) = vdir_and_radicale(&sb) else {
+        return;
+    };
+    let run = sb.run(&["metasync"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(
+        run.stdout,
+        "Copying metadata displayname of work to remote\n"
+    );
+    assert!(!run.stderr.contains("Conflict"), "{}", run.stderr);
+    let props = std::fs::read_to_string(
+        server
+            .radicale_collection_dir("work")
+            .join(".Radicale.props"),
+    )
+    .unwrap();
+    assert!(props.contains("\"D:displayname\": \"Work\""), "{props}");
+    let again = sb.run(&["metasync"]);
+    assert_eq!(
+        (again.code, again.stdout.as_str()),
+        (0, ""),
+        "{}",
+        again.dump()
+    );
+}

@@ -20,7 +20,7 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Sync(args) => sync::run(config, args, cli.quiet).await,
         Command::Discover(args) => discover::run(config, &args.pairs, cli.quiet).await,
-        Command::Metasync(args) => metasync::run(config, &args.targets, cli.quiet).await,
+        Command::Metasync(args) => metasync::run(config, args, cli.quiet).await,
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
         Command::Check => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),

@@ -363,14 +363,16 @@ pub async fn discover_pair(
         .collect())
 }
 
-/// Syncs the collection properties named in the pair's `metadata`.
+/// Syncs the collection properties named in the pair's `metadata`. A `dry_run` reports the
+/// changes it would make and writes nothing (no storage, no status).
 pub async fn metasync_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     only_collections: Option<&[String]>,
+    dry_run: bool,
     reporter: &dyn Reporter,
 ) -> PairReport {
     let tally = Tally::new(reporter);
-    metasync::metasync_pair(pair, status_dir, only_collections, &tally).await;
+    metasync::metasync_pair(pair, status_dir, only_collections, dry_run, &tally).await;
     PairReport::from_tally(&tally)
 }

@@ -1213,7 +1213,13 @@ impl Storage for DavStorage {
         let Some(info) = info else {
             return Ok(None);
         };
-        Ok(info.meta(key).filter(|v| !v.is_empty()).map(str::to_owned))
+        let value = info.meta(key).filter(|v| !v.is_empty());
+        // Radicale answers a collection without a displayname with its path: that is no name
+        // anyone gave it, and taking it as one would make the first metasync a conflict.
+        if key == MetaKey::DisplayName && value.is_some_and(|v| proto::is_path_of(v, &target)) {
+            return Ok(None);
+        }
+        Ok(value.map(str::to_owned))
     }
 
     async fn set_meta(
