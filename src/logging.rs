@@ -92,6 +92,16 @@ pub fn error_line(message: &str) {
     }
 }
 
+/// Prints a warning on stderr: as it is, or as a JSON line.
+pub fn warn_line(message: &str) {
+    let mut err = std::io::stderr().lock();
+    if json() {
+        let _ = writeln!(err, "{}", json_line("WARN", message, Map::new()));
+    } else {
+        let _ = writeln!(err, "{message}");
+    }
+}
+
 /// Prints an informational line (the summary) on stderr, as it is or as a JSON line with
 /// `fields`.
 pub fn info_line(message: &str, fields: Map<String, Value>) {

@@ -310,3 +310,49 @@ fn keys_that_do_not_convert_are_named_and_exit_1_and_an_existing_config_is_kept(
         written
     );
 }
+
+#[test]
+fn a_half_written_vdirsyncer_status_is_named_and_its_pair_imported_without_status() {
+    let sb = Sandbox::new();
+    let vstatus = sb.mkdir("vstatus");
+    let items = vstatus.join("p.items");
+    std::fs::write(&items, b"SQLite format 3\0truncated").unwrap();
+    let vconfig = sb.path("vdirsyncer.conf");
+    std::fs::write(
+        &vconfig,
+        format!(
+            "[general]\nstatus_path = \"{}\"\n\n\
+             [storage l]\ntype = \"filesystem\"\npath = \"{}\"\nfileext = \".ics\"\n\n\
+             [storage r]\ntype = \"filesystem\"\npath = \"{}\"\nfileext = \".ics\"\n\n\
+             [pair p]\na = \"l\"\nb = \"r\"\ncollections = null\n",
+            vstatus.display(),
+            sb.mkdir("l").display(),
+            sb.mkdir("r").display()
+        ),
+    )
+    .unwrap();
+    let run = import(&sb, &vconfig);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_eq!(
+        run.stdout,
+        format!("Wrote {}\n", sb.path("davsync.toml").display())
+    );
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: {}: not a readable vdirsyncer status database (",
+            items.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.ends_with(
+            "): pair p imported without status (its first sync compares the contents of \
+             both sides)\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The config was still written and works.
+    assert_eq!(davsync(&sb, &["check"]).code, 0);
+}

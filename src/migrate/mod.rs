@@ -111,16 +111,16 @@ pub fn run(args: &ImportArgs, config: Option<&Path>) -> anyhow::Result<ExitCode>
     println!("Wrote {}", to.display());
     let mut incomplete = false;
     for left in &converted.left_out {
-        eprintln!("{left}");
+        crate::logging::warn_line(&left.to_string());
         incomplete = true;
     }
 
     let davsync_status = match crate::config::load(&to) {
         Ok(c) => c.status_path,
         Err(e) => {
-            eprintln!(
-                "error: the written config does not validate yet, fix it before syncing:\n{e}"
-            );
+            crate::logging::error_line(&format!(
+                "the written config does not validate yet, fix it before syncing:\n{e}"
+            ));
             incomplete = true;
             PathBuf::from(status::expand(crate::config::resolve::DEFAULT_STATUS_PATH))
         }
@@ -137,11 +137,11 @@ pub fn run(args: &ImportArgs, config: Option<&Path>) -> anyhow::Result<ExitCode>
             }
         });
     let Some(vstatus) = vstatus else {
-        eprintln!(
-            "error: [general] status_path is missing in {}: no status imported; the first \
+        crate::logging::error_line(&format!(
+            "[general] status_path is missing in {}: no status imported; the first \
              sync compares the contents of both sides",
             from.display()
-        );
+        ));
         return Ok(ExitCode::from(1));
     };
     let skipped: Vec<&str> = converted
@@ -159,19 +159,19 @@ pub fn run(args: &ImportArgs, config: Option<&Path>) -> anyhow::Result<ExitCode>
         };
         let report = status::import_pair(&src, &davsync_status, args.force);
         if let Some(why) = &report.unreadable {
-            eprintln!(
-                "error: {why}: pair {} imported without status (its first sync compares the \
+            crate::logging::error_line(&format!(
+                "{why}: pair {} imported without status (its first sync compares the \
                  contents of both sides)",
                 pair.name
-            );
+            ));
             incomplete = true;
         } else if report.kept_existing {
-            eprintln!(
-                "error: pair {} already has a davsync status in {}: kept, nothing imported \
+            crate::logging::error_line(&format!(
+                "pair {} already has a davsync status in {}: kept, nothing imported \
                  (pass --force to replace it)",
                 pair.name,
                 davsync_status.display()
-            );
+            ));
             incomplete = true;
         } else {
             println!(
