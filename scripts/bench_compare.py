@@ -85,9 +85,11 @@ class Server:
                 f.write("bench:bench\n")
             conf = os.path.join(self.work, "radicale.conf")
             with open(conf, "w") as f:
+                # Radicale's default failed-login delay (1 s) stays: it is what users get,
+                # and what a client that waits for the 401 pays.
                 f.write(f"[server]\nhosts = 127.0.0.1:{self.port}\n[auth]\ntype = htpasswd\n"
                         f"htpasswd_filename = {users}\nhtpasswd_encryption = plain\n"
-                        f"delay = 0\n[storage]\nfilesystem_folder = {self.data}\n"
+                        f"[storage]\nfilesystem_folder = {self.data}\n"
                         "[web]\ntype = none\n[logging]\nlevel = info\n")
             self.cmd = [self.exe, "--config", conf]
             self.paths = {"cal": "/bench/cal/", "ab": "/bench/ab/"}
@@ -101,6 +103,13 @@ class Server:
 
     def url(self, coll):
         return f"http://127.0.0.1:{self.port}{self.paths[coll]}"
+
+    def root_url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def home(self, coll):
+        """The home set in which collections of `coll` ("cal", "ab") live."""
+        return os.path.dirname(self.paths[coll].rstrip("/")) + "/"
 
     def start(self):
         logf = open(self.log, "a")
@@ -157,6 +166,54 @@ class Server:
                                 "porcelain.commit(r, message=b'load', author=who, committer=who)\n",
                                 d], check=True)
 
+    def load_many(self, calendars, books, items, empty):
+        """`calendars` calendars and `books` address books of `items` items each, the last
+        `empty` of each kind empty: the many-collections case. Returns the collection
+        count."""
+        cal_home, ab_home = self.home("cal"), self.home("ab")
+        colls = ([(f"{cal_home}cal-{i:02}/", "events", i >= calendars - empty)
+                  for i in range(calendars)]
+                 + [(f"{ab_home}book-{i}/", "cards", i >= books - min(empty, 1))
+                    for i in range(books)])
+        if self.kind == "xandikos":
+            self.start()
+            for path, what, _ in colls:
+                if what == "events":
+                    st, _, data = self.request("MKCALENDAR", path)
+                else:
+                    st, _, data = self.request("MKCOL", path, MKCOL_ADDRESSBOOK)
+                if st not in (200, 201):
+                    sys.exit(f"creating {path} on xandikos: {st} {data[:300]!r}")
+            self.stop()
+        for k, (path, what, is_empty) in enumerate(colls):
+            if self.kind == "radicale":
+                d = os.path.join(self.data, "collection-root", path.strip("/"))
+                os.makedirs(d, exist_ok=True)
+                tag = "VCALENDAR" if what == "events" else "VADDRESSBOOK"
+                with open(os.path.join(d, ".Radicale.props"), "w") as f:
+                    f.write(f'{{"tag": "{tag}"}}')
+            else:
+                d = os.path.join(self.data, path.strip("/"))
+            if is_empty:
+                continue
+            make, ext = (gen_items.event, ".ics") if what == "events" else (gen_items.card, ".vcf")
+            for i in range(items):
+                uid = f"{what[:-1]}-{k}-{i}"
+                with open(os.path.join(d, uid + ext), "w", newline="") as f:
+                    f.write(make(uid, i))
+            if self.kind == "xandikos":
+                self.commit_all(d)
+        return len(colls)
+
+    def commit_all(self, d):
+        subprocess.run([self.python, "-c",
+                        "import os, sys\nfrom dulwich import porcelain\nr = sys.argv[1]\n"
+                        "paths = [os.path.join(r, x) for x in os.listdir(r) "
+                        "if not x.startswith('.')]\nporcelain.add(r, paths=paths)\n"
+                        "who = b'bench <bench@example.org>'\n"
+                        "porcelain.commit(r, message=b'load', author=who, committer=who)\n",
+                        d], check=True)
+
     def request(self, method, path, body=b"", headers=None):
         import base64
         h = {"Content-Type": "application/xml; charset=utf-8"}
@@ -175,22 +232,30 @@ class Server:
         return os.path.getsize(self.log)
 
     def requests_since(self, since):
+        """Requests logged since `since`, counted by "METHOD STATUS" (e.g. "PROPFIND 401")."""
         time.sleep(0.3)  # let the server flush its log
         counts = Counter()
         with open(self.log, errors="replace") as f:
             f.seek(since)
             for line in f:
                 if self.kind == "radicale":
-                    head, sep, _ = line.partition(" request for ")
+                    # "... [INFO] PROPFIND response status for '/x/' ... : 207 Multi-Status"
+                    head, sep, tail = line.partition(" response status for ")
                     if sep:
-                        counts[head.rsplit(" ", 1)[-1]] += 1
+                        m = re.search(r": (\d{3})\b[^:]*$", tail)
+                        counts[f"{head.rsplit(' ', 1)[-1]} {m.group(1) if m else '?'}"] += 1
                 else:
+                    # Access log: ... "PROPFIND /x/ HTTP/1.1" 207 ...
                     parts = line.split('"')
-                    if len(parts) > 1 and parts[1].split():
-                        counts[parts[1].split()[0]] += 1
+                    if len(parts) > 2 and parts[1].split():
+                        status = (parts[2].split() or ["?"])[0]
+                        counts[f"{parts[1].split()[0]} {status}"] += 1
         return counts
 
 
+MKCOL_ADDRESSBOOK = b"""<?xml version="1.0" encoding="utf-8"?>
+<D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><D:set><D:prop>
+<D:resourcetype><D:collection/><C:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>"""
 CAL_QUERY = b"""<?xml version="1.0" encoding="utf-8"?>
 <C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
 <D:prop><D:getetag/><C:calendar-data/></D:prop>
@@ -281,11 +346,18 @@ def edit_local(folder, marker):
 
 
 class Tool:
-    """One synchronizer with its config, local vdirs and status under `work`."""
+    """One synchronizer with its config, local vdirs and status under `work`.
 
-    def __init__(self, name, work, server, davsync_bin, venv):
+    mode "root" (the main case, what most users configure): both storages of each pair at
+    the server's root URL, `collections = ["from b"]`, username and password, the default
+    `auth`. mode "direct": each storage points straight at one collection (no discovery),
+    `auth = "basic"` for davsync (vdirsyncer always sends Basic unasked).
+    """
+
+    def __init__(self, name, work, server, davsync_bin, venv, mode="root"):
         self.name = name
-        self.dir = os.path.join(work, f"{server.kind}-{name}")
+        self.mode = mode
+        self.dir = os.path.join(work, f"{server.kind}-{mode}-{name}")
         self.local = {c: os.path.join(self.dir, "local", c) for c in ("cal", "ab")}
         self.status = os.path.join(self.dir, "status")
         self.config = os.path.join(self.dir, "config")
@@ -294,25 +366,30 @@ class Tool:
         creds = ""
         if server.auth:
             creds = f'username = "{server.auth[0]}"\npassword = "{server.auth[1]}"\n'
+        root = mode == "root"
+        url = {c: server.root_url() if root else server.url(c) for c in ("cal", "ab")}
         if name == "davsync":
             text = f"[general]\nstatus_path = '{self.status}'\n"
             for c, ext, typ in (("cal", ".ics", "caldav"), ("ab", ".vcf", "carddav")):
                 text += (f"[storage.{c}_local]\ntype = \"vdir\"\npath = '{self.local[c]}'\n"
                          f"fileext = \"{ext}\"\n[storage.{c}_remote]\ntype = \"{typ}\"\n"
-                         f"url = \"{server.url(c)}\"\n{creds}"
-                         + ('auth = "basic"\n' if server.auth else "")
+                         f"url = \"{url[c]}\"\n{creds}"
+                         + ('auth = "basic"\n' if server.auth and not root else "")
                          + f"[pair.{c}]\na = \"{c}_local\"\nb = \"{c}_remote\"\n"
-                         "conflict_resolution = \"b wins\"\n")
+                         + ('collections = ["from b"]\n' if root else "")
+                         + "conflict_resolution = \"b wins\"\n")
             self.cmd = [davsync_bin, "--config", self.config, "sync"]
             self.env = None
         else:
             text = f"[general]\nstatus_path = \"{self.status}/\"\n"
             for c, ext, typ in (("cal", ".ics", "caldav"), ("ab", ".vcf", "carddav")):
                 text += (f"[pair {c}]\na = \"{c}_local\"\nb = \"{c}_remote\"\n"
-                         "collections = null\nconflict_resolution = \"b wins\"\n"
-                         f"[storage {c}_local]\ntype = \"filesystem\"\npath = \"{self.local[c]}\"\n"
+                         + ('collections = ["from b"]\n' if root else "collections = null\n")
+                         + "conflict_resolution = \"b wins\"\n"
+                         f"[storage {c}_local]\ntype = \"filesystem\"\n"
+                         f"path = \"{self.local[c]}/\"\n"
                          f"fileext = \"{ext}\"\n[storage {c}_remote]\ntype = \"{typ}\"\n"
-                         f"url = \"{server.url(c)}\"\n{creds}")
+                         f"url = \"{url[c]}\"\n{creds}")
             self.cmd = [self.vdirsyncer, "-c", self.config, "sync"]
             self.env = dict(os.environ, VDIRSYNCER_CONFIG=self.config)
         with open(self.config, "w") as f:
@@ -328,17 +405,24 @@ class Tool:
         if self.name == "vdirsyncer":
             # Untimed: vdirsyncer needs its collections discovered before the first sync.
             measure([self.vdirsyncer, "-c", self.config, "discover"], env=self.env,
-                    stdin=b"y\n" * 10)
+                    stdin=b"y\n" * 100)
 
     def sync(self):
         return measure(self.cmd, env=self.env)
 
     def count_local(self):
-        return sum(len([n for n in os.listdir(p) if not n.startswith(".")])
-                   for p in self.local.values())
+        return sum(1 for p in self.local.values() for _, _, files in os.walk(p)
+                   for f in files if f.endswith((".ics", ".vcf")))
+
+    def calendar_folder(self):
+        """A local folder holding events (the calendar's own folder in mode root)."""
+        for d, _, files in sorted(os.walk(self.local["cal"])):
+            if any(f.endswith(".ics") for f in files):
+                return d
+        sys.exit(f"no .ics under {self.local['cal']}")
 
 
-def bench_server(kind, n, args, work):
+def bench_server(kind, n, args, work, mode="root"):
     """Floors and results ((tool, scenario) -> [(wall, rss, Counter)]) for N items each."""
     server = Server(kind, args.venv, work)
     print(f"[{kind}] loading {n} events + {n} cards", file=sys.stderr)
@@ -351,7 +435,7 @@ def bench_server(kind, n, args, work):
         if args.multiget_sweep:
             sweep = multiget_sweep(server, n, [10, 25, 50, 100, 200, 500, 1000], args.runs)
             return floor_query, floor_token, sweep
-        tools = [Tool(name, work, server, args.bin, args.venv) for name in TOOLS]
+        tools = [Tool(name, work, server, args.bin, args.venv, mode) for name in TOOLS]
         results = {}  # (tool, scenario) -> list of (wall, rss, Counter)
 
         def timed(tool, scenario):
@@ -363,13 +447,13 @@ def bench_server(kind, n, args, work):
 
         for r in range(args.runs):
             for t in tools:
-                print(f"[{kind} {n}] initial {t.name} run {r + 1}", file=sys.stderr)
+                print(f"[{kind} {n} {mode}] initial {t.name} run {r + 1}", file=sys.stderr)
                 t.reset()
                 timed(t, "initial")
                 if t.count_local() != 2 * n:
                     sys.exit(f"{t.name} initial sync left {t.count_local()} items locally, "
                              f"expected {2 * n}")
-        print(f"[{kind} {n}] no-op, server edit, local edit", file=sys.stderr)
+        print(f"[{kind} {n} {mode}] no-op, server edit, local edit", file=sys.stderr)
         for r in range(args.runs):
             for t in tools:
                 timed(t, "no-op")
@@ -380,13 +464,63 @@ def bench_server(kind, n, args, work):
                 timed(t, "server edit")
         for r in range(args.runs):
             for i, t in enumerate(tools):
-                edit_local(t.local["cal"], f"local edit {t.name} {r}")
+                edit_local(t.calendar_folder(), f"local edit {t.name} {r}")
                 timed(t, "local edit")
                 # The other tool picks the upload up untimed, so its timed run sees one change.
                 tools[1 - i].sync()
         return floor_query, floor_token, results
     finally:
         server.stop()
+
+
+def bench_many(kind, args, work):
+    """The many-collections case: initial (1 run, untimed second sync so both tools hold
+    their tokens), then `runs` no-ops. Returns (collections, results)."""
+    server = Server(kind, args.venv, work)
+    cals, books, items, empty = args.many
+    print(f"[{kind} many] loading {cals} calendars + {books} address books of {items} items "
+          f"({empty} calendars and 1 address book empty)", file=sys.stderr)
+    count = server.load_many(cals, books, items, empty)
+    server.start()
+    try:
+        tools = [Tool(name, work, server, args.bin, args.venv, "root") for name in TOOLS]
+        results = {}
+
+        def timed(tool, scenario):
+            since = server.log_offset()
+            wall, rss, _ = tool.sync()
+            results.setdefault((tool.name, scenario), []).append(
+                (wall, rss, server.requests_since(since)))
+
+        for t in tools:
+            print(f"[{kind} many] initial {t.name}", file=sys.stderr)
+            t.reset()
+            timed(t, "initial")
+            t.sync()
+        for r in range(args.runs):
+            for t in tools:
+                timed(t, "no-op")
+        return count, results
+    finally:
+        server.stop()
+
+
+def many_table(kind, entry):
+    sc, count = entry["scenarios"], entry["collections"]
+    cals, books, items, empty = entry["shape"]
+    rows = [f"### {kind}, many collections from the root: {cals} calendars + {books} address "
+            f"books of {items} items ({empty} calendars and 1 address book empty), "
+            f"{runs_text(entry['runs'])}, load {entry['load']}", "",
+            "| | davsync | vdirsyncer |", "| --- | ---: | ---: |"]
+    for name in ("initial", "no-op"):
+        d, v = sc[name]["davsync"], sc[name]["vdirsyncer"]
+        rows.append(f"| {name} | {d['wall_ms']:.0f} ms | {v['wall_ms']:.0f} ms |")
+    d, v = sc["no-op"]["davsync"], sc["no-op"]["vdirsyncer"]
+    nd, nv = sum(d["requests"].values()), sum(v["requests"].values())
+    rows += [f"| no-op requests | {reqs(d['requests'])} | {reqs(v['requests'])} |",
+             f"| no-op requests per collection ({count}) | {nd / count:.2f} | "
+             f"{nv / count:.2f} |", ""]
+    return rows
 
 
 class VdirTool:
@@ -497,7 +631,8 @@ def bench_vdir(n, args, work):
 
 def summarize(results, scenarios):
     """Medians per scenario and tool, as stored in the JSON: wall ms, peak RSS MiB, and the
-    requests of the run in the middle (by method)."""
+    requests of the last run (by method and status: a no-op's steady state, after the runs
+    before it took their sync tokens)."""
     out = {}
     for sc in scenarios:
         out[sc] = {}
@@ -506,7 +641,7 @@ def summarize(results, scenarios):
             out[sc][tool] = {
                 "wall_ms": round(statistics.median(w for w, _, _ in rs) * 1000, 1),
                 "rss_mib": round(statistics.median(m for _, m, _ in rs), 1),
-                "requests": dict(sorted(rs[len(rs) // 2][2].items())),
+                "requests": dict(sorted(rs[-1][2].items())),
             }
     return out
 
@@ -525,7 +660,10 @@ def ratio_cells(d, v):
 
 def server_table(kind, entry, heading="###"):
     n, sc = entry["n"], entry["scenarios"]
-    rows = [f"{heading} {kind}, {n} events + {n} cards, {runs_text(entry['runs'])}", "",
+    how = {"root": "discovery from the root, username + password, default auth",
+           "direct": "storages at one collection each (direct URL)"}[entry.get("mode", "direct")]
+    rows = [f"{heading} {kind}, {how}, {n} events + {n} cards, {runs_text(entry['runs'])}, "
+            f"load average {entry.get('load', '?')}", "",
             "| scenario | davsync | vdirsyncer | davsync / vdirsyncer | davsync RSS | "
             "vdirsyncer RSS | davsync requests | vdirsyncer requests |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
@@ -635,6 +773,12 @@ def main():
     ap.add_argument("--write-docs", action="store_true",
                     help="put the tables between the bench-compare markers of "
                          "docs/performance-servers.md")
+    ap.add_argument("--modes", default="root,direct",
+                    help="comma list of configurations per server: root (discovery from the "
+                         "server root, the main case) and direct (URL of each collection)")
+    ap.add_argument("--many", type=int_list, default=[20, 5, 300, 3],
+                    help="the many-collections case: calendars, address books, items each, "
+                         "empty calendars (default 20,5,300,3); 0 skips it")
     ap.add_argument("--multiget-sweep", action="store_true",
                     help="only time whole-calendar reads by multiget batch size")
     args = ap.parse_args()
@@ -654,32 +798,49 @@ def main():
     rows = [machine, ""]
     started = time.monotonic()
 
-    def entry_for(n, floors, results, scenarios):
+    def entry_for(n, floors, results, scenarios, load=None):
         return {"n": n, "runs": args.runs, "measured": f"{now:%Y-%m-%dT%H:%M}Z",
-                "machine": machine, "floors": floors,
+                "machine": machine, "floors": floors, "load": load or load_text(),
                 "scenarios": summarize(results, scenarios)}
 
+    modes = [m for m in args.modes.split(",") if m]
+
     try:
-        for kind in servers:
-            for n in args.items:
-                nwork = os.path.join(work, f"{kind}-{n}")
+        for kind, n, mode in [(k, n, m) for m in modes for k in servers for n in args.items]:
+            nwork = os.path.join(work, f"{kind}-{n}-{mode}")
+            os.makedirs(nwork)
+            load_before = load_text()
+            fq, ft, results = bench_server(kind, n, args, nwork, mode)
+            shutil.rmtree(nwork, ignore_errors=True)
+            os.sync()
+            if args.multiget_sweep:
+                rows += [f"### {kind}: reading {n} events by multiget, by batch size",
+                         "", "| hrefs per REPORT | " + " | ".join(map(str, results)) + " |",
+                         "| --- |" + " ---: |" * len(results),
+                         "| whole calendar | " + " | ".join(f"{t * 1000:.0f} ms"
+                                                        for t in results.values()) + " |",
+                         f"| (one calendar-query with data, for reference: both "
+                         f"collections {fq * 1000:.0f} ms) |" + " |" * len(results), ""]
+                continue
+            floors = {"query_ms": round(fq * 1000, 1), "token_ms": round(ft * 1000, 1)}
+            entry = entry_for(n, floors, results, SERVER_SCENARIOS,
+                              f"{load_before} before, {load_text()} after")
+            entry["mode"] = mode
+            key = kind if mode == "direct" else f"{kind} from root"
+            merge_results(args.results, key, n, entry)
+            rows += server_table(kind, entry)
+        if args.many and args.many[0] > 0 and not args.multiget_sweep:
+            for kind in servers:
+                nwork = os.path.join(work, f"{kind}-many")
                 os.makedirs(nwork)
-                fq, ft, results = bench_server(kind, n, args, nwork)
+                load_before = load_text()
+                count, results = bench_many(kind, args, nwork)
                 shutil.rmtree(nwork, ignore_errors=True)
-                os.sync()
-                if args.multiget_sweep:
-                    rows += [f"### {kind}: reading {n} events by multiget, by batch size",
-                             "", "| hrefs per REPORT | " + " | ".join(map(str, results)) + " |",
-                             "| --- |" + " ---: |" * len(results),
-                             "| whole calendar | " + " | ".join(f"{t * 1000:.0f} ms"
-                                                            for t in results.values()) + " |",
-                             f"| (one calendar-query with data, for reference: both "
-                             f"collections {fq * 1000:.0f} ms) |" + " |" * len(results), ""]
-                    continue
-                floors = {"query_ms": round(fq * 1000, 1), "token_ms": round(ft * 1000, 1)}
-                entry = entry_for(n, floors, results, SERVER_SCENARIOS)
-                merge_results(args.results, kind, n, entry)
-                rows += server_table(kind, entry)
+                entry = entry_for(0, {}, results, ("initial", "no-op"),
+                                  f"{load_before} before, {load_text()} after")
+                entry.update(collections=count, shape=args.many)
+                merge_results(args.results, f"{kind} many collections", 0, entry)
+                rows += many_table(kind, entry)
         for n in vdir_items:
             nwork = os.path.join(work, f"vdir-{n}")
             os.makedirs(nwork)
@@ -706,6 +867,12 @@ def main():
             text += ("\n![Wall time against N, davsync solid, vdirsyncer dashed, floors "
                      f"dotted]({os.path.basename(PLOT)})\n")
         write_docs(DOCS, text)
+
+
+def load_text():
+    """The 1-minute load average now: the machine may be shared, so each figure says how
+    busy it was."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def cpu_model():

@@ -7,9 +7,11 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod errors;
 pub mod logging;
 pub mod migrate;
 pub mod output;
+pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match davsync::run() {
         Ok(code) => code,
         Err(err) => {
-            davsync::logging::error_line(&format!("{err:#}"));
+            davsync::logging::error_line(&davsync::errors::render(err.as_ref()));
             ExitCode::from(2)
         }
     }

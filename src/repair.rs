@@ -19,6 +19,7 @@
 //! refused writes) are logged with `tracing::error!` (shown on stderr even with `-q`) and
 //! counted, and the rest of the collection is still repaired.
 
+use crate::errors::render as chain;
 use std::collections::HashSet;
 
 use davsync_storages::{Collection, Etag, Href, Item, Storage};
@@ -216,17 +217,6 @@ fn fail(out: &mut RepairOutcome, msg: String) {
 }
 
 /// The error with its sources, each once.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
-        cur = src.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

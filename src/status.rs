@@ -131,6 +131,54 @@ pub fn path_for(status_dir: &Path, pair: &str) -> PathBuf {
     status_dir.join(format!("{name}.sqlite"))
 }
 
+/// Creates the status folder (mode 0700) and the database file (0600) when missing, and
+/// restores those modes when they are looser: the status tells which items exist and where
+/// they live, so it is private to the user (interface.md). SQLite gives its `-wal` and `-shm`
+/// files the database file's mode, which is why the file is made here and not by SQLite.
+fn make_private(status_dir: &Path, db: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let private = |p: &Path, mode: u32| -> std::io::Result<()> {
+            let m = std::fs::metadata(p)?;
+            if m.permissions().mode() & 0o777 != mode {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        };
+        if !status_dir.is_dir() {
+            if let Some(parent) = status_dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(status_dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
+        private(status_dir, 0o700)?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(db)?;
+        private(db, 0o600)?;
+        for side in ["-wal", "-shm"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(side);
+            match private(Path::new(&p), 0o600) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = db;
+        std::fs::create_dir_all(status_dir)?;
+    }
+    Ok(())
+}
+
 /// The summary of one pair's status; empty when the pair was never synced.
 pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, rusqlite::Error> {
     let path = path_for(status_dir, pair);
@@ -308,13 +356,14 @@ impl Status {
 
     /// Opens (creating it and `status_dir` when missing) the status of `pair`.
     pub fn open(status_dir: &Path, pair: &str) -> rusqlite::Result<Status> {
-        std::fs::create_dir_all(status_dir).map_err(|e| {
+        let path = path_for(status_dir, pair);
+        make_private(status_dir, &path).map_err(|e| {
             rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
                 Some(format!("creating {}: {e}", status_dir.display())),
             )
         })?;
-        let conn = Connection::open(path_for(status_dir, pair))?;
+        let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;

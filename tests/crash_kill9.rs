@@ -96,6 +96,44 @@ fn assert_converged(a: &Path, b: &Path, want: &BTreeMap<String, String>) {
     }
 }
 
+/// Every temporary file (`.davsync-*.tmp`) under `root`, however deep.
+fn temp_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else if davsync_storages::localfs::is_temp_name(&name) {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn assert_no_temp_files(dirs: &[&Path]) {
+    for d in dirs {
+        let left = temp_files(d);
+        assert!(left.is_empty(), "temporary files left behind: {left:?}");
+    }
+}
+
+/// A leftover of the kind a write killed between naming its temporary file and renaming it
+/// (or one on a file system without `O_TMPFILE`) leaves: the next sync must remove it.
+fn plant_leftover(dir: &Path, tag: &str) {
+    std::fs::write(
+        dir.join(format!(".davsync-{tag}.tmp")),
+        "BEGIN:VCALENDAR\r\nhalf written",
+    )
+    .unwrap();
+}
+
 fn two_vdirs(sb: &Sandbox) {
     sb.write_config(&format!(
         "{}{}[pair.p]\na = \"a\"\nb = \"b\"\nconflict_resolution = \"a wins\"\n",
@@ -129,10 +167,13 @@ fn kill9_during_a_two_thousand_item_vdir_sync_then_rerun_converges() {
     for round in 0..3 {
         let sb = Sandbox::new();
         let mut want = initial_data(&sb);
+        plant_leftover(&sb.path("a"), "planted-a");
         let killed = kill_repeatedly(&sb, &mut rng, full, 3);
         eprintln!("round {round}: killed {killed} of 3 runs");
+        plant_leftover(&sb.path("b"), "planted-b");
         sb.run(&["sync"]).assert_ok();
         assert_converged(&sb.path("a"), &sb.path("b"), &want);
+        assert_no_temp_files(&[&sb.path("a"), &sb.path("b"), &sb.path("status")]);
         sb.run(&["sync"]).assert_no_change();
 
         // Second phase: deletions on a, edits on b, interrupted again.
@@ -161,6 +202,7 @@ fn kill9_during_a_two_thousand_item_vdir_sync_then_rerun_converges() {
         eprintln!("final update run took {:?}", start.elapsed());
         run.assert_ok();
         assert_converged(&a, &b, &want);
+        assert_no_temp_files(&[&a, &b]);
         sb.run(&["sync"]).assert_no_change();
     }
 }
@@ -219,6 +261,7 @@ fn kill9_during_upload_to_radicale_then_rerun_converges() {
         sb.run(&["sync", "p"]).assert_ok();
         sb.run(&["sync", "p"]).assert_no_change();
         sb.run(&["sync", "look"]).assert_ok();
+        assert_no_temp_files(&[&local, &check]);
         let on_server = items_by_uid(&check, ".ics");
         assert_eq!(on_server.len(), n, "items on the server");
         assert_eq!(

@@ -4,47 +4,9 @@
 mod common;
 
 use common::dav_scenarios as sc;
-use common::servers::{Coll, ServerKind::Radicale};
+use common::servers::Coll;
 
-#[test]
-fn discovery_from_server_root_finds_calendars() {
-    sc::discovery_from_server_root(Radicale, Coll::Calendar);
-}
-
-#[test]
-fn discovery_from_server_root_finds_address_books() {
-    sc::discovery_from_server_root(Radicale, Coll::AddressBook);
-}
-
-#[test]
-fn caldav_and_vdir_sync_create_update_delete_conflict_both_ways() {
-    sc::vdir_and_server_sync_both_ways(Radicale, Coll::Calendar);
-}
-
-#[test]
-fn carddav_and_vdir_sync_create_update_delete_conflict_both_ways() {
-    sc::vdir_and_server_sync_both_ways(Radicale, Coll::AddressBook);
-}
-
-#[test]
-fn calendars_from_a_and_from_b_are_created_on_the_other_side() {
-    sc::collections_created_both_ways(Radicale, Coll::Calendar);
-}
-
-#[test]
-fn address_books_from_a_and_from_b_are_created_on_the_other_side() {
-    sc::collections_created_both_ways(Radicale, Coll::AddressBook);
-}
-
-#[test]
-fn metasync_copies_displayname_and_color_both_ways() {
-    sc::metasync_both_ways(Radicale);
-}
-
-#[test]
-fn thousand_events_download_then_noop_then_one_change() {
-    sc::thousand_events(Radicale);
-}
+// The scenarios every server runs are in tests/servers_conformance.rs (module `radicale`).
 
 // ---------------------------------------------------------------------------------------------
 // TLS, authentication, and a server-to-server mirror.
@@ -115,9 +77,17 @@ fn tls_with_private_ca_needs_the_right_verify_bundle() {
     };
     let dir = tempfile::tempdir().unwrap();
 
-    // Default verification (system roots): refused.
+    // Default verification (system roots): refused, saying why and what to do.
     let (sb, run) = sync_over_tls(&server, "");
     assert_refused(&sb, &run);
+    assert!(
+        run.stderr.contains(
+            ": could not connect: network error: the server's certificate is not signed by a \
+             trusted certificate authority (name its CA bundle with `verify = "
+        ),
+        "{}",
+        run.dump()
+    );
 
     // Another CA's bundle: refused.
     let other_ca = TestCerts::generate().write_ca(&dir.path().join("x").tap_mkdir());
@@ -160,6 +130,12 @@ fn tls_fingerprint_pin_accepts_the_leaf_and_refuses_any_other() {
     let other = TestCerts::generate().fingerprint;
     let (sb, run) = sync_over_tls(&server, &format!("verify_fingerprint = \"{other}\"\n"));
     assert_refused(&sb, &run);
+    let why = format!(
+        ": could not connect: network error: the server's certificate does not match \
+         verify_fingerprint: expected sha256:{other}, the server presented sha256:{}\n",
+        certs.fingerprint
+    );
+    assert!(run.stderr.contains(&why), "{why}\n{}", run.dump());
 
     // Pin and the right CA bundle: both hold, accepted.
     let dir = tempfile::tempdir().unwrap();
@@ -328,4 +304,69 @@ fn radicale_and_xandikos_mirror_each_other() {
         sc::prop_value(&on_radicale[&uids[3]], "SUMMARY").as_deref(),
         Some("Changed on xandikos")
     );
+}
+
+/// The configuration most users have: collections discovered from the server root, a
+/// username and a password, the default `auth`. Only the first sync answers a challenge
+/// (Radicale delays every failed login); later ones send the remembered scheme at once,
+/// skip the principal look-ups, and a sync with nothing to do sends the home-set listing
+/// alone, once for both storages.
+#[test]
+fn syncs_after_the_first_get_no_401_and_a_no_op_lists_the_home_set_once() {
+    let Some(server) = DavServer::start_with(
+        ServerKind::Radicale,
+        ServerOptions {
+            verbose_log: true,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    server.create_collection(Coll::Calendar, "work", None);
+    server.create_collection(Coll::AddressBook, "people", None);
+    write_events(&server.radicale_collection_dir("work"), "w", 3);
+    // Not empty: an empty collection is read whole at every sync (it never gets a status).
+    std::fs::write(
+        server.radicale_collection_dir("people").join("p1.vcf"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:p1\r\nFN:P One\r\nN:One;P;;;\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    let sb = Sandbox::new();
+    let cal = sb.mkdir("cal");
+    let card = sb.mkdir("card");
+    let root = server.root_url();
+    sb.write_config(&format!(
+        "{}{}{}{}\
+         [pair.cals]\na = \"cal\"\nb = \"rcal\"\ncollections = [\"from b\"]\n\n\
+         [pair.cards]\na = \"card\"\nb = \"rcard\"\ncollections = [\"from b\"]\n",
+        sc::vdir_section("cal", &cal, Coll::Calendar),
+        sc::vdir_section("card", &card, Coll::AddressBook),
+        server.storage_section("rcal", Coll::Calendar, &root, ""),
+        server.storage_section("rcard", Coll::AddressBook, &root, ""),
+    ));
+    sb.run(&["sync"]).assert_ok();
+    assert!(
+        server.log().contains("401 Unauthorized"),
+        "the first sync answers the challenge"
+    );
+
+    let before = server.log().len();
+    sb.run(&["sync"]).assert_no_change();
+    let second = server.log()[before..].to_owned();
+    assert!(!second.contains("401"), "second sync got a 401:\n{second}");
+
+    let before = server.log().len();
+    sb.run(&["sync"]).assert_no_change();
+    let third = server.log()[before..].to_owned();
+    assert!(!third.contains("401"), "third sync got a 401:\n{third}");
+    let requests: Vec<&str> = third
+        .lines()
+        .filter_map(|l| l.split_once(" request for ").map(|(head, _)| head))
+        .collect();
+    assert_eq!(
+        requests.len(),
+        1,
+        "a no-op should send the shared home-set listing alone:\n{third}"
+    );
+    assert!(requests[0].ends_with("PROPFIND"), "{third}");
 }

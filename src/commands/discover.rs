@@ -16,7 +16,7 @@ use crate::sync::{discover_pair, DiscoveredCollection, PairSpec};
 
 pub async fn run(config: &Config, pairs: &[String], quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, pairs, false)?;
-    let mut builder = backends::Builder::new(config);
+    let mut builder = backends::Builder::rediscovering(config);
     let mut specs = Vec::new();
     for t in &targets {
         specs.push(builder.pair_spec(t.pair)?);

@@ -174,17 +174,4 @@ pub async fn check_discovered_collections(
     Ok(())
 }
 
-/// An error and its sources, each printed once, as `a: b: c`.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
+pub use crate::errors::render as chain;

@@ -5,19 +5,43 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use davsync_storages::dav::{DavOptions, DavStorage};
+use davsync_storages::dav::{DavOptions, DavStorage, SharedListings};
 use davsync_storages::http::{HttpOptions, HttpStorage};
-use davsync_storages::net::{AuthMode, TransportOptions, Verify};
+use davsync_storages::net::{AuthMode, PasswordRefresh, Secret, TransportOptions, Verify};
+use davsync_storages::remember::Remember;
 use davsync_storages::singlefile::{SingleFile, SingleFileOptions};
 use davsync_storages::vdir::{Vdir, VdirOptions};
 use davsync_storages::wrappers::ReadOnly;
 use davsync_storages::{ItemKind, Storage};
 
+use super::password::PasswordSource;
 use super::resolve::{
     AuthChoice, Config, PairConfig, StorageConfig, StorageParams, StorageType, VerifyChoice,
 };
 use super::{ConfigError, Problem};
+use crate::remember::FileRemember;
 use crate::sync::{PairSpec, StorageHandle};
+
+/// What the server storages of one command share: where they remember what they learned
+/// about their servers (in the status folder), and the home-set listings of this run.
+#[derive(Clone)]
+pub struct Shared {
+    remember: Arc<dyn Remember>,
+    listings: Arc<SharedListings>,
+}
+
+impl Shared {
+    pub fn new(config: &Config) -> Self {
+        Self::with(FileRemember::new(&config.status_path))
+    }
+
+    fn with(remember: FileRemember) -> Self {
+        Shared {
+            remember: Arc::new(remember),
+            listings: Arc::new(SharedListings::new()),
+        }
+    }
+}
 
 /// Builds the storages of the pairs a command acts on, each once: a storage shared by two
 /// pairs gets one client (one connection pool, one auth state) and its password command
@@ -25,6 +49,7 @@ use crate::sync::{PairSpec, StorageHandle};
 pub struct Builder<'c> {
     config: &'c Config,
     built: HashMap<String, StorageHandle>,
+    shared: Shared,
 }
 
 impl<'c> Builder<'c> {
@@ -32,6 +57,16 @@ impl<'c> Builder<'c> {
         Builder {
             config,
             built: HashMap::new(),
+            shared: Shared::new(config),
+        }
+    }
+
+    /// For `discover`: the storages find their collections out again instead of trusting
+    /// what they remembered, and remember the new answers.
+    pub fn rediscovering(config: &'c Config) -> Self {
+        Builder {
+            shared: Shared::with(FileRemember::new(&config.status_path).rediscovering()),
+            ..Builder::new(config)
         }
     }
 
@@ -47,7 +82,7 @@ impl<'c> Builder<'c> {
         if let Some(h) = self.built.get(name) {
             return Ok(h.clone());
         }
-        let h = handle(self.config, &self.config.storages[name])?;
+        let h = handle_with(self.config, &self.config.storages[name], &self.shared)?;
         self.built.insert(name.to_owned(), h.clone());
         Ok(h)
     }
@@ -67,6 +102,14 @@ fn pair_spec_from(pair: &PairConfig, a: StorageHandle, b: StorageHandle) -> Pair
 
 /// Builds one storage into an engine handle.
 pub fn handle(config: &Config, st: &StorageConfig) -> Result<StorageHandle, ConfigError> {
+    handle_with(config, st, &Shared::new(config))
+}
+
+fn handle_with(
+    config: &Config,
+    st: &StorageConfig,
+    shared: &Shared,
+) -> Result<StorageHandle, ConfigError> {
     let password = password(config, st)?;
     let kind = st.kind.ok_or_else(|| {
         ConfigError::single(format!(
@@ -75,7 +118,7 @@ pub fn handle(config: &Config, st: &StorageConfig) -> Result<StorageHandle, Conf
             config.source.path.display()
         ))
     })?;
-    let storage = construct(st, kind, password)
+    let storage = construct(st, kind, password, shared)
         .map_err(|msg| ConfigError::single(format!("storage {:?}: {msg}", st.name)))?;
     let storage = if st.is_read_only() {
         read_only(storage)
@@ -90,7 +133,7 @@ pub fn handle(config: &Config, st: &StorageConfig) -> Result<StorageHandle, Conf
 
 /// Fetches the storage's password (network storages only), naming the config value on
 /// failure.
-pub fn password(config: &Config, st: &StorageConfig) -> Result<Option<String>, ConfigError> {
+pub fn password(config: &Config, st: &StorageConfig) -> Result<Option<Secret>, ConfigError> {
     let StorageParams::Dav(dav) = &st.params else {
         return Ok(None);
     };
@@ -110,10 +153,20 @@ pub fn password(config: &Config, st: &StorageConfig) -> Result<Option<String>, C
     }
 }
 
+/// Fetches a bearer token again (the server refused it: expired) from the same source.
+struct Refetch(PasswordSource);
+
+impl PasswordRefresh for Refetch {
+    fn refresh(&self) -> Result<Secret, String> {
+        self.0.fetch()
+    }
+}
+
 fn construct(
     st: &StorageConfig,
     kind: ItemKind,
-    password: Option<String>,
+    password: Option<Secret>,
+    shared: &Shared,
 ) -> Result<Arc<dyn Storage>, String> {
     match &st.params {
         StorageParams::Vdir {
@@ -159,6 +212,12 @@ fn construct(
             transport.client_cert = dav.client_cert.clone();
             transport.timeout = dav.timeout;
             transport.max_connections = dav.max_connections;
+            transport.remember = Some(shared.remember.clone());
+            if let (AuthMode::Bearer, Some((src, _))) = (transport.auth, &dav.password) {
+                if !matches!(src, PasswordSource::Literal(_)) {
+                    transport.refresh_password = Some(Arc::new(Refetch(src.clone())));
+                }
+            }
             let built = if st.ty == StorageType::Http {
                 HttpStorage::new(HttpOptions { transport }).map(|s| Arc::new(s) as Arc<dyn Storage>)
             } else {
@@ -167,6 +226,7 @@ fn construct(
                 opts.end = dav.end_date;
                 opts.item_types = dav.item_types.clone().unwrap_or_default();
                 opts.multiget_batch = dav.batch_size;
+                opts.listings = Some(shared.listings.clone());
                 DavStorage::new(opts).map(|s| Arc::new(s) as Arc<dyn Storage>)
             };
             built.map_err(|e| crate::commands::chain(&e))

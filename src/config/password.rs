@@ -7,9 +7,12 @@
 use std::fmt;
 use std::process::{Command, Stdio};
 
+use davsync_storages::net::Secret;
+use zeroize::Zeroizing;
+
 #[derive(Clone, PartialEq, Eq)]
 pub enum PasswordSource {
-    Literal(String),
+    Literal(Secret),
     /// Program and arguments; the first line of its stdout is the password.
     Command(Vec<String>),
     Env(String),
@@ -37,12 +40,13 @@ impl fmt::Debug for PasswordSource {
 
 impl PasswordSource {
     /// Fetches the password. The error names the source (command, variable, keyring entry)
-    /// but never holds any part of a password.
-    pub fn fetch(&self) -> Result<String, String> {
+    /// but never holds any part of a password. Every copy made on the way is wiped when
+    /// dropped, like the [`Secret`] returned.
+    pub fn fetch(&self) -> Result<Secret, String> {
         match self {
             PasswordSource::Literal(p) => Ok(p.clone()),
-            PasswordSource::Env(var) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Ok(v),
+            PasswordSource::Env(var) => match std::env::var(var).map(Secret::new) {
+                Ok(v) if !v.expose().is_empty() => Ok(v),
                 Ok(_) => Err(format!("password.env: environment variable {var} is empty")),
                 Err(std::env::VarError::NotPresent) => Err(format!(
                     "password.env: environment variable {var} is not set"
@@ -65,11 +69,12 @@ impl PasswordSource {
                 if !out.status.success() {
                     return Err(format!("password.command `{shown}` failed: {}", out.status));
                 }
-                let text = String::from_utf8(out.stdout).map_err(|_| {
+                let stdout = Zeroizing::new(out.stdout);
+                let text = std::str::from_utf8(&stdout).map_err(|_| {
                     format!("password.command `{shown}` printed something that is not UTF-8")
                 })?;
-                let first = text.lines().next().unwrap_or("").to_owned();
-                if first.is_empty() {
+                let first = Secret::new(text.lines().next().unwrap_or(""));
+                if first.expose().is_empty() {
                     return Err(format!(
                         "password.command `{shown}` printed no password on its first line"
                     ));
@@ -86,9 +91,10 @@ impl PasswordSource {
     }
 }
 
-fn from_keyring(entry: &keyring::Entry, service: &str, username: &str) -> Result<String, String> {
+fn from_keyring(entry: &keyring::Entry, service: &str, username: &str) -> Result<Secret, String> {
     entry
         .get_password()
+        .map(Secret::new)
         .map_err(|e| format!("password.keyring (service {service:?}, username {username:?}): {e}"))
 }
 
@@ -103,7 +109,7 @@ mod tests {
             "-c".into(),
             "printf 's3cret\\nsecond line\\n'".into(),
         ]);
-        assert_eq!(src.fetch().unwrap(), "s3cret");
+        assert_eq!(src.fetch().unwrap().expose(), "s3cret");
     }
 
     #[test]
@@ -138,14 +144,16 @@ mod tests {
         let entry = keyring::Entry::new("davsync-test", "alice").unwrap();
         entry.set_password("from-keyring").unwrap();
         assert_eq!(
-            from_keyring(&entry, "davsync-test", "alice").unwrap(),
+            from_keyring(&entry, "davsync-test", "alice")
+                .unwrap()
+                .expose(),
             "from-keyring"
         );
     }
 
     #[test]
     fn literal_is_redacted_in_debug_output() {
-        let src = PasswordSource::Literal("hunter2".into());
+        let src = PasswordSource::Literal(Secret::new("hunter2"));
         assert!(!format!("{src:?}").contains("hunter2"));
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use davsync_storages::net::Secret;
 use davsync_storages::{ItemKind, MetaKey};
 use toml::Spanned;
 
@@ -671,7 +672,7 @@ fn dav(
 
 fn password_source(v: &RawPassword) -> Result<PasswordSource, String> {
     match v {
-        RawPassword::Literal(s) => Ok(PasswordSource::Literal(s.clone())),
+        RawPassword::Literal(s) => Ok(PasswordSource::Literal(Secret::new(s.clone()))),
         RawPassword::Table(t) => {
             let t: &RawPasswordTable = t;
             match (t.command.clone(), t.env.clone(), t.keyring.as_ref()) {
@@ -693,29 +694,13 @@ fn password_source(v: &RawPassword) -> Result<PasswordSource, String> {
     }
 }
 
-/// Normalizes a SHA-256 pin: hex in any case, colons optional, `sha256:` prefix optional.
+/// Normalizes a SHA-256 pin (hex in any case, colons optional, `sha256:` prefix optional) to
+/// lowercase hex, with the storages' own parser, so the config accepts exactly what the TLS
+/// layer pins.
 pub fn fingerprint(text: &str) -> Result<String, String> {
-    let t = text.trim();
-    let t = match t.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("sha256:") => &t[7..],
-        _ => t,
-    };
-    if t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sha1:")) {
-        return Err("SHA-1 fingerprints are refused; pin the certificate's SHA-256".into());
-    }
-    let hex: String = t.chars().filter(|c| *c != ':').collect();
-    if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "{text:?} is not a hexadecimal SHA-256 fingerprint (e.g. \"sha256:AB:CD:...\")"
-        ));
-    }
-    match hex.len() {
-        64 => Ok(hex.to_ascii_lowercase()),
-        40 => Err("this is a SHA-1 fingerprint (20 bytes), which is refused; pin the certificate's SHA-256 (32 bytes)".into()),
-        n => Err(format!(
-            "a SHA-256 fingerprint has 32 bytes (64 hex digits), this one has {n} hex digits"
-        )),
-    }
+    davsync_storages::net::parse_fingerprint(text)
+        .map(hex::encode)
+        .map_err(|e| e.to_string())
 }
 
 fn pair(cx: &mut Ctx, name: &Spanned<String>, p: &RawPair, known: &[&str]) -> Option<PairConfig> {

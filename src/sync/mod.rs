@@ -272,12 +272,9 @@ pub(crate) fn place(pair: &PairSpec, storage: &str, collection: &str) -> Place {
     }
 }
 
-/// Describes a storage error once: the context names the thing, the source adds why.
+/// A storage error as users read it (see [`crate::errors::render`]).
 pub fn describe(e: &davsync_storages::Error) -> String {
-    match std::error::Error::source(e) {
-        Some(src) => format!("{e} ({src})"),
-        None => e.to_string(),
-    }
+    crate::errors::render(e)
 }
 
 /// The pair's status: on disk, or for a dry run an in-memory copy that is never written.

@@ -59,6 +59,9 @@ impl ErrorKind {
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
+    /// Replaces the kind's sentence where it would mislead: a 500 is a transport failure
+    /// for the engine (retried, then the collection fails) but not a "network error".
+    label: Option<&'static str>,
     context: String,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -71,6 +74,7 @@ impl Error {
     pub fn new(kind: ErrorKind, context: impl Into<String>) -> Self {
         Error {
             kind,
+            label: None,
             context: context.into(),
             source: None,
         }
@@ -82,6 +86,17 @@ impl Error {
     ) -> Self {
         self.source = Some(source.into());
         self
+    }
+
+    /// Says `label` instead of the kind's sentence (see the field).
+    pub fn labelled(mut self, label: &'static str) -> Self {
+        self.label = Some(label);
+        self
+    }
+
+    /// The label set by [`labelled`](Self::labelled), if any.
+    pub fn label(&self) -> Option<&'static str> {
+        self.label
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -105,10 +120,11 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sentence = self.label.unwrap_or_else(|| self.kind.sentence());
         if self.context.is_empty() {
-            f.write_str(self.kind.sentence())
+            f.write_str(sentence)
         } else {
-            write!(f, "{}: {}", self.context, self.kind.sentence())
+            write!(f, "{}: {}", self.context, sentence)
         }
     }
 }

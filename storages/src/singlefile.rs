@@ -21,8 +21,8 @@
 //! # Writes
 //!
 //! A write reads the current file, checks the item's etag, changes the list of items and
-//! writes the whole file anew with [`item::join`] through a hidden temporary file renamed over
-//! the old one. The file's stamp is checked again right before the rename, so a concurrent
+//! writes the whole file anew with [`item::join`] through a temporary file that replaces the
+//! old one in one step (see [`crate::localfs`] for how a killed write leaves nothing behind). The file's stamp is checked again right before the rename, so a concurrent
 //! edit by another program fails the write with `PreconditionFailed` instead of being
 //! overwritten. A file that does not parse is never rewritten. A path that does not exist yet
 //! lists as empty and is created, with its parent folders, on the first write. Deleting the
@@ -39,8 +39,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{self, Item, ItemKind};
+use crate::localfs::{write_temp, FolderGuards};
 use crate::storage::{Collection, Etag, Fetched, Href, ItemRef, Storage};
-use crate::vdir::{etag_of, replace_with, write_temp};
+use crate::vdir::{enter_for_writing, etag_of, replace_with};
 
 /// How a singlefile storage is configured.
 #[derive(Debug, Clone)]
@@ -76,6 +77,17 @@ pub struct SingleFile {
     /// Parsed files by path. The lock also serializes this process's writes to a file, so
     /// two collection syncs never interleave their read-modify-write cycles.
     cache: tokio::sync::Mutex<HashMap<PathBuf, Arc<Parsed>>>,
+    /// The folders of the files touched, held against other processes' clean-up of
+    /// temporary files (see [`crate::localfs`]).
+    folders: Arc<FolderGuards>,
+}
+
+/// The folder of a collection file, where its temporary files go.
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// The etag of an item as split from the file. Public so that a status imported from another
@@ -168,11 +180,7 @@ fn store_blocking(
     } else {
         item::join(kind, items)
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let (tmp, stamp) = write_temp(&dir, &bytes, true)?;
+    let (tmp, stamp) = write_temp(&folder_of(path), &bytes, true)?;
     if let Ok(m) = fs::metadata(path) {
         let _ = tmp.as_file().set_permissions(m.permissions());
     }
@@ -245,6 +253,7 @@ impl SingleFile {
             pattern,
             kind,
             cache: tokio::sync::Mutex::new(HashMap::new()),
+            folders: Arc::default(),
         })
     }
 
@@ -254,7 +263,12 @@ impl SingleFile {
         let cached = cache.get(&path).cloned();
         let kind = self.kind;
         let p = path.clone();
-        let parsed = blocking(move || load_blocking(kind, &p, cached)).await?;
+        let folders = self.folders.clone();
+        let parsed = blocking(move || {
+            folders.enter(&folder_of(&p));
+            load_blocking(kind, &p, cached)
+        })
+        .await?;
         cache.insert(path, parsed.clone());
         Ok(parsed)
     }
@@ -311,7 +325,12 @@ impl SingleFile {
         };
         let expected = current.stamp.clone();
         let p = path.clone();
-        let written = blocking(move || store_blocking(kind, &p, &expected, &items)).await;
+        let folders = self.folders.clone();
+        let written = blocking(move || {
+            enter_for_writing(&folders, &folder_of(&p))?;
+            store_blocking(kind, &p, &expected, &items)
+        })
+        .await;
         let written = match written {
             Ok(w) => w,
             Err(e) => {

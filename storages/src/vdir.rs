@@ -25,9 +25,11 @@
 //!
 //! # Writes
 //!
-//! Every write goes to a hidden temporary file (`.davsync-*.tmp`) in the collection folder
-//! and is then renamed into place. A crash leaves either the old or the new file, plus at
-//! worst a hidden temporary file that is ignored.
+//! Every write goes to a temporary file in the collection folder that gets its final name in
+//! one step (see [`crate::localfs`]). A crash leaves either the old or the new file; on Linux
+//! the temporary file has no name until then, and a named leftover (`.davsync-*.tmp`, from a
+//! file system without `O_TMPFILE` or a kill between two system calls) is removed by the next
+//! listing of the folder once no other davsync process uses it.
 //!
 //! Durability is batched: on Linux an item write does not fsync anything itself; it notes its
 //! folder, and [`Storage::flush`] makes every noted write durable with one `syncfs` per file
@@ -50,7 +52,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -60,15 +62,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
+use crate::localfs::{is_temp_name, write_temp, FolderGuards, TempFile};
 use crate::storage::{Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage};
 
 /// Longest UID (in bytes) used verbatim as a file name; longer ones are hashed. Leaves room
 /// for the extension within the usual 255-byte limit of a file name.
 pub const MAX_PLAIN_NAME: usize = 200;
-
-/// Prefix of the temporary files writes go through (hidden, so never listed).
-const TEMP_PREFIX: &str = ".davsync-";
-const TEMP_SUFFIX: &str = ".tmp";
 
 /// How many files one blocking task reads in `get_many`.
 const READ_CHUNK: usize = 128;
@@ -95,6 +94,9 @@ pub struct Vdir {
     post_hook: Option<Vec<String>>,
     kind: ItemKind,
     unsynced: Arc<Unsynced>,
+    /// The collection folders this storage has touched, held against other processes'
+    /// clean-up of temporary files.
+    folders: Arc<FolderGuards>,
 }
 
 /// Item writes are synced in batches where the platform allows it (see the module docs).
@@ -258,52 +260,20 @@ fn fsync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Writes `data` to a fresh hidden temporary file in `dir` (created if missing), fsynced
-/// unless `fsync` is false (the caller makes it durable later).
-/// Returns the temporary file and the etag the data will have once renamed into place.
-pub(crate) fn write_temp(
-    dir: &Path,
-    data: &[u8],
-    fsync: bool,
-) -> Result<(tempfile::NamedTempFile, Etag)> {
-    let mut tmp = match new_temp(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-            new_temp(dir)
-        }
-        r => r,
+/// Creates `dir` when missing and holds it (see [`FolderGuards`]) before a first write: the
+/// clean-up of leftover temporary files must come before this process makes any.
+pub(crate) fn enter_for_writing(folders: &FolderGuards, dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
     }
-    .map_err(|e| Error::io(dir.display(), e))?;
-    let path = tmp.path().to_owned();
-    tmp.write_all(data)
-        .and_then(|_| {
-            if fsync {
-                tmp.as_file().sync_all()
-            } else {
-                Ok(())
-            }
-        })
-        .map_err(|e| Error::io(path.display(), e))?;
-    // The rename keeps inode, size and mtime, so the etag is known before the file is
-    // visible; stat-ing the final path afterwards could pick up someone else's write.
-    let meta = tmp
-        .as_file()
-        .metadata()
-        .map_err(|e| Error::io(path.display(), e))?;
-    Ok((tmp, etag_of(&meta)))
-}
-
-fn new_temp(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
+    folders.enter(dir);
+    Ok(())
 }
 
 /// Replaces `target` by `tmp` atomically, and syncs its folder.
-pub(crate) fn replace_with(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
+pub(crate) fn replace_with(tmp: TempFile, target: &Path) -> Result<()> {
     tmp.persist(target)
-        .map_err(|e| Error::io(target.display(), e.error))?;
+        .map_err(|e| Error::io(target.display(), e))?;
     if let Some(dir) = target.parent() {
         fsync_dir(dir);
     }
@@ -346,6 +316,7 @@ impl Vdir {
             post_hook,
             kind,
             unsynced: Arc::default(),
+            folders: Arc::default(),
         })
     }
 
@@ -616,7 +587,7 @@ impl Storage for Vdir {
                 let fname = entry.file_name();
                 let name = fname.to_string_lossy();
                 let is_meta = MetaKey::parse(&name).is_some();
-                let is_temp = name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX);
+                let is_temp = is_temp_name(&name);
                 if (is_meta || is_temp) && entry.file_type().is_ok_and(|t| t.is_file()) {
                     removable.push(entry.path());
                     continue;
@@ -647,7 +618,12 @@ impl Storage for Vdir {
     async fn list(&self, collection: &Collection) -> Result<Vec<ItemRef>> {
         let dir = Self::collection_dir(collection);
         let fileext = self.fileext.clone();
-        blocking(move || Self::list_blocking(&dir, &fileext)).await
+        let folders = self.folders.clone();
+        blocking(move || {
+            folders.enter(&dir);
+            Self::list_blocking(&dir, &fileext)
+        })
+        .await
     }
 
     async fn get_many(&self, collection: &Collection, hrefs: &[Href]) -> Result<Vec<Fetched>> {
@@ -691,8 +667,10 @@ impl Storage for Vdir {
         let kind = self.kind;
         let hook = self.post_hook.clone();
         let unsynced = self.unsynced.clone();
+        let folders = self.folders.clone();
         blocking(move || {
             let _one = unsynced.one_writer();
+            enter_for_writing(&folders, &dir)?;
             let (path, etag) =
                 Self::upload_blocking(kind, &dir, &stem, &fileext, &item, &unsynced)?;
             if let Some(hook) = &hook {
@@ -721,10 +699,12 @@ impl Storage for Vdir {
         let etag = etag.clone();
         let hook = self.post_hook.clone();
         let unsynced = self.unsynced.clone();
+        let folders = self.folders.clone();
         blocking(move || {
             let _one = unsynced.one_writer();
             // Fail early (and write nothing) when the etag is already stale.
             Self::check_etag(&path, &etag)?;
+            enter_for_writing(&folders, &dir)?;
             let (tmp, new_etag) = write_temp(&dir, item.raw(), !DEFER_SYNC)?;
             #[cfg(unix)]
             if let Ok(m) = fs::metadata(&path) {
@@ -734,7 +714,7 @@ impl Storage for Vdir {
             // Checked again right before the rename, to keep the race window minimal.
             Self::check_etag(&path, &etag)?;
             tmp.persist(&path)
-                .map_err(|e| Error::io(path.display(), e.error))?;
+                .map_err(|e| Error::io(path.display(), e))?;
             unsynced.wrote(&dir);
             if let Some(hook) = &hook {
                 Self::run_post_hook(hook, &path);
@@ -794,8 +774,10 @@ impl Storage for Vdir {
         let path = Self::meta_path(collection, key);
         let dir = Self::collection_dir(collection);
         let value = value.map(str::to_owned);
+        let folders = self.folders.clone();
         blocking(move || match value {
             Some(v) => {
+                enter_for_writing(&folders, &dir)?;
                 let (tmp, _) = write_temp(&dir, v.as_bytes(), true)?;
                 replace_with(tmp, &path)
             }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use davsync_storages::dav::{DavOptions, DavStorage};
-use davsync_storages::net::{TransportOptions, Verify};
+use davsync_storages::net::{
+    fingerprint_text, parse_fingerprint, NetCause, TransportOptions, Verify,
+};
 use davsync_storages::{Error, ErrorKind, ItemKind, Storage};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -70,6 +72,11 @@ fn server_config(require_client_cert: bool) -> ServerConfig {
 async fn serve_with(require_client_cert: bool, response: String) -> String {
     let mut config = server_config(require_client_cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    serve_config(config, response).await
+}
+
+/// Serves `response` to every request over TLS with `config`.
+async fn serve_config(config: ServerConfig, response: String) -> String {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -124,11 +131,108 @@ fn chain(e: &Error) -> String {
     text
 }
 
+/// The last error of the chain: what the user reads at the end of the line.
+fn innermost(e: &Error) -> &(dyn std::error::Error + 'static) {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    while let Some(s) = cur.source() {
+        cur = s;
+    }
+    cur
+}
+
+fn cause(e: &Error) -> Option<&NetCause> {
+    innermost(e).downcast_ref::<NetCause>()
+}
+
 #[tokio::test]
-async fn default_verification_rejects_a_private_ca() {
+async fn default_verification_rejects_a_private_ca_naming_the_unknown_ca() {
     let base = serve(false).await;
     let err = list(transport(&base)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport, "{}", chain(&err));
+    assert_eq!(cause(&err), Some(&NetCause::UnknownCa), "{}", chain(&err));
+    assert!(
+        chain(&err).ends_with(&format!(
+            "{base}/cal/: could not connect: network error: the server's certificate is not \
+             signed by a trusted certificate authority (name its CA bundle with `verify = \
+             \"/path/to/ca.pem\"`, or pin the certificate with `verify_fingerprint`)"
+        )),
+        "{}",
+        chain(&err)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_named_with_host_and_port() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = list(transport(&format!("https://127.0.0.1:{port}")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        cause(&err),
+        Some(&NetCause::ConnectionRefused {
+            host: "127.0.0.1".into(),
+            port
+        }),
+        "{}",
+        chain(&err)
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_resolve_is_named_as_a_dns_failure() {
+    let err = list(transport("https://no-such-host.invalid"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        cause(&err),
+        Some(&NetCause::Dns {
+            host: "no-such-host.invalid".into()
+        }),
+        "{}",
+        chain(&err)
+    );
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_named() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf.not_before = rcgen::date_time_ymd(2001, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls_pemfile::private_key(&mut leaf_key.serialize_pem().as_bytes())
+        .unwrap()
+        .unwrap();
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf_cert.der().clone()], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let base = serve_config(config, EMPTY_MULTISTATUS.to_owned()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca_cert.pem()).unwrap();
+    let mut t = transport(&base);
+    t.verify = Verify::CaBundle(bundle);
+    let err = list(t).await.unwrap_err();
+    assert_eq!(cause(&err), Some(&NetCause::CertExpired), "{}", chain(&err));
+    assert!(
+        chain(&err).ends_with(": the server's certificate has expired"),
+        "{}",
+        chain(&err)
+    );
 }
 
 #[tokio::test]
@@ -177,14 +281,23 @@ async fn matching_pin_skips_chain_validation() {
 }
 
 #[tokio::test]
-async fn wrong_pin_is_rejected_and_says_so() {
+async fn wrong_pin_is_rejected_naming_the_expected_and_the_presented_fingerprint() {
     let base = serve(false).await;
     let mut t = transport(&base);
     t.verify = Verify::No;
     t.verify_fingerprint = Some("00".repeat(32));
     let err = list(t).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport);
-    assert!(chain(&err).contains("fingerprint"), "{}", chain(&err));
+    let presented = fingerprint_text(&parse_fingerprint(&pin()).unwrap());
+    assert!(
+        chain(&err).ends_with(&format!(
+            ": the server's certificate does not match verify_fingerprint: expected \
+             sha256:{}, the server presented sha256:{presented}",
+            ["00"; 32].join(":")
+        )),
+        "{}",
+        chain(&err)
+    );
 }
 
 #[tokio::test]

@@ -352,3 +352,21 @@ async fn duplicate_uids_in_one_file_are_all_kept() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("FN:Ann") && text.contains("FN:Bob") && text.contains("FN:Cy"));
 }
+
+#[tokio::test]
+async fn leftover_temp_files_beside_the_file_go_with_its_next_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cal.ics");
+    std::fs::write(&path, calendar(&[("a", "one")])).unwrap();
+    std::fs::write(dir.path().join(".davsync-killed.tmp"), "BEGIN:VCAL").unwrap();
+    let s = storage(&path);
+    let c = s.root_collection().await.unwrap();
+    assert_eq!(uids(&s, &c).await, ["a"]);
+    s.upload(&c, &event("b", "two")).await.unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cal.ics"]);
+}

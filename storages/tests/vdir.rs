@@ -555,3 +555,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(s.preferred_href(&uid).unwrap(), href.clone());
     }
 }
+
+#[tokio::test]
+async fn leftover_temp_files_go_with_the_next_listing_and_writes_leave_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".davsync-killed.tmp"), "BEGIN:VCAL").unwrap();
+    std::fs::write(dir.path().join(".hidden-by-user"), "kept").unwrap();
+    let s = vdir_at(dir.path());
+    let c = root(&s).await;
+    assert!(s.list(&c).await.unwrap().is_empty());
+    assert_eq!(entries(dir.path()), [".hidden-by-user"]);
+    let (href, etag) = s.upload(&c, &event("e1", "one")).await.unwrap();
+    let etag = s
+        .update(&c, &href, &event("e1", "two"), &etag)
+        .await
+        .unwrap();
+    s.set_meta(&c, MetaKey::Color, Some("#ff0000"))
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    assert_eq!(entries(dir.path()), [".hidden-by-user", "color", "e1.ics"]);
+    s.delete(&c, &href, &etag).await.unwrap();
+    assert_eq!(entries(dir.path()), [".hidden-by-user", "color"]);
+}

@@ -1,5 +1,5 @@
-//! Scenarios run against every real server (tests/servers_radicale.rs and
-//! tests/servers_xandikos.rs each call them with their server kind).
+//! Scenarios run against every real server (tests/servers_conformance.rs calls them per
+//! server kind).
 //!
 //! Changes made "on the server" by another client are made by davsync itself through a second
 //! pair (`other` vdir <-> the same server collection), as a second device would: servers may
@@ -180,6 +180,11 @@ pub fn vdir_and_server_sync_both_ways(kind: ServerKind, coll: Coll) {
 /// `discover` and `sync` with `url` at the server root: davsync follows `/.well-known/`,
 /// `current-user-principal` and the home set, and pairs collections by name.
 pub fn discovery_from_server_root(kind: ServerKind, coll: Coll) {
+    discovery_from(kind, coll, "");
+}
+
+/// [`discovery_from_server_root`] starting at `path` under the root instead.
+pub fn discovery_from(kind: ServerKind, coll: Coll, path: &str) {
     let Some(server) = DavServer::start(kind) else {
         return;
     };
@@ -191,7 +196,7 @@ pub fn discovery_from_server_root(kind: ServerKind, coll: Coll) {
     sb.write_config(&format!(
         "{}{}[pair.p]\na = \"local\"\nb = \"remote\"\ncollections = [\"from b\"]\n",
         vdir_section("local", &parent, coll),
-        server.storage_section("remote", coll, &server.root_url(), ""),
+        server.storage_section("remote", coll, &format!("{}{path}", server.root_url()), ""),
     ));
     let run = sb.run(&["discover"]);
     run.assert_ok();

@@ -1,5 +1,7 @@
-//! Real CalDAV/CardDAV servers (Radicale 3, Xandikos) for the integration tests, each on a
-//! free loopback port with its storage in a temporary directory, killed on drop.
+//! Real CalDAV/CardDAV servers for the integration tests, each on a free loopback port with
+//! its storage in a temporary directory, stopped on drop: Radicale 3 and Xandikos from the
+//! test venv, and DAViCal, Cyrus, SabreDAV, SOGo and Calypso from Debian's packages through
+//! `tests/servers/<name>/start.sh` (see tests/servers/lib.sh for its conventions).
 //!
 //! Layouts, as the servers publish them (and discovery must find them):
 //! - Radicale: `/.well-known/caldav` redirects to `/`; the principal is `/<user>/`, which is
@@ -16,6 +18,8 @@ use std::time::Duration;
 use super::tls::TestCerts;
 use super::{require_tool, wait_until};
 
+mod scripted;
+
 /// The test user's password on Radicale: distinctive, so a test can assert it never shows up
 /// in davsync's output.
 pub const RADICALE_PASSWORD: &str = "pw-Zq8x7Kd2vN";
@@ -24,6 +28,31 @@ pub const RADICALE_PASSWORD: &str = "pw-Zq8x7Kd2vN";
 pub enum ServerKind {
     Radicale,
     Xandikos,
+    Davical,
+    Cyrus,
+    Sabredav,
+    Sogo,
+    Calypso,
+}
+
+impl ServerKind {
+    /// The name used by `tests/servers/<name>/` and `scripts/test --server NAME`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Radicale => "radicale",
+            ServerKind::Xandikos => "xandikos",
+            ServerKind::Davical => "davical",
+            ServerKind::Cyrus => "cyrus",
+            ServerKind::Sabredav => "sabredav",
+            ServerKind::Sogo => "sogo",
+            ServerKind::Calypso => "calypso",
+        }
+    }
+
+    /// Started by `tests/servers/<name>/start.sh` (Debian packages), not from the venv.
+    pub fn scripted(self) -> bool {
+        !matches!(self, ServerKind::Radicale | ServerKind::Xandikos)
+    }
 }
 
 /// Which kind of collection: decides the home set and the storage type.
@@ -70,6 +99,8 @@ pub struct DavServer {
     pub password: String,
     log: PathBuf,
     cmd: Vec<String>,
+    /// A scripted server's RUNDIR while it runs (its stop.sh takes it).
+    script_run: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -90,10 +121,11 @@ impl DavServer {
     }
 
     pub fn start_with(kind: ServerKind, opts: ServerOptions) -> Option<DavServer> {
-        let exe = require_tool(match kind {
-            ServerKind::Radicale => "radicale",
-            ServerKind::Xandikos => "xandikos",
-        })?;
+        if kind.scripted() {
+            assert!(opts.tls.is_none(), "TLS tests use Radicale");
+            return Self::start_scripted(kind);
+        }
+        let exe = require_tool(kind.name())?;
         // A failed start is most often a port taken between `free_port` and the bind: try
         // again from scratch a few times before failing the test.
         let mut last_err = String::new();
@@ -101,6 +133,7 @@ impl DavServer {
             let mut server = match kind {
                 ServerKind::Radicale => Self::prepare_radicale(&exe, &opts),
                 ServerKind::Xandikos => Self::prepare_xandikos(&exe, &opts),
+                _ => unreachable!("scripted servers start through start_scripted"),
             };
             match server.spawn() {
                 Ok(()) => return Some(server),
@@ -171,6 +204,7 @@ impl DavServer {
                 "--config".to_owned(),
                 config.to_string_lossy().into_owned(),
             ],
+            script_run: None,
             _dir: dir,
         }
     }
@@ -208,6 +242,7 @@ impl DavServer {
             password: "unused".to_owned(),
             log: dir.path().join("server.log"),
             cmd,
+            script_run: None,
             _dir: dir,
         }
     }
@@ -252,6 +287,9 @@ impl DavServer {
     }
 
     fn kill(&mut self) {
+        if let Some(run) = self.script_run.take() {
+            scripted::stop(self.kind, &run);
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -265,12 +303,19 @@ impl DavServer {
 
     /// Starts it again on the same port after [`stop`](Self::stop).
     pub fn restart(&mut self) {
+        assert!(
+            !self.kind.scripted(),
+            "a scripted server starts afresh, its data wiped"
+        );
         self.kill();
         self.spawn().expect("restart server");
     }
 
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
+        if self.kind.scripted() {
+            return self.scripted_log();
+        }
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -285,6 +330,7 @@ impl DavServer {
             (ServerKind::Radicale, _) => format!("{}/", self.username),
             (ServerKind::Xandikos, Coll::Calendar) => "user/calendars/".to_owned(),
             (ServerKind::Xandikos, Coll::AddressBook) => "user/contacts/".to_owned(),
+            (kind, coll) => scripted::home_path(kind, coll).to_owned(),
         };
         format!("{}{path}", self.root_url())
     }
@@ -296,6 +342,9 @@ impl DavServer {
     /// The name of a collection that exists from the start (Xandikos `--defaults`), created on
     /// Radicale by [`create_collection`](Self::create_collection).
     pub fn default_collection(&self, coll: Coll) -> &'static str {
+        if self.kind.scripted() {
+            return scripted::default_collection(self.kind, coll);
+        }
         match coll {
             Coll::Calendar => "calendar",
             Coll::AddressBook => "addressbook",
@@ -305,6 +354,9 @@ impl DavServer {
     /// Creates a collection directly in the server's storage (no HTTP, so the test does not
     /// depend on davsync to set up its fixture).
     pub fn create_collection(&self, coll: Coll, name: &str, displayname: Option<&str>) {
+        if self.kind.scripted() {
+            return self.scripted_create_collection(coll, name, displayname);
+        }
         match self.kind {
             ServerKind::Radicale => {
                 let dir = self.radicale_collection_dir(name);
@@ -350,6 +402,7 @@ impl DavServer {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
+            _ => unreachable!("scripted servers create collections over HTTP"),
         }
     }
 
@@ -357,7 +410,10 @@ impl DavServer {
     pub fn collection_dir(&self, coll: Coll, name: &str) -> PathBuf {
         match self.kind {
             ServerKind::Radicale => self.radicale_collection_dir(name),
-            ServerKind::Xandikos => self
+            kind if kind.scripted() => {
+                panic!("{kind:?} keeps its collections in a database: use its URLs")
+            }
+            _ => self
                 .data
                 .join(match coll {
                     Coll::Calendar => "user/calendars",
@@ -373,6 +429,9 @@ impl DavServer {
     /// the files are committed in one commit with dulwich (from the test venv), where a PUT
     /// per item would make a commit each.
     pub fn load_items<T>(&mut self, coll: Coll, name: &str, write: impl FnOnce(&Path) -> T) -> T {
+        if self.kind.scripted() {
+            return self.scripted_load_items(coll, name, write);
+        }
         self.stop();
         let dir = self.collection_dir(coll, name);
         let out = write(&dir);
@@ -413,9 +472,12 @@ impl DavServer {
 
     /// Names of the collections the server holds for the test user (from its storage).
     pub fn collection_names(&self, coll: Coll) -> Vec<String> {
+        if self.kind.scripted() {
+            return self.scripted_collection_names(coll);
+        }
         let dir = match self.kind {
             ServerKind::Radicale => self.data.join("collection-root").join(&self.username),
-            ServerKind::Xandikos => self.data.join(match coll {
+            _ => self.data.join(match coll {
                 Coll::Calendar => "user/calendars",
                 Coll::AddressBook => "user/contacts",
             }),
@@ -427,7 +489,6 @@ impl DavServer {
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .filter(|n| !n.starts_with('.'))
                     .filter(|n| match self.kind {
-                        ServerKind::Xandikos => true,
                         ServerKind::Radicale => {
                             let props =
                                 std::fs::read_to_string(dir.join(n).join(".Radicale.props"))
@@ -437,6 +498,7 @@ impl DavServer {
                                 Coll::AddressBook => "VADDRESSBOOK",
                             })
                         }
+                        _ => true,
                     })
                     .collect()
             })
@@ -455,6 +517,10 @@ impl DavServer {
                 self.username, self.password
             ),
             ServerKind::Xandikos => String::new(),
+            _ => format!(
+                "username = \"{}\"\npassword = \"{}\"\n",
+                self.username, self.password
+            ),
         };
         format!(
             "[storage.{name}]\ntype = \"{}\"\nurl = \"{url}\"\n{creds}{extra}\n",
@@ -475,6 +541,7 @@ impl DavServer {
                 ServerKind::Radicale => line
                     .split_once(" request for ")
                     .and_then(|(head, _)| head.rsplit(' ').next()),
+                _ => None,
             };
             if let Some(m) = method {
                 *counts.entry(m.to_owned()).or_insert(0) += 1;

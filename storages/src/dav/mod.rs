@@ -6,7 +6,10 @@
 //! is written down in docs/storages-dav.md.
 
 mod discovery;
+mod guard;
 pub mod proto;
 mod storage;
 
+pub use discovery::SharedListings;
+pub use guard::Preconditions;
 pub use storage::{item_file_name, DavOptions, DavStorage, DEFAULT_MULTIGET_BATCH};

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,11 +12,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, OnceCell};
 use url::Url;
 
-use super::discovery;
+use super::discovery::{self, ListedTokens, SharedListings};
 use super::proto::{self, CalendarQuery, Component, ItemFailure, ListEntry, MetaProp, ProtoError};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
 use crate::net::{self, Client, Request, Response, Target, TransportOptions};
+use crate::remember::Remember;
 use crate::storage::{
     Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
 };
@@ -104,6 +106,12 @@ pub struct DavOptions {
     pub item_types: Vec<String>,
     /// Hrefs per multiget REPORT.
     pub multiget_batch: usize,
+    /// Probe once, before the first update or delete, whether the server enforces
+    /// `If-Match` / `If-None-Match`, and check etags itself where it does not (see
+    /// [`super::guard`]). Off only where a test's mock server does not model the probe.
+    pub verify_preconditions: bool,
+    /// Home-set listings shared with the other DAV storages of the run (one per process).
+    pub listings: Option<Arc<SharedListings>>,
 }
 
 impl DavOptions {
@@ -115,6 +123,8 @@ impl DavOptions {
             end: None,
             item_types: Vec::new(),
             multiget_batch: DEFAULT_MULTIGET_BATCH,
+            verify_preconditions: true,
+            listings: None,
         }
     }
 }
@@ -135,6 +145,16 @@ pub struct DavStorage {
     root: Url,
     /// Home sets found by the first discovery, reused by `create_collection`.
     homes: OnceCell<Vec<Url>>,
+    /// Whether the server enforces preconditions: probed once, `None` when not asked to.
+    pub(super) preconditions: Option<OnceCell<super::guard::Preconditions>>,
+    /// The user name, for the keys of what is remembered and shared (never the password).
+    account: String,
+    /// Where discovery is kept between runs.
+    remember: Option<Arc<dyn Remember>>,
+    listings: Option<Arc<SharedListings>>,
+    /// Change tokens the last home-set listing carried, by collection URL; each is used once
+    /// by `changes`, which then needs no request for an unchanged collection.
+    listed: Mutex<HashMap<String, ListedTokens>>,
 }
 
 /// The file name an item with this UID gets on upload (also `preferred_href`): the UID itself
@@ -215,6 +235,11 @@ impl DavStorage {
             }
         }
         let root = as_collection_url(client.base_url().clone());
+        let account = opts
+            .transport
+            .username
+            .clone()
+            .unwrap_or_else(|| opts.transport.url.username().to_owned());
         Ok(DavStorage {
             client,
             kind: opts.kind,
@@ -225,17 +250,22 @@ impl DavStorage {
             parallel: opts.transport.max_connections.max(1),
             root,
             homes: OnceCell::new(),
+            preconditions: opts.verify_preconditions.then(OnceCell::new),
+            account,
+            remember: opts.transport.remember.clone(),
+            listings: opts.listings.clone(),
+            listed: Mutex::new(HashMap::new()),
         })
     }
 
-    fn ext(&self) -> &'static str {
+    pub(super) fn ext(&self) -> &'static str {
         match self.kind {
             ItemKind::Calendar => ".ics",
             ItemKind::Contacts => ".vcf",
         }
     }
 
-    fn content_type(&self) -> &'static str {
+    pub(super) fn content_type(&self) -> &'static str {
         match self.kind {
             ItemKind::Calendar => "text/calendar; charset=utf-8",
             ItemKind::Contacts => "text/vcard; charset=utf-8",
@@ -285,6 +315,38 @@ impl DavStorage {
         &self.root
     }
 
+    pub(super) fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub(super) fn remember(&self) -> Option<&dyn Remember> {
+        self.remember.as_deref()
+    }
+
+    pub(super) fn listings(&self) -> Option<&SharedListings> {
+        self.listings.as_deref()
+    }
+
+    /// True when `changes` compares change tokens (filtered storages list instead), so
+    /// listings are worth asking them.
+    pub(super) fn compares_tokens(&self) -> bool {
+        !self.filtered()
+    }
+
+    /// The token the home-set listing gave for this collection, in the form `changes` stores
+    /// (`ctag:` prefixed when `since` is one), taken once: `None` when the listing had none.
+    fn listed_token(&self, url: &Url, since: &SyncToken) -> Option<String> {
+        let listed = self
+            .listed
+            .lock()
+            .expect("listed tokens poisoned")
+            .remove(url.as_str())?;
+        match since.as_str().strip_prefix(CTAG_TOKEN_PREFIX) {
+            Some(_) => listed.ctag.map(|c| format!("{CTAG_TOKEN_PREFIX}{c}")),
+            None => listed.sync_token,
+        }
+    }
+
     /// The configured `item_types` (empty: all).
     pub(super) fn components(&self) -> &[Component] {
         &self.components
@@ -292,7 +354,12 @@ impl DavStorage {
 
     /// Sends one request built by [`proto`].
     pub(super) async fn dav(&self, url: &Url, req: proto::DavRequest) -> Result<Response> {
-        let mut r = Request::dav(req.method, url.clone()).xml(req.body);
+        let mut r = Request::dav(req.method, url.clone());
+        // An empty body goes without a Content-Type: an XML type on nothing is a parse error
+        // to some servers.
+        if !req.body.is_empty() {
+            r = r.xml(req.body);
+        }
         if let Some(depth) = req.depth {
             r = r.depth(depth);
         }
@@ -609,7 +676,12 @@ impl DavStorage {
         }
     }
 
-    async fn put(&self, url: &Url, item: &Item, condition: (HeaderName, &str)) -> Result<Response> {
+    pub(super) async fn put(
+        &self,
+        url: &Url,
+        item: &Item,
+        condition: (HeaderName, &str),
+    ) -> Result<Response> {
         let req = Request::new(net::Method::PUT, url.clone())
             .body(self.content_type(), item.raw().to_vec())
             .header(condition.0, condition.1)?;
@@ -783,6 +855,107 @@ impl DavStorage {
         }
     }
 
+    /// [`Storage::changes`] for an unfiltered collection: nothing sent when the home-set
+    /// listing already said the token did not move; otherwise the cheap pre-check (where it
+    /// is cheap and the listing did not answer), then sync-collection, or the getctag way.
+    async fn changes_at(&self, url: &Url, since: Option<&SyncToken>) -> Result<Option<Changes>> {
+        let listed = since.map(|s| (s, self.listed_token(url, s)));
+        if let Some((since, Some(now))) = &listed {
+            if now == since.as_str() {
+                tracing::debug!(collection = %url, "unchanged (per the home-set listing)");
+                return Ok(Some(Changes {
+                    token: Some((*since).clone()),
+                    changed: Vec::new(),
+                    deleted: Vec::new(),
+                    complete: false,
+                }));
+            }
+        }
+        if let Some(ctag) = since.and_then(|t| t.as_str().strip_prefix(CTAG_TOKEN_PREFIX)) {
+            return self.ctag_changes(url, Some(ctag)).await;
+        }
+        if let Some((since, None)) = listed {
+            if self.unchanged_since(url, since).await {
+                return Ok(Some(Changes {
+                    token: Some(since.clone()),
+                    changed: Vec::new(),
+                    deleted: Vec::new(),
+                    complete: false,
+                }));
+            }
+        }
+        let mut complete = since.is_none();
+        let first = match self.sync_report(url, since.map(SyncToken::as_str)).await? {
+            Ok(r) => r,
+            Err(resp) => {
+                let status = resp.status.as_u16();
+                if since.is_some() && proto::is_invalid_sync_token(status, &resp.body) {
+                    tracing::debug!(collection = %url, "sync token rejected, listing from scratch");
+                    complete = true;
+                    match self.sync_report(url, None).await? {
+                        Ok(r) => r,
+                        Err(resp) => return self.without_sync_collection(url, resp).await,
+                    }
+                } else {
+                    return self.without_sync_collection(url, resp).await;
+                }
+            }
+        };
+
+        // By href, the last page's word winning: a full listing of thousands of members
+        // must not cost a scan of all the others per member.
+        let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
+        let mut deleted: BTreeSet<String> = BTreeSet::new();
+        let mut page = first;
+        let mut pages = 1;
+        loop {
+            for e in page.changed {
+                deleted.remove(&e.href);
+                changed.remove(&e.href);
+                if e.is_item_for(self.kind) {
+                    changed.insert(e.href.clone(), e);
+                }
+            }
+            for d in page.deleted {
+                changed.remove(&d);
+                if !complete {
+                    deleted.insert(d);
+                }
+            }
+            let token = page.token.clone();
+            if !page.truncated {
+                let changed = self
+                    .complete_etags(url, changed.into_values().collect())
+                    .await?;
+                return Ok(Some(Changes {
+                    token: token.map(SyncToken),
+                    changed,
+                    deleted: deleted.into_iter().map(Href).collect(),
+                    complete,
+                }));
+            }
+            let Some(token) = token else {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!("REPORT {url}: truncated sync-collection answer without a sync-token"),
+                ));
+            };
+            pages += 1;
+            if pages > MAX_SYNC_PAGES {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "REPORT {url}: more than {MAX_SYNC_PAGES} truncated sync-collection pages"
+                    ),
+                ));
+            }
+            page = match self.sync_report(url, Some(&token)).await? {
+                Ok(r) => r,
+                Err(resp) => return Err(resp.error(Target::Collection)),
+            };
+        }
+    }
+
     /// One sync-collection exchange: `Ok(None)` when the server does not support it.
     async fn sync_report(
         &self,
@@ -804,9 +977,14 @@ impl DavStorage {
 fn prefixed(e: Error, what: &str) -> Error {
     let kind = e.kind();
     let context = format!("{what}: {}", e.context());
-    match std::error::Error::source(&e) {
+    let label = e.label();
+    let out = match std::error::Error::source(&e) {
         Some(_) => Error::new(kind, context).with_source(e),
         None => Error::new(kind, context),
+    };
+    match label {
+        Some(l) => out.labelled(l),
+        None => out,
     }
 }
 
@@ -886,6 +1064,7 @@ impl Storage for DavStorage {
     async fn discover(&self) -> Result<Vec<Collection>> {
         let found = discovery::discover(self).await?;
         let _ = self.homes.set(found.homes);
+        *self.listed.lock().expect("listed tokens poisoned") = found.tokens;
         Ok(found
             .collections
             .into_iter()
@@ -927,15 +1106,20 @@ impl Storage for DavStorage {
         let resp = self.dav(&url, req).await?;
         if !resp.is_success() {
             let e = resp.error(Target::Collection);
-            let kind = if resp.status.as_u16() == 405 {
-                ErrorKind::AlreadyExists
-            } else {
-                e.kind()
+            let status = resp.status.as_u16();
+            let kind = match status {
+                405 => ErrorKind::AlreadyExists,
+                501 => ErrorKind::Unsupported,
+                _ => e.kind(),
             };
-            return Err(Error::new(
-                kind,
-                format!("creating collection {name:?}: {}", resp.describe()),
-            ));
+            let mut context = format!("creating collection {name:?}: {}", resp.describe());
+            if status == 501 {
+                context.push_str(&format!(
+                    " (the server cannot create {}s; create it there by other means)",
+                    kind_name(self.kind)
+                ));
+            }
+            return Err(Error::new(kind, context));
         }
         Ok(Collection {
             href: url.to_string(),
@@ -1025,6 +1209,21 @@ impl Storage for DavStorage {
                 return Ok(false);
             }
         }
+        if seen.is_empty() && !self.filtered() {
+            // An empty answer is checked against a plain listing before it passes for an
+            // empty collection: SOGo answers a calendar-query filtered on VCALENDAR alone with
+            // an empty multistatus, whatever the calendar holds. Only an empty collection pays
+            // for this, with one small PROPFIND.
+            let listed = self.list_entries(&url).await?;
+            if !listed.is_empty() {
+                tracing::debug!(
+                    collection = %url,
+                    listed = listed.len(),
+                    "the query found nothing but the listing has items: reading them in batches"
+                );
+                return Ok(false);
+            }
+        }
         Ok(true)
     }
 
@@ -1038,89 +1237,15 @@ impl Storage for DavStorage {
             return Ok(None);
         }
         let url = self.collection_url(collection)?;
-        if let Some(ctag) = since.and_then(|t| t.as_str().strip_prefix(CTAG_TOKEN_PREFIX)) {
-            return self.ctag_changes(&url, Some(ctag)).await;
+        let result = self.changes_at(&url, since).await;
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+        {
+            // A collection the listing named is gone: where it was found may have moved.
+            discovery::forget(self);
         }
-        if let Some(since) = since {
-            if self.unchanged_since(&url, since).await {
-                return Ok(Some(Changes {
-                    token: Some(since.clone()),
-                    changed: Vec::new(),
-                    deleted: Vec::new(),
-                    complete: false,
-                }));
-            }
-        }
-        let mut complete = since.is_none();
-        let first = match self.sync_report(&url, since.map(SyncToken::as_str)).await? {
-            Ok(r) => r,
-            Err(resp) => {
-                let status = resp.status.as_u16();
-                if since.is_some() && proto::is_invalid_sync_token(status, &resp.body) {
-                    tracing::debug!(collection = %url, "sync token rejected, listing from scratch");
-                    complete = true;
-                    match self.sync_report(&url, None).await? {
-                        Ok(r) => r,
-                        Err(resp) => return self.without_sync_collection(&url, resp).await,
-                    }
-                } else {
-                    return self.without_sync_collection(&url, resp).await;
-                }
-            }
-        };
-
-        // By href, the last page's word winning: a full listing of thousands of members
-        // must not cost a scan of all the others per member.
-        let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
-        let mut deleted: BTreeSet<String> = BTreeSet::new();
-        let mut page = first;
-        let mut pages = 1;
-        loop {
-            for e in page.changed {
-                deleted.remove(&e.href);
-                changed.remove(&e.href);
-                if e.is_item_for(self.kind) {
-                    changed.insert(e.href.clone(), e);
-                }
-            }
-            for d in page.deleted {
-                changed.remove(&d);
-                if !complete {
-                    deleted.insert(d);
-                }
-            }
-            let token = page.token.clone();
-            if !page.truncated {
-                let changed = self
-                    .complete_etags(&url, changed.into_values().collect())
-                    .await?;
-                return Ok(Some(Changes {
-                    token: token.map(SyncToken),
-                    changed,
-                    deleted: deleted.into_iter().map(Href).collect(),
-                    complete,
-                }));
-            }
-            let Some(token) = token else {
-                return Err(Error::new(
-                    ErrorKind::InvalidData,
-                    format!("REPORT {url}: truncated sync-collection answer without a sync-token"),
-                ));
-            };
-            pages += 1;
-            if pages > MAX_SYNC_PAGES {
-                return Err(Error::new(
-                    ErrorKind::InvalidData,
-                    format!(
-                        "REPORT {url}: more than {MAX_SYNC_PAGES} truncated sync-collection pages"
-                    ),
-                ));
-            }
-            page = match self.sync_report(&url, Some(&token)).await? {
-                Ok(r) => r,
-                Err(resp) => return Err(resp.error(Target::Collection)),
-            };
-        }
+        result
     }
 
     async fn upload(&self, collection: &Collection, item: &Item) -> Result<(Href, Etag)> {
@@ -1131,13 +1256,13 @@ impl Storage for DavStorage {
         })?;
         let href = proto::canonical_path(url.path());
         let what = item_label(item, &href);
+        self.guard_upload(&coll, &url, &what).await?;
         let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
         if !resp.is_success() {
-            let kind = net::status_kind(resp.status, Target::Upload);
             // An item without a UID refused: the engine, which knows where the item comes
             // from, names the `davsync repair` to run.
             let context = format!("{what}: {}", resp.describe());
-            return Err(Error::new(kind, context));
+            return Err(net::status_error(resp.status, Target::Upload, context));
         }
         // A server may store the item elsewhere and say where.
         let (href, url) = match resp.location() {
@@ -1166,10 +1291,14 @@ impl Storage for DavStorage {
         let url = self.item_url(&coll, href)?;
         let what = item_label(item, href.as_str());
         let condition = self.if_match(&url, etag, &what).await?;
+        self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
         if !resp.is_success() {
-            let kind = net::status_kind(resp.status, Target::ItemWrite);
-            return Err(Error::new(kind, format!("{what}: {}", resp.describe())));
+            return Err(net::status_error(
+                resp.status,
+                Target::ItemWrite,
+                format!("{what}: {}", resp.describe()),
+            ));
         }
         self.etag_after_write(&url, &resp)
             .await
@@ -1181,11 +1310,15 @@ impl Storage for DavStorage {
         let url = self.item_url(&coll, href)?;
         let what = format!("item {href}");
         let condition = self.if_match(&url, etag, &what).await?;
+        self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
         let resp = self.client.send(&req).await?;
         if !resp.is_success() {
-            let kind = net::status_kind(resp.status, Target::ItemWrite);
-            return Err(Error::new(kind, format!("{what}: {}", resp.describe())));
+            return Err(net::status_error(
+                resp.status,
+                Target::ItemWrite,
+                format!("{what}: {}", resp.describe()),
+            ));
         }
         Ok(())
     }
@@ -1237,8 +1370,20 @@ impl Storage for DavStorage {
         let url = self.collection_url(collection)?;
         let resp = self
             .dav(&url, proto::proppatch_request(&[(prop, value)]))
-            .await?
-            .ok(Target::Collection)?;
+            .await?;
+        if matches!(resp.status.as_u16(), 403 | 405 | 501) {
+            // Calypso answers 501: the collection's properties cannot be changed at all.
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "setting {} of {url}: the server does not let collection properties be \
+                     changed ({})",
+                    key.as_str(),
+                    resp.describe()
+                ),
+            ));
+        }
+        let resp = resp.ok(Target::Collection)?;
         if resp.status.as_u16() != 207 {
             return Ok(());
         }

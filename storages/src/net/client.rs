@@ -10,7 +10,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use super::auth::{Auth, RequestLine};
+use super::auth::{self, Auth, RequestLine};
 use super::{tls, AuthMode, RetryPolicy, Secret, TransportOptions};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -120,6 +120,17 @@ impl Request {
             "GET" | "HEAD" | "OPTIONS" | "PROPFIND" | "REPORT"
         )
     }
+
+    /// True when sending this request twice cannot do what sending it once would not: the
+    /// idempotent reads, and a PUT or DELETE conditional on an etag (a second copy of one
+    /// that landed meets a 412, or, on a server that ignores preconditions, repeats the
+    /// same write).
+    fn may_resend(&self) -> bool {
+        self.is_idempotent()
+            || (matches!(self.method.as_str(), "PUT" | "DELETE")
+                && (self.headers.contains_key(header::IF_MATCH)
+                    || self.headers.contains_key(header::IF_NONE_MATCH)))
+    }
 }
 
 /// What a request is about, which decides how a failure status maps to an [`ErrorKind`].
@@ -174,14 +185,26 @@ impl Response {
 
     /// The error for a non-success status. See [`Target`].
     pub fn error(&self, target: Target) -> Error {
-        let kind = status_kind(self.status, target);
         let mut context = self.describe();
         if self.status.is_success() || self.status.is_redirection() {
             context.push_str(" (unexpected response)");
         }
-        Error::new(kind, context)
+        status_error(self.status, target, context)
     }
+}
 
+/// The error for a status, its kind from [`status_kind`], labelled for what it is when the
+/// kind's own sentence would mislead (a 500 is no "network error").
+pub fn status_error(status: StatusCode, target: Target, context: String) -> Error {
+    let e = Error::new(status_kind(status, target), context);
+    match status.as_u16() {
+        500..=599 => e.labelled("server error"),
+        408 | 429 => e.labelled("server busy"),
+        _ => e,
+    }
+}
+
+impl Response {
     /// `Ok(self)` for a 2xx status, else [`Response::error`].
     pub fn ok(self, target: Target) -> Result<Response> {
         if self.is_success() {
@@ -232,8 +255,16 @@ impl SendError {
                 } else {
                     "request failed"
                 };
-                Error::new(ErrorKind::Transport, format!("{method} {url}: {what}"))
-                    .with_source(e.without_url())
+                let error = Error::new(ErrorKind::Transport, format!("{method} {url}: {what}"));
+                // A cause a user can act on replaces reqwest's layers of "error sending
+                // request" (still in the log at -vv).
+                match super::cause::classify(&e, url) {
+                    Some(cause) => {
+                        tracing::debug!("{method} {url}: {e:?}");
+                        error.with_source(cause)
+                    }
+                    None => error.with_source(e.without_url()),
+                }
             }
             SendError::Truncated(e) => Error::new(
                 ErrorKind::InvalidData,
@@ -259,6 +290,9 @@ pub fn is_timeout(e: &Error) -> bool {
 /// An HTTP client for one storage.
 pub struct Client {
     http: reqwest::Client,
+    /// The same client without a connection pool: a request that met a connection the
+    /// server had closed is sent again on a connection of its own.
+    fresh: reqwest::Client,
     /// Requests in flight at once against this storage (`max_connections`): parallel reads
     /// and writes of the engine queue here instead of flooding the server.
     slots: tokio::sync::Semaphore,
@@ -283,7 +317,7 @@ impl Client {
     pub fn new(opts: &TransportOptions) -> Result<Client> {
         // Credentials written into the URL are taken out of it, so the URL can be logged.
         let mut username = opts.username.clone();
-        let mut password = opts.password.clone().map(Secret::from);
+        let mut password = opts.password.clone();
         if username.is_none() && !opts.url.username().is_empty() {
             username = Some(decode(opts.url.username()));
         }
@@ -327,22 +361,42 @@ impl Client {
         }
 
         let tls = tls::client_config(opts)?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .user_agent(opts.user_agent.clone())
+        let builder = || {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(opts.timeout)
+                .connect_timeout(opts.timeout)
+                .user_agent(opts.user_agent.clone())
+        };
+        let http = builder()
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::new(ErrorKind::Config, "HTTP client").with_source(e))?;
+        let fresh = builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Config, "HTTP client").with_source(e))?;
 
+        let origin = base.origin().ascii_serialization();
+        let remember = opts.remember.clone().map(|store| {
+            let key = auth::memory_key(&origin, username.as_deref().unwrap_or(""));
+            (store, key)
+        });
+        let auth = Auth::new(
+            opts.auth,
+            username,
+            password,
+            opts.refresh_password.clone(),
+            remember,
+        );
         let mut trusted = HashSet::new();
-        trusted.insert(base.origin().ascii_serialization());
+        trusted.insert(origin);
         Ok(Client {
             http,
+            fresh,
             slots: tokio::sync::Semaphore::new(opts.max_connections.max(1)),
-            auth: Auth::new(opts.auth, username, password),
+            auth,
             trusted: Mutex::new(trusted),
             retry: opts.retry.clone(),
             max_body: opts.max_response_bytes,
@@ -480,11 +534,14 @@ impl Client {
         let sent = if trusted {
             self.auth.preemptive(&line)
         } else {
-            None
+            auth::Sent::none()
         };
-        let resp = self.send_once(req, url, sent).await?;
+        let resp = self.send_once(req, url, sent.header.clone()).await?;
         if resp.status != StatusCode::UNAUTHORIZED || !trusted {
             return Ok(resp);
+        }
+        if let Some(header) = self.auth.refreshed_bearer(&sent).await {
+            return self.send_once(req, url, Some(header)).await;
         }
         let challenges: Vec<&str> = resp
             .headers
@@ -493,8 +550,16 @@ impl Client {
             .filter_map(|v| v.to_str().ok())
             .collect();
         match self.auth.answer(&challenges, &line) {
-            Some(answer) => self.send_once(req, url, Some(answer)).await,
-            None => Ok(resp),
+            // The same header again (Basic, same password) would only be refused again,
+            // after the server's failed-login delay once more.
+            Some(answer) if sent.header.as_ref() != Some(&answer) => {
+                let answered = self.send_once(req, url, Some(answer)).await?;
+                if answered.status != StatusCode::UNAUTHORIZED {
+                    self.auth.accepted(&challenges);
+                }
+                Ok(answered)
+            }
+            _ => Ok(resp),
         }
     }
 
@@ -505,15 +570,31 @@ impl Client {
         authorization: Option<HeaderValue>,
     ) -> Result<Response, SendError> {
         let started = Instant::now();
-        let mut builder = self
-            .http
-            .request(req.method.clone(), url.as_str())
-            .headers(req.headers.clone())
-            .body(req.body.clone());
-        if let Some(a) = authorization {
-            builder = builder.header(header::AUTHORIZATION, a);
+        let build = |http: &reqwest::Client| {
+            let mut builder = http
+                .request(req.method.clone(), url.as_str())
+                .headers(req.headers.clone())
+                .body(req.body.clone());
+            if let Some(a) = &authorization {
+                builder = builder.header(header::AUTHORIZATION, a.clone());
+            }
+            builder
+        };
+        let mut result = build(&self.http).send().await;
+        if let Err(e) = &result {
+            // A kept-alive connection the server had closed without saying so (SOGo after a
+            // 401 or a PUT): the request never got an answer. Sent once more on a new
+            // connection when that cannot do harm (RFC 9112 §9.3.1).
+            if req.may_resend() && closed_before_answer(e) {
+                tracing::debug!(
+                    method = %req.method,
+                    url = %url,
+                    "connection closed before the answer ({}); sending again on a new connection",
+                    e.without_url_ref(),
+                );
+                result = build(&self.fresh).send().await;
+            }
         }
-        let result = builder.send().await;
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => {
@@ -622,6 +703,34 @@ impl WithoutUrlRef for reqwest::Error {
     }
 }
 
+/// True when a request failed because the connection broke before any answer arrived (hyper's
+/// "connection closed before message completed", a reset or broken pipe on a reused
+/// connection), as opposed to a timeout or a refused connection.
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || e.is_status() || e.is_body() || e.is_decode() {
+        return false;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = cur {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return true;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            if matches!(
+                io.kind(),
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        cur = s.source();
+    }
+    false
+}
+
 /// Statuses worth a retry: the server is busy or failed this once. 501 and 505 say the
 /// server will never do it, so asking again only wastes the backoff.
 fn retryable_status(status: StatusCode) -> bool {
@@ -668,6 +777,35 @@ mod tests {
         assert_eq!(k(200, Collection), ErrorKind::InvalidData);
     }
 
+    fn answer(status: u16) -> Response {
+        Response {
+            method: Method::GET,
+            url: Url::parse("https://dav.test/cal/x.ics").unwrap(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_server_failure_is_not_called_a_network_error() {
+        let e = answer(500).error(Target::ItemRead);
+        assert_eq!(e.kind(), ErrorKind::Transport);
+        assert_eq!(
+            e.to_string(),
+            "GET https://dav.test/cal/x.ics: 500 Internal Server Error: server error"
+        );
+        let e = answer(429).error(Target::Collection);
+        assert_eq!(
+            e.to_string(),
+            "GET https://dav.test/cal/x.ics: 429 Too Many Requests: server busy"
+        );
+        assert!(answer(404)
+            .error(Target::ItemRead)
+            .to_string()
+            .ends_with(": not found"));
+    }
+
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let mut h = HeaderMap::new();
@@ -694,7 +832,7 @@ mod tests {
             uri: "/",
             body: b"",
         };
-        let h = c.auth.preemptive(&line).unwrap();
+        let h = c.auth.preemptive(&line).header.unwrap();
         // base64("bob:pa$s")
         assert_eq!(h.to_str().unwrap(), "Basic Ym9iOnBhJHM=");
         assert!(!format!("{opts:?}").contains("pa%24s"));

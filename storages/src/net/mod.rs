@@ -15,18 +15,26 @@
 //!   sent once and its failure reported, so the engine re-reads instead of guessing.
 
 mod auth;
+mod cause;
 mod client;
+mod secret;
 mod tls;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-pub use client::{is_timeout, status_kind, BodySink, Client, Request, Response, Target};
+pub use cause::NetCause;
+pub use client::{
+    is_timeout, status_error, status_kind, BodySink, Client, Request, Response, Target,
+};
+pub use reqwest::header::HeaderName;
 pub use reqwest::{Method, StatusCode};
-pub use tls::parse_fingerprint;
+pub use secret::Secret;
+pub use tls::{fingerprint_text, parse_fingerprint, FingerprintError, PinMismatch};
 
 /// How to authenticate (config key `auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,31 +84,11 @@ impl Default for RetryPolicy {
     }
 }
 
-/// A password (or bearer token) that cannot leak through `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself; call sites are few and all build an `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
-    }
+/// Fetches the password again: bearer tokens from an OAuth2 helper expire, and a server's
+/// 401 to one means "ask the helper for a fresh one". Blocking (it runs a command); the
+/// client calls it off the async threads. The error text names the source, never a secret.
+pub trait PasswordRefresh: Send + Sync {
+    fn refresh(&self) -> std::result::Result<Secret, String>;
 }
 
 /// Default cap on one response body.
@@ -112,7 +100,7 @@ pub struct TransportOptions {
     pub url: Url,
     pub username: Option<String>,
     /// Already resolved (command, env, keyring). Never printed: `Debug` redacts it.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub auth: AuthMode,
     pub verify: Verify,
     /// SHA-256 of the leaf certificate; see [`parse_fingerprint`] for the accepted forms.
@@ -127,6 +115,11 @@ pub struct TransportOptions {
     pub retry: RetryPolicy,
     /// Requests in flight at once to this storage's server.
     pub max_connections: usize,
+    /// How to fetch the password again after a 401 (`auth = "bearer"` only).
+    pub refresh_password: Option<Arc<dyn PasswordRefresh>>,
+    /// Where the auth scheme a server asked for is kept between runs (`auth = "guess"`,
+    /// `"digest"`), and where the DAV storage keeps what discovery found.
+    pub remember: Option<Arc<dyn crate::remember::Remember>>,
 }
 
 /// Default of [`TransportOptions::max_connections`]: enough to hide the round trip on a
@@ -150,6 +143,8 @@ impl TransportOptions {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            refresh_password: None,
+            remember: None,
         }
     }
 }
@@ -159,7 +154,7 @@ impl fmt::Debug for TransportOptions {
         f.debug_struct("TransportOptions")
             .field("url", &client::redacted_url(&self.url).as_str())
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
             .field("auth", &self.auth)
             .field("verify", &self.verify)
             .field("verify_fingerprint", &self.verify_fingerprint)
@@ -169,6 +164,8 @@ impl fmt::Debug for TransportOptions {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
             .field("max_connections", &self.max_connections)
+            .field("refresh_password", &self.refresh_password.is_some())
+            .field("remember", &self.remember)
             .finish()
     }
 }

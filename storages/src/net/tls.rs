@@ -21,45 +21,105 @@ use sha2::{Digest, Sha256};
 use super::{TransportOptions, Verify};
 use crate::error::{Error, ErrorKind, Result};
 
-/// Parses a `verify_fingerprint` value into the 32 bytes of a SHA-256 digest.
+/// Why a `verify_fingerprint` value is refused. `Display` says it without naming the key, so
+/// the config layer can put its own location in front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FingerprintError {
+    /// A SHA-1 pin (20 bytes, or a `sha1:` prefix).
+    Sha1,
+    /// Another `digest:` prefix.
+    UnsupportedDigest(String),
+    NotHex(String),
+    /// Hex of the wrong length (in hex digits).
+    Length(usize),
+}
+
+impl std::fmt::Display for FingerprintError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FingerprintError::Sha1 => f.write_str(
+                "this is a SHA-1 fingerprint, which is refused as too weak; pin the \
+                 certificate's SHA-256 (32 bytes)",
+            ),
+            FingerprintError::UnsupportedDigest(d) => write!(
+                f,
+                "unsupported digest {d:?}; pin the certificate's SHA-256 (\"sha256:AB:CD:...\")"
+            ),
+            FingerprintError::NotHex(v) => write!(
+                f,
+                "{v:?} is not a hexadecimal SHA-256 fingerprint (e.g. \"sha256:AB:CD:...\")"
+            ),
+            FingerprintError::Length(n) => write!(
+                f,
+                "a SHA-256 fingerprint has 32 bytes (64 hex digits), this one has {n} hex digits"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FingerprintError {}
+
+/// Parses a `verify_fingerprint` value into the 32 bytes of a SHA-256 digest: the one parser
+/// of pins (the config validates with it, the TLS layer pins with it).
 ///
 /// Accepts hex in any case, with or without colons, with or without a `sha256:` prefix.
-/// A 20-byte (SHA-1) pin is refused: SHA-1 no longer pins a certificate safely.
-pub fn parse_fingerprint(value: &str) -> Result<[u8; 32]> {
+/// A SHA-1 pin is refused: SHA-1 no longer pins a certificate safely.
+pub fn parse_fingerprint(value: &str) -> std::result::Result<[u8; 32], FingerprintError> {
     let trimmed = value.trim();
     let body = match trimmed.split_once(':') {
         Some((prefix, rest)) if prefix.eq_ignore_ascii_case("sha256") => rest,
+        Some((prefix, _)) if prefix.eq_ignore_ascii_case("sha1") => {
+            return Err(FingerprintError::Sha1)
+        }
         Some((prefix, _)) if prefix.len() > 2 => {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "verify_fingerprint: unsupported digest {prefix:?}; give the certificate's \
-                     SHA-256 fingerprint"
-                ),
-            ))
+            return Err(FingerprintError::UnsupportedDigest(prefix.to_owned()))
         }
         _ => trimmed,
     };
     let hex_digits: String = body.chars().filter(|c| *c != ':').collect();
-    let bytes = hex::decode(&hex_digits).map_err(|_| {
-        Error::new(
-            ErrorKind::Config,
-            format!("verify_fingerprint: {value:?} is not a hexadecimal SHA-256 fingerprint"),
-        )
-    })?;
-    match bytes.len() {
-        32 => Ok(bytes.try_into().expect("length checked")),
-        20 => Err(Error::new(
-            ErrorKind::Config,
-            "verify_fingerprint: this is a SHA-1 fingerprint, which is refused as too weak; \
-             give the certificate's SHA-256 fingerprint",
-        )),
-        n => Err(Error::new(
-            ErrorKind::Config,
-            format!("verify_fingerprint: expected a SHA-256 fingerprint (32 bytes), got {n} bytes"),
-        )),
+    if !hex_digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(FingerprintError::NotHex(value.to_owned()));
+    }
+    match hex_digits.len() {
+        64 => {
+            let bytes = hex::decode(&hex_digits).expect("64 hex digits");
+            Ok(bytes.try_into().expect("length checked"))
+        }
+        40 => Err(FingerprintError::Sha1),
+        n => Err(FingerprintError::Length(n)),
     }
 }
+
+/// A SHA-256 fingerprint as `openssl x509 -fingerprint` prints it (and as
+/// `verify_fingerprint` takes it): `AB:CD:...`.
+pub fn fingerprint_text(bytes: &[u8; 32]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The presented leaf certificate is not the pinned one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinMismatch {
+    pub expected: [u8; 32],
+    pub presented: [u8; 32],
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server's certificate does not match verify_fingerprint: expected sha256:{}, \
+             the server presented sha256:{}",
+            fingerprint_text(&self.expected),
+            fingerprint_text(&self.presented)
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -121,7 +181,8 @@ pub(super) fn client_config(opts: &TransportOptions) -> Result<ClientConfig> {
         .verify_fingerprint
         .as_deref()
         .map(parse_fingerprint)
-        .transpose()?;
+        .transpose()
+        .map_err(|e| config_error(format!("verify_fingerprint: {e}")))?;
 
     let chain: Option<Arc<WebPkiServerVerifier>> = match (&opts.verify, pin) {
         (Verify::CaBundle(path), _) => Some(build_webpki(load_ca_bundle(path)?, &provider)?),
@@ -190,12 +251,13 @@ impl ServerCertVerifier for Verifier {
         if let Some(pin) = &self.pin {
             let actual: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
             if &actual != pin {
-                return Err(rustls::Error::General(format!(
-                    "certificate fingerprint mismatch: server presented sha256:{}, \
-                     verify_fingerprint expects sha256:{}",
-                    hex::encode(actual),
-                    hex::encode(pin)
-                )));
+                // Typed, so the error reaching the user can name both fingerprints.
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
+                        expected: *pin,
+                        presented: actual,
+                    }))),
+                ));
             }
         }
         Ok(ServerCertVerified::assertion())
@@ -264,21 +326,33 @@ mod tests {
     fn sha1_fingerprint_is_refused_with_a_clear_message() {
         let sha1 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01";
         let err = parse_fingerprint(sha1).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(err, FingerprintError::Sha1);
         assert!(err.to_string().contains("SHA-1"), "{err}");
         let err = parse_fingerprint(&format!("sha1:{sha1}")).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(err, FingerprintError::Sha1);
     }
 
     #[test]
-    fn garbage_fingerprint_is_a_config_error() {
+    fn garbage_fingerprint_is_refused_naming_the_value() {
         assert_eq!(
-            parse_fingerprint("not hex").unwrap_err().kind(),
-            ErrorKind::Config
+            parse_fingerprint("not hex").unwrap_err(),
+            FingerprintError::NotHex("not hex".into())
         );
         assert_eq!(
-            parse_fingerprint("abcd").unwrap_err().kind(),
-            ErrorKind::Config
+            parse_fingerprint("abcd").unwrap_err(),
+            FingerprintError::Length(4)
         );
+        assert_eq!(
+            parse_fingerprint("md5:abcd").unwrap_err(),
+            FingerprintError::UnsupportedDigest("md5".into())
+        );
+    }
+
+    #[test]
+    fn fingerprint_text_is_what_verify_fingerprint_takes_back() {
+        let bytes = parse_fingerprint(HEX).unwrap();
+        let text = fingerprint_text(&bytes);
+        assert!(text.starts_with("01:23:45:67:89:AB:CD:EF:01"), "{text}");
+        assert_eq!(parse_fingerprint(&text).unwrap(), bytes);
     }
 }

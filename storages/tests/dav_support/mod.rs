@@ -29,8 +29,12 @@ pub fn transport(server_uri: &str, path: &str) -> TransportOptions {
     t
 }
 
+/// Storage options for `path` on the mock server. The precondition probe is off: these mocks
+/// answer every PUT alike and count them (dav_server_quirks.rs tests the probe).
 pub fn opts(server: &MockServer, path: &str, kind: ItemKind) -> DavOptions {
-    DavOptions::new(transport(&server.uri(), path), kind)
+    let mut o = DavOptions::new(transport(&server.uri(), path), kind);
+    o.verify_preconditions = false;
+    o
 }
 
 /// A 207 answer with this XML body.

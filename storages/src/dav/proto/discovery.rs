@@ -82,9 +82,15 @@ pub fn parse_current_user_principal(body: &[u8], base: &Url) -> Result<Option<St
 /// `PROPFIND` Depth 0 on the principal for `calendar-home-set` or `addressbook-home-set`.
 pub fn home_set_request(kind: ItemKind) -> DavRequest {
     match kind {
+        // The scheduling inbox and outbox (RFC 6638) come along: some servers type them as
+        // calendars (DAViCal's `.in/` and `.out/`), and only the principal says what they are.
         ItemKind::Calendar => propfind(
             &[names::NS_DAV, names::NS_CALDAV],
-            &[names::CALENDAR_HOME_SET],
+            &[
+                names::CALENDAR_HOME_SET,
+                names::SCHEDULE_INBOX_URL,
+                names::SCHEDULE_OUTBOX_URL,
+            ],
             "0",
         ),
         ItemKind::Contacts => propfind(
@@ -112,6 +118,20 @@ pub fn parse_home_sets(kind: ItemKind, body: &[u8], base: &Url) -> Result<Vec<St
         }
     })?;
     Ok(homes)
+}
+
+/// The principal's scheduling inbox and outbox (canonical paths) from a [`home_set_request`]
+/// answer: never calendars to sync, whatever their resourcetype says.
+pub fn parse_scheduling_urls(body: &[u8], base: &Url) -> Result<Vec<String>, ProtoError> {
+    let mut out: Vec<String> = Vec::new();
+    parse_multistatus(body, base, |response| {
+        for name in [names::SCHEDULE_INBOX_URL, names::SCHEDULE_OUTBOX_URL] {
+            if let Some(prop) = response.prop(name) {
+                out.extend(prop.hrefs.iter().cloned());
+            }
+        }
+    })?;
+    Ok(out)
 }
 
 /// Everything [`collections_request`] asks for.
@@ -143,6 +163,38 @@ pub fn collections_request(depth: &'static str) -> DavRequest {
     )
 }
 
+/// Which change token a home-set listing asks of each collection (see
+/// [`home_listing_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListingTokens {
+    pub sync_token: bool,
+    pub ctag: bool,
+}
+
+/// `PROPFIND` Depth 1 on a home set asking only what a sync uses: what each member is
+/// (`resourcetype`, the components a calendar takes) and the change tokens asked for. Servers
+/// may compute a token by hashing every item of the collection (Radicale does), so a token
+/// nobody compares is not asked.
+pub fn home_listing_request(tokens: ListingTokens) -> DavRequest {
+    let mut props = vec![names::RESOURCETYPE, names::SUPPORTED_CALENDAR_COMPONENT_SET];
+    if tokens.sync_token {
+        props.push(names::SYNC_TOKEN);
+    }
+    if tokens.ctag {
+        props.push(names::GETCTAG);
+    }
+    propfind(
+        &[
+            names::NS_DAV,
+            names::NS_CALDAV,
+            names::NS_CARDDAV,
+            names::NS_CALENDARSERVER,
+        ],
+        &props,
+        "1",
+    )
+}
+
 /// Every collection in the answer (calendars, address books and plain collections, see
 /// [`CollectionInfo::kinds`]); non-collections are skipped.
 pub fn parse_collections(body: &[u8], base: &Url) -> Result<Vec<CollectionInfo>, ProtoError> {
@@ -161,7 +213,8 @@ fn collection_info(response: &Response) -> Option<CollectionInfo> {
     }
     let rt = response.prop(names::RESOURCETYPE)?;
     let mut kinds = Vec::new();
-    if rt.has_child(names::CALENDAR) {
+    let scheduling = rt.has_child(names::SCHEDULE_INBOX) || rt.has_child(names::SCHEDULE_OUTBOX);
+    if rt.has_child(names::CALENDAR) && !scheduling {
         kinds.push(ItemKind::Calendar);
     }
     if rt.has_child(names::ADDRESSBOOK) {
@@ -288,6 +341,24 @@ mod tests {
             prop.child(name);
         }
         assert_eq!(collections_request("0").depth, Some("0"));
+    }
+
+    #[test]
+    fn home_listing_asks_only_the_tokens_wanted() {
+        let req = home_listing_request(ListingTokens {
+            sync_token: true,
+            ctag: false,
+        });
+        assert_eq!((req.method, req.depth), ("PROPFIND", Some("1")));
+        let tree = parse_tree(&req.body);
+        let prop = tree.child(names::PROP);
+        prop.child(names::RESOURCETYPE);
+        prop.child(names::SYNC_TOKEN);
+        let body = &req.body;
+        assert!(
+            !body.contains("getctag") && !body.contains("displayname"),
+            "{body}"
+        );
     }
 
     #[test]

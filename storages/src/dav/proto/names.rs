@@ -84,6 +84,10 @@ pub const CALENDAR_HOME_SET: Name = Name::new(NS_CALDAV, "calendar-home-set");
 pub const CALENDAR_DATA: Name = Name::new(NS_CALDAV, "calendar-data");
 pub const CALENDAR_MULTIGET: Name = Name::new(NS_CALDAV, "calendar-multiget");
 pub const CALENDAR_QUERY: Name = Name::new(NS_CALDAV, "calendar-query");
+pub const SCHEDULE_INBOX: Name = Name::new(NS_CALDAV, "schedule-inbox");
+pub const SCHEDULE_OUTBOX: Name = Name::new(NS_CALDAV, "schedule-outbox");
+pub const SCHEDULE_INBOX_URL: Name = Name::new(NS_CALDAV, "schedule-inbox-URL");
+pub const SCHEDULE_OUTBOX_URL: Name = Name::new(NS_CALDAV, "schedule-outbox-URL");
 pub const CALENDAR_DESCRIPTION: Name = Name::new(NS_CALDAV, "calendar-description");
 pub const SUPPORTED_CALENDAR_COMPONENT_SET: Name =
     Name::new(NS_CALDAV, "supported-calendar-component-set");

@@ -120,6 +120,15 @@ pub fn is_invalid_sync_token(status: u16, body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cyrus_refusal_of_an_unknown_token_is_an_invalid_token() {
+        // Cyrus 3.6, to any token it did not issue (seen on the real server).
+        let body = br#"<?xml version="1.0" encoding="utf-8"?>
+<D:error xmlns:D="DAV:"><D:valid-sync-token/><D:responsedescription>Invalid sync-token</D:responsedescription></D:error>"#;
+        assert!(is_invalid_sync_token(403, body));
+        assert!(!is_invalid_sync_token(500, body));
+    }
     use crate::dav::proto::xml::testutil::{parse_tree, url};
     use crate::item::ItemKind;
 

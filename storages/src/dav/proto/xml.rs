@@ -4,6 +4,11 @@
 //! Reading resolves every element to (namespace URI, local name) with quick-xml's `NsReader`,
 //! so prefixes, default namespaces and namespaces redeclared on inner elements all work.
 //! Writing goes through quick-xml's writer, which escapes text and attribute values.
+//!
+//! Hostile bodies: only XML's five predefined entities and character references are decoded.
+//! A DOCTYPE's entity declarations are never read, so a reference to a declared entity —
+//! internal (the "billion laughs") or external (`SYSTEM "file:///..."`) — is an error, and
+//! nothing is ever fetched. Nesting stops at [`MAX_DEPTH`].
 
 use std::borrow::Cow;
 
@@ -130,6 +135,10 @@ pub(crate) enum Ev<'a> {
     Eof,
 }
 
+/// Deepest element nesting accepted. WebDAV answers nest about ten deep; the limit keeps a
+/// hostile body from growing the open-element stack with every byte.
+pub(crate) const MAX_DEPTH: usize = 256;
+
 /// A namespace-aware pull reader over a complete body that reports truncation and non-XML
 /// bodies as [`ProtoError`]s.
 pub(crate) struct XmlIn<'a> {
@@ -207,6 +216,11 @@ impl<'a> XmlIn<'a> {
                             )))
                         }
                     };
+                    if self.open.len() >= MAX_DEPTH {
+                        return Err(self.malformed(format_args!(
+                            "elements nested deeper than {MAX_DEPTH} levels"
+                        )));
+                    }
                     let local = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                     self.open.push(local.clone());
                     return Ok(Ev::Start { ns, local, start });

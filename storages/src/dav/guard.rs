@@ -1,0 +1,217 @@
+//! Servers that ignore `If-Match` and `If-None-Match` (SOGo, Calypso): a conditional write
+//! there overwrites or deletes whatever is on the server, so a stale etag would make davsync
+//! destroy an edit it never saw. Before its first update or delete, a storage probes once
+//! whether the server enforces preconditions, on a scratch item it creates and removes in the
+//! collection concerned. Where they are not enforced, davsync checks the item's etag itself
+//! (a PROPFIND Depth 0) right before each update or delete, and that the href is free before
+//! each upload: one small request per write on those servers only. A change landing between
+//! that check and the write can still be lost there: the server offers no way to close that
+//! window. See docs/servers.md.
+
+use reqwest::header::{IF_MATCH, IF_NONE_MATCH};
+use url::Url;
+
+use super::proto;
+use super::storage::DavStorage;
+use crate::error::{Error, ErrorKind, Result};
+use crate::item::{Item, ItemKind};
+use crate::net::{self, Request};
+
+/// What the probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preconditions {
+    /// A second `PUT` with `If-None-Match: *` over the scratch item was refused (412).
+    pub if_none_match: bool,
+    /// A `DELETE` with a wrong `If-Match` was refused (412).
+    pub if_match: bool,
+    /// False when the probe could not run (the scratch item was refused, or a request
+    /// failed): the server is then trusted, as without the probe.
+    pub probed: bool,
+}
+
+impl Preconditions {
+    pub fn enforced(&self) -> bool {
+        self.if_none_match && self.if_match
+    }
+}
+
+/// The etag no item ever has, for the wrong `If-Match` of the probe.
+const WRONG_ETAG: &str = "\"davsync-probe-no-such-etag\"";
+
+fn scratch_body(kind: ItemKind, uid: &str) -> String {
+    match kind {
+        ItemKind::Calendar => format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//davsync//precondition probe//EN\r\n\
+             BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20000101T000000Z\r\n\
+             DTSTART:20000101T000000Z\r\nDURATION:PT1M\r\n\
+             SUMMARY:davsync probe (removed at once)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        ),
+        ItemKind::Contacts => format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:davsync probe (removed at once)\r\n\
+             N:probe;davsync;;;\r\nEND:VCARD\r\n"
+        ),
+    }
+}
+
+impl DavStorage {
+    /// Probes the server on a scratch item in `collection` (created, written over with
+    /// `If-None-Match: *`, deleted with a wrong `If-Match`, then removed).
+    pub async fn probe_preconditions(&self, collection: &Url) -> Result<Preconditions> {
+        let uid = format!("davsync-probe-{}", uuid::Uuid::new_v4());
+        let url = collection
+            .join(&format!("{uid}{}", self.ext()))
+            .map_err(|e| Error::new(ErrorKind::InvalidData, uid.clone()).with_source(e))?;
+        let item = Item::parse(self.kind(), scratch_body(self.kind(), &uid).into_bytes())
+            .map_err(|e| Error::new(ErrorKind::InvalidData, "probe item").with_source(e))?;
+        let unknown = Preconditions {
+            if_none_match: true,
+            if_match: true,
+            probed: false,
+        };
+        let created = self.put(&url, &item, (IF_NONE_MATCH, "*")).await?;
+        if !created.is_success() {
+            tracing::debug!("{}: precondition probe not possible", created.describe());
+            return Ok(unknown);
+        }
+        let again = self.put(&url, &item, (IF_NONE_MATCH, "*")).await;
+        let wrong = Request::new(net::Method::DELETE, url.clone()).header(IF_MATCH, WRONG_ETAG)?;
+        let deleted = self.client().send(&wrong).await;
+        let found = match (&again, &deleted) {
+            (Ok(a), Ok(d)) => Preconditions {
+                if_none_match: !a.is_success(),
+                if_match: !d.is_success(),
+                probed: true,
+            },
+            _ => unknown,
+        };
+        if !matches!(&deleted, Ok(d) if d.is_success()) {
+            // Conditional on what the probe wrote, where the server said what that is.
+            let mut req = Request::new(net::Method::DELETE, url.clone());
+            if let Some(etag) = created.etag() {
+                req = req.header(IF_MATCH, etag)?;
+            }
+            let cleanup = self.client().send(&req).await?;
+            if !cleanup.is_success() && cleanup.status.as_u16() != 404 {
+                tracing::warn!("{}: the probe item stays on the server", cleanup.describe());
+            }
+        }
+        again?;
+        deleted?;
+        tracing::debug!(collection = %collection, ?found, "precondition probe");
+        Ok(found)
+    }
+
+    /// True when davsync must check etags itself before writing to this server.
+    async fn unenforced(&self, collection: &Url) -> Result<bool> {
+        let Some(cell) = &self.preconditions else {
+            return Ok(false);
+        };
+        let p = cell
+            .get_or_try_init(|| self.probe_preconditions(collection))
+            .await?;
+        if !p.enforced() {
+            tracing::debug!(
+                "{}: the server does not enforce preconditions; checking etags before writes",
+                collection
+            );
+        }
+        Ok(!p.enforced())
+    }
+
+    /// The item's etag now (PROPFIND Depth 0), `None` when it does not exist.
+    async fn current_etag(&self, url: &Url) -> Result<Option<Option<String>>> {
+        let req = proto::list_request();
+        let r = Request::dav(req.method, url.clone())
+            .depth("0")
+            .xml(req.body);
+        let resp = self.client().send(&r).await?;
+        match resp.status.as_u16() {
+            404 | 410 => Ok(None),
+            207 => {
+                let entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| {
+                    Error::new(ErrorKind::InvalidData, resp.describe()).with_source(e)
+                })?;
+                Ok(Some(entries.into_iter().find_map(|e| e.etag)))
+            }
+            _ => Err(resp.error(net::Target::ItemRead)),
+        }
+    }
+
+    /// Before an update or delete with `If-Match: condition`: on a server that ignores it,
+    /// the item's current etag must be that one, or the write is refused as the server
+    /// should have refused it.
+    pub(super) async fn guard_overwrite(
+        &self,
+        collection: &Url,
+        url: &Url,
+        condition: &str,
+        what: &str,
+    ) -> Result<()> {
+        if !self.unenforced(collection).await? {
+            return Ok(());
+        }
+        match self.current_etag(url).await? {
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("{what}: gone from the server since it was listed"),
+            )),
+            Some(Some(now)) if same_etag(&now, condition) => Ok(()),
+            Some(_) => Err(Error::new(
+                ErrorKind::PreconditionFailed,
+                format!(
+                    "{what}: changed on the server since it was listed (checked by davsync: \
+                     the server does not enforce If-Match)"
+                ),
+            )),
+        }
+    }
+
+    /// Before an upload with `If-None-Match: *`: on a server that ignores it, the href must
+    /// still be free.
+    pub(super) async fn guard_upload(&self, collection: &Url, url: &Url, what: &str) -> Result<()> {
+        if !self.unenforced(collection).await? {
+            return Ok(());
+        }
+        match self.current_etag(url).await? {
+            None => Ok(()),
+            Some(_) => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "{what}: already on the server (checked by davsync: the server does not \
+                     enforce If-None-Match)"
+                ),
+            )),
+        }
+    }
+}
+
+/// Etags compared as `If-Match` would: strong forms, quotes optional (Calypso sends none).
+fn same_etag(a: &str, b: &str) -> bool {
+    fn norm(e: &str) -> &str {
+        let e = e.trim();
+        let e = e.strip_prefix("W/").unwrap_or(e);
+        e.trim_matches('"')
+    }
+    norm(a) == norm(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compare_in_their_strong_unquoted_form() {
+        assert!(same_etag("\"abc\"", "\"abc\""));
+        assert!(same_etag("W/\"abc\"", "\"abc\""));
+        assert!(same_etag("abc", "\"abc\""));
+        assert!(!same_etag("\"abc\"", "\"abd\""));
+    }
+
+    #[test]
+    fn scratch_items_parse_and_carry_their_uid() {
+        for kind in [ItemKind::Calendar, ItemKind::Contacts] {
+            let item = Item::parse(kind, scratch_body(kind, "p-1").into_bytes()).unwrap();
+            assert_eq!(item.uid(), Some("p-1"));
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! The conformance suite run against every server (tests/servers_conformance.rs), and the
+//! one place where a server's expected differences are declared, each with its reason.
+//!
+//! A declared difference is tested too: where a server cannot create a collection, the test
+//! checks that davsync says so clearly for that collection and goes on with the rest, so a
+//! server that starts supporting it (or a davsync that stops handling the refusal) shows up.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use davsync_storages::dav::{DavOptions, DavStorage};
+use davsync_storages::net::TransportOptions;
+use davsync_storages::{Collection, ItemKind, Storage};
+
+use super::dav_scenarios::{prop_value, vdir_section};
+use super::servers::{Coll, DavServer, ServerKind};
+use super::{edit_line, items_by_uid, write_events, Rng, Sandbox};
+
+/// How a server lets davsync know that a collection did not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unchanged {
+    /// RFC 6578 sync-collection with a sync-token.
+    SyncToken,
+    /// CalendarServer's `getctag`.
+    Ctag,
+}
+
+/// What a server does differently from the RFCs, as davsync must live with it.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// The path (under the server root) that discovery starts from, and why it is not the
+    /// root itself.
+    pub discovery_from: Option<(&'static str, &'static str)>,
+    /// `Err(reason)`: the server refuses to create calendars / address books.
+    pub creates_calendars: Result<(), &'static str>,
+    pub creates_address_books: Result<(), &'static str>,
+    /// `Err(reason)`: collection properties cannot be written (PROPPATCH refused).
+    pub writes_metadata: Result<(), &'static str>,
+    pub unchanged: Unchanged,
+    /// `Err(reason)`: `If-Match` / `If-None-Match` are not enforced.
+    pub enforces_preconditions: Result<(), &'static str>,
+}
+
+const EVERYTHING: Expected = Expected {
+    discovery_from: None,
+    creates_calendars: Ok(()),
+    creates_address_books: Ok(()),
+    writes_metadata: Ok(()),
+    unchanged: Unchanged::SyncToken,
+    enforces_preconditions: Ok(()),
+};
+
+/// The declared differences, per server. Nothing else in the suite varies by server.
+pub fn expected(kind: ServerKind) -> Expected {
+    match kind {
+        ServerKind::Radicale | ServerKind::Xandikos | ServerKind::Davical | ServerKind::Cyrus => {
+            EVERYTHING
+        }
+        ServerKind::Sabredav => Expected {
+            unchanged: Unchanged::Ctag,
+            ..EVERYTHING
+        },
+        ServerKind::Sogo => Expected {
+            discovery_from: Some((
+                "SOGo/dav/",
+                "SOGo's /.well-known/ and / answer its web interface (200, HTML)",
+            )),
+            enforces_preconditions: Err(
+                "a PUT with If-None-Match: * overwrites, a DELETE with a wrong If-Match deletes",
+            ),
+            ..EVERYTHING
+        },
+        ServerKind::Calypso => Expected {
+            discovery_from: Some((
+                "test/",
+                "Calypso's root and /.well-known/ answer 401 to any credentials",
+            )),
+            creates_calendars: Err("MKCALENDAR makes a collection of no type"),
+            creates_address_books: Err("extended MKCOL answers 501"),
+            writes_metadata: Err("PROPPATCH answers 501"),
+            unchanged: Unchanged::Ctag,
+            enforces_preconditions: Err("If-Match and If-None-Match are ignored"),
+        },
+    }
+}
+
+/// The path (under the server root) discovery starts from: the root unless declared
+/// otherwise.
+pub fn discovery_url_of(kind: ServerKind) -> String {
+    match expected(kind).discovery_from {
+        Some((path, _)) => path.to_owned(),
+        None => String::new(),
+    }
+}
+
+/// A recurring event with an overridden instance and its VTIMEZONE.
+pub fn recurring_event(uid: &str, summary: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//davsync tests//EN\r\n\
+         BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n\
+         BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nTZNAME:CEST\r\n\
+         DTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\n\
+         BEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\n\
+         DTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\n\
+         END:VTIMEZONE\r\n\
+         BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20250101T000000Z\r\n\
+         DTSTART;TZID=Europe/Berlin:20250106T090000\r\nDTEND;TZID=Europe/Berlin:20250106T100000\r\n\
+         RRULE:FREQ=WEEKLY;COUNT=10\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\n\
+         BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20250101T000000Z\r\n\
+         RECURRENCE-ID;TZID=Europe/Berlin:20250113T090000\r\n\
+         DTSTART;TZID=Europe/Berlin:20250113T110000\r\nDTEND;TZID=Europe/Berlin:20250113T120000\r\n\
+         SUMMARY:{summary} (moved)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+fn assert_recurring(text: &str, uid: &str) {
+    for needle in [
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Berlin",
+        "RRULE:FREQ=WEEKLY;COUNT=10",
+        "RECURRENCE-ID;TZID=Europe/Berlin:20250113T090000",
+    ] {
+        assert!(text.contains(needle), "{uid}: {needle} missing in\n{text}");
+    }
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 2, "{uid}: {text}");
+}
+
+/// A two-pair sandbox: `local` <-> `remote` (collection `url`), no conflict strategy.
+fn one_collection(
+    server: &DavServer,
+    coll: Coll,
+    url: &str,
+    extra_pair: &str,
+) -> (Sandbox, std::path::PathBuf) {
+    let sb = Sandbox::new();
+    let local = sb.mkdir("local");
+    sb.write_config(&format!(
+        "{}{}[pair.main]\na = \"local\"\nb = \"remote\"\n{extra_pair}\n",
+        vdir_section("local", &local, coll),
+        server.storage_section("remote", coll, url, ""),
+    ));
+    (sb, local)
+}
+
+/// First sync both ways with recurring events (an override, a VTIMEZONE): one made locally,
+/// one put on the server by another client; both arrive whole on the other side.
+pub fn recurring_events_both_ways(kind: ServerKind) {
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    let coll = Coll::Calendar;
+    let url = server.collection_url(coll, server.default_collection(coll));
+    let (sb, local) = one_collection(&server, coll, &url, "");
+    std::fs::write(
+        local.join("rec-local.ics"),
+        recurring_event("rec-local", "Standup"),
+    )
+    .unwrap();
+    let http = server.http();
+    let put = http.put(
+        &format!("{url}rec-server.ics"),
+        "text/calendar; charset=utf-8",
+        &recurring_event("rec-server", "Review"),
+        Some(("If-None-Match", "*")),
+    );
+    assert!(put.ok(), "{put:?}");
+    sb.run(&["sync"]).assert_ok().assert_changes(&[
+        "Copying (uploading) item rec-local to remote".to_owned(),
+        "Copying (uploading) item rec-server to local".to_owned(),
+    ]);
+    let got = items_by_uid(&local, ".ics");
+    assert_recurring(&got["rec-server"], "rec-server");
+    let members = http.members(&url);
+    let href = members
+        .iter()
+        .map(|(h, _)| h)
+        .find(|h| !h.contains("rec-server"))
+        .expect("the uploaded event is listed");
+    let on_server = http.get(&format!(
+        "{}{}",
+        server.root_url(),
+        href.trim_start_matches('/')
+    ));
+    assert_recurring(&on_server.body, "rec-local");
+    sb.run(&["sync"]).assert_no_change();
+}
+
+/// Both sides edit the same item and no strategy is configured: exit 1, an unresolved
+/// conflict, and neither version is overwritten.
+pub fn conflict_without_strategy_overwrites_nothing(kind: ServerKind, coll: Coll) {
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    let url = server.collection_url(coll, server.default_collection(coll));
+    let (sb, local) = one_collection(&server, coll, &url, "");
+    let ext = coll.fileext();
+    let uids = match coll {
+        Coll::Calendar => write_events(&local, "cf", 1),
+        Coll::AddressBook => super::write_cards(&local, "cf", 1),
+    };
+    let uid = &uids[0];
+    let prop = if coll == Coll::Calendar {
+        "SUMMARY"
+    } else {
+        "FN"
+    };
+    sb.run(&["sync"]).assert_ok();
+    let http = server.http();
+    let (href, etag) = http.members(&url).into_iter().next().expect("uploaded");
+    let item_url = format!("{}{}", server.root_url(), href.trim_start_matches('/'));
+    let theirs = edit_line(&http.get(&item_url).body, prop, "Theirs");
+    let ct = if coll == Coll::Calendar {
+        "text/calendar; charset=utf-8"
+    } else {
+        "text/vcard; charset=utf-8"
+    };
+    assert!(http
+        .put(&item_url, ct, &theirs, Some(("If-Match", &etag)))
+        .ok());
+    let p = local.join(format!("{uid}{ext}"));
+    std::fs::write(
+        &p,
+        edit_line(&std::fs::read_to_string(&p).unwrap(), prop, "Mine"),
+    )
+    .unwrap();
+    let run = sb.run(&["sync"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains(&format!("Conflict: item {uid} in main left unresolved")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        prop_value(&http.get(&item_url).body, prop).as_deref(),
+        Some("Theirs")
+    );
+    assert_eq!(
+        prop_value(&std::fs::read_to_string(&p).unwrap(), prop).as_deref(),
+        Some("Mine")
+    );
+}
+
+/// The "unchanged" check davsync uses for the server is the declared one, and a second
+/// look at an unchanged collection reports nothing.
+pub fn unchanged_check_is_the_declared_one(kind: ServerKind, coll: Coll) {
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    let url = server.collection_url(coll, server.default_collection(coll));
+    let mut t = TransportOptions::new(url::Url::parse(&url).unwrap());
+    t.username = Some(server.username.clone());
+    t.password = Some(server.password.as_str().into());
+    let kind_ = if coll == Coll::Calendar {
+        ItemKind::Calendar
+    } else {
+        ItemKind::Contacts
+    };
+    let storage = DavStorage::new(DavOptions::new(t, kind_)).unwrap();
+    let c = Collection {
+        href: url.clone(),
+        name: String::new(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let first = rt
+        .block_on(storage.changes(&c, None))
+        .unwrap()
+        .expect("a way to see changes");
+    let token = first.token.clone().expect("a token");
+    let got = if token.as_str().starts_with("ctag:") {
+        Unchanged::Ctag
+    } else {
+        Unchanged::SyncToken
+    };
+    assert_eq!(got, expected(kind).unchanged, "token {token:?}");
+    let second = rt
+        .block_on(storage.changes(&c, Some(&token)))
+        .unwrap()
+        .unwrap();
+    assert!(
+        second.changed.is_empty() && second.deleted.is_empty(),
+        "{second:?}"
+    );
+}
+
+/// 500 events uploaded, davsync killed (SIGKILL) at random moments of the upload, then
+/// left to finish: every event is on the server once, and a further sync changes nothing.
+pub fn kill9_during_upload_converges(kind: ServerKind) {
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    let n = 500;
+    let coll = Coll::Calendar;
+    server.create_collection(coll, "crash", None);
+    let url = if expected(kind).creates_calendars.is_ok() {
+        server.collection_url(coll, "crash")
+    } else {
+        server.collection_url(coll, server.default_collection(coll))
+    };
+    let (sb, local) = one_collection(&server, coll, &url, "");
+    write_events(&local, "up", n);
+    let want = items_by_uid(&local, ".ics");
+    // Killed within the first seconds of an upload that takes longer than that on every
+    // server (a run that finished first just counts as not killed).
+    let mut rng = Rng::new(0x6b11_1009 ^ kind as u64);
+    let mut killed = 0;
+    for _ in 0..3 {
+        let mut child = sb
+            .command(&["-q", "sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let at = Instant::now() + Duration::from_millis(rng.range(200, 1500));
+        while Instant::now() < at && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    eprintln!("{kind:?}: killed {killed} of 3 runs");
+    // A killed client's last requests may still be running on the server (Cyrus and DAViCal
+    // answer one at a time): wait until the collection stops changing, so the next sync
+    // lists what the server will hold.
+    let http = server.http();
+    let mut last = usize::MAX;
+    for _ in 0..100 {
+        let now = http.members(&url).len();
+        if now == last {
+            break;
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    sb.run(&["-q", "sync"]).assert_ok();
+    sb.run(&["sync"]).assert_no_change();
+    let members = http.members(&url);
+    let mut hrefs: BTreeMap<String, usize> = BTreeMap::new();
+    for (h, _) in &members {
+        *hrefs.entry(h.clone()).or_default() += 1;
+    }
+    let unexpected: Vec<&String> = hrefs
+        .keys()
+        .filter(|h| {
+            let name = h.rsplit('/').next().unwrap_or_default();
+            !name
+                .strip_prefix("up-")
+                .and_then(|r| r.strip_suffix(".ics"))
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i < n)
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "unexpected hrefs {unexpected:?}");
+    assert_eq!(members.len(), n, "items on the server");
+    assert!(hrefs.values().all(|c| *c == 1));
+    assert_eq!(items_by_uid(&local, ".ics").len(), want.len());
+}
+
+/// `from a` and `from b` create collections on the other side; where the server refuses
+/// (declared), the refusal names the collection and the rest of the pair still syncs.
+pub fn collections_created_or_refused(kind: ServerKind, coll: Coll) {
+    let refusal = match coll {
+        Coll::Calendar => expected(kind).creates_calendars,
+        Coll::AddressBook => expected(kind).creates_address_books,
+    };
+    let Err(reason) = refusal else {
+        return super::dav_scenarios::collections_created_both_ways(kind, coll);
+    };
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    eprintln!("{kind:?} declared: cannot create {coll:?} collections ({reason})");
+    let sb = Sandbox::new();
+    let parent = sb.mkdir("local");
+    let uids = match coll {
+        Coll::Calendar => write_events(&parent.join("local-one"), "loc", 2),
+        Coll::AddressBook => super::write_cards(&parent.join("local-one"), "loc", 2),
+    };
+    sb.write_config(&format!(
+        "{}{}[pair.p]\na = \"local\"\nb = \"remote\"\ncollections = [\"from a\", \"from b\"]\n",
+        vdir_section("local", &parent, coll),
+        server.storage_section("remote", coll, &server.home_url(coll), ""),
+    ));
+    let run = sb.run(&["sync"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("local-one"),
+        "the refusal names the collection\n{}",
+        run.dump()
+    );
+    let default = server.default_collection(coll);
+    assert!(parent.join(default).is_dir(), "{}", run.dump());
+    // Nothing of the local collection was lost.
+    assert_eq!(
+        items_by_uid(&parent.join("local-one"), coll.fileext()).len(),
+        uids.len()
+    );
+}
+
+/// metasync both ways; where PROPPATCH is refused (declared), metasync fails naming the
+/// collection and leaves the local values alone.
+pub fn metasync_or_refused(kind: ServerKind) {
+    let Err(reason) = expected(kind).writes_metadata else {
+        return super::dav_scenarios::metasync_both_ways(kind);
+    };
+    let Some(server) = DavServer::start(kind) else {
+        return;
+    };
+    eprintln!("{kind:?} declared: collection properties cannot be written ({reason})");
+    let coll = Coll::Calendar;
+    let name = server.default_collection(coll);
+    let sb = Sandbox::new();
+    let parent = sb.mkdir("local");
+    sb.write_config(&format!(
+        "{}{}[pair.p]\na = \"local\"\nb = \"remote\"\ncollections = [\"{name}\"]\n\
+         metadata = [\"displayname\"]\nconflict_resolution = \"a wins\"\n",
+        vdir_section("local", &parent, coll),
+        server.storage_section("remote", coll, &server.home_url(coll), ""),
+    ));
+    sb.run(&["sync"]).assert_ok();
+    std::fs::write(parent.join(name).join("displayname"), "Family").unwrap();
+    let run = sb.run(&["metasync"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains(name), "{}", run.dump());
+    assert_eq!(
+        std::fs::read_to_string(parent.join(name).join("displayname")).unwrap(),
+        "Family"
+    );
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Stops what start.sh RUNDIR started: php -S (with its workers), then PostgreSQL. Idempotent.
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/../lib.sh"
+RUN="${1:?usage: stop.sh RUNDIR}"
+kill_group "$RUN/watchdog.pid"
+kill_group "$RUN/php.pid"
+pg_stop
