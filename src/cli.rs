@@ -67,9 +67,10 @@ pub enum Command {
     #[command(override_usage = "davsync repair STORAGE[/COLLECTION] [--dry-run]")]
     Repair(RepairArgs),
 
-    /// Validate the config and print a one-line summary per pair
-    #[command(override_usage = "davsync check")]
-    Check,
+    /// Validate the config and print a one-line summary per pair; with --online, also ask
+    /// each server storage what it supports
+    #[command(override_usage = "davsync check [--online [STORAGE]...]")]
+    Check(CheckArgs),
 
     /// Per pair and collection: items in status, time of the last sync, unresolved conflicts
     #[command(override_usage = "davsync status [PAIR]...")]
@@ -118,6 +119,18 @@ pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_name = "SHELL", value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Connect to each CalDAV/CardDAV storage (or the named ones) and print what the server
+    /// supports
+    #[arg(long)]
+    pub online: bool,
+
+    /// Storages to check online (default: every caldav/carddav storage)
+    #[arg(value_name = "STORAGE", requires = "online")]
+    pub storages: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,8 @@
 //! davsync: synchronize calendars and address books.
 
+// Outside tests, code says what it expected (`expect`) or handles the error.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -19,8 +19,13 @@
 //!
 //! A dry run uses [`Status::open_dry`]: the database copied into memory, never written back.
 
+mod error;
+
+pub use error::{Result, StatusError};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
@@ -180,7 +185,7 @@ fn make_private(status_dir: &Path, db: &Path) -> std::io::Result<()> {
 }
 
 /// The summary of one pair's status; empty when the pair was never synced.
-pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>, rusqlite::Error> {
+pub fn summary(status_dir: &Path, pair: &str) -> Result<Vec<CollectionSummary>> {
     let path = path_for(status_dir, pair);
     if !path.exists() {
         return Ok(Vec::new());
@@ -336,6 +341,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 pub struct Status {
     conn: Mutex<Connection>,
     /// Test hook: after this many more writes, writes fail (-1: never).
+    #[cfg(any(test, feature = "testing"))]
     fail_after: AtomicI64,
 }
 
@@ -346,23 +352,19 @@ impl std::fmt::Debug for Status {
 }
 
 impl Status {
-    fn from_conn(mut conn: Connection) -> rusqlite::Result<Status> {
+    fn from_conn(mut conn: Connection) -> Result<Status> {
         migrate(&mut conn)?;
         Ok(Status {
             conn: Mutex::new(conn),
+            #[cfg(any(test, feature = "testing"))]
             fail_after: AtomicI64::new(-1),
         })
     }
 
     /// Opens (creating it and `status_dir` when missing) the status of `pair`.
-    pub fn open(status_dir: &Path, pair: &str) -> rusqlite::Result<Status> {
+    pub fn open(status_dir: &Path, pair: &str) -> Result<Status> {
         let path = path_for(status_dir, pair);
-        make_private(status_dir, &path).map_err(|e| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("creating {}: {e}", status_dir.display())),
-            )
-        })?;
+        make_private(status_dir, &path).map_err(|e| StatusError::io("creating", status_dir, e))?;
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -371,13 +373,13 @@ impl Status {
     }
 
     /// An empty status that lives in memory only.
-    pub fn in_memory() -> rusqlite::Result<Status> {
+    pub fn in_memory() -> Result<Status> {
         Status::from_conn(Connection::open_in_memory()?)
     }
 
     /// The status of `pair` copied into memory: reads see the last sync, writes go nowhere.
     /// Creates no file and no directory.
-    pub fn open_dry(status_dir: &Path, pair: &str) -> rusqlite::Result<Status> {
+    pub fn open_dry(status_dir: &Path, pair: &str) -> Result<Status> {
         let path = path_for(status_dir, pair);
         if !path.exists() {
             return Status::in_memory();
@@ -391,28 +393,19 @@ impl Status {
             return Status::copy_into_memory(&disk);
         }
         // Another schema: migrate a scratch copy (refuses a newer one), never the original.
-        let scratch = tempfile::NamedTempFile::new().map_err(|e| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("scratch copy of {}: {e}", path.display())),
-            )
-        })?;
+        let scratch = tempfile::NamedTempFile::new()
+            .map_err(|e| StatusError::io("making a scratch copy of", &path, e))?;
         drop(disk);
-        std::fs::copy(&path, scratch.path()).map_err(|e| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("copying {}: {e}", path.display())),
-            )
-        })?;
+        std::fs::copy(&path, scratch.path()).map_err(|e| StatusError::io("copying", &path, e))?;
         let mut conn = Connection::open(scratch.path())?;
         migrate(&mut conn)?;
         Status::copy_into_memory(&conn)
     }
 
-    fn copy_into_memory(src: &Connection) -> rusqlite::Result<Status> {
+    fn copy_into_memory(src: &Connection) -> Result<Status> {
         let status = Status::in_memory()?;
         {
-            let mut mem = status.conn.lock().unwrap();
+            let mut mem = status.conn.lock().unwrap_or_else(|e| e.into_inner());
             copy_tables(src, &mut mem)?;
         }
         Ok(status)
@@ -420,36 +413,40 @@ impl Status {
 
     /// Test hook: after `n` more successful writes, every write fails, as if the process
     /// died between a storage write and the status commit.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn fail_writes_after(&self, n: i64) {
         self.fail_after.store(n, Ordering::SeqCst);
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         self.injected_failure()?;
-        f(&self.conn.lock().unwrap())
+        Ok(f(&self.conn.lock().unwrap_or_else(|e| e.into_inner()))?)
     }
 
-    /// Counts one write down for [`Status::fail_writes_after`]; fails once it is spent.
+    /// Counts one write down for the test hook `fail_writes_after`; fails once it is spent.
+    /// Without the `testing` feature there is no hook and nothing fails here.
     fn injected_failure(&self) -> rusqlite::Result<()> {
-        let left = self.fail_after.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-                Some("injected status write failure".into()),
-            ));
-        }
-        if left > 0 {
-            self.fail_after.store(left - 1, Ordering::SeqCst);
+        #[cfg(any(test, feature = "testing"))]
+        {
+            let left = self.fail_after.load(Ordering::SeqCst);
+            if left == 0 {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    Some("injected status write failure".into()),
+                ));
+            }
+            if left > 0 {
+                self.fail_after.store(left - 1, Ordering::SeqCst);
+            }
         }
         Ok(())
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        f(&self.conn.lock().unwrap())
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        Ok(f(&self.conn.lock().unwrap_or_else(|e| e.into_inner()))?)
     }
 
-    pub fn collection(&self, name: &str) -> rusqlite::Result<Option<CollectionRow>> {
+    pub fn collection(&self, name: &str) -> Result<Option<CollectionRow>> {
         self.read(|c| {
             c.query_row(
                 "SELECT name, a_href, b_href, last_sync, a_token, b_token, noop_digest
@@ -475,7 +472,7 @@ impl Status {
     }
 
     /// Every collection recorded for the pair.
-    pub fn collections(&self) -> rusqlite::Result<Vec<CollectionRow>> {
+    pub fn collections(&self) -> Result<Vec<CollectionRow>> {
         let names: Vec<String> = self.read(|c| {
             let mut stmt = c.prepare("SELECT name FROM collections ORDER BY name")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
@@ -491,7 +488,7 @@ impl Status {
     }
 
     /// Records where a collection lives (keeps its tokens and last sync).
-    pub fn set_collection(&self, name: &str, a_href: &str, b_href: &str) -> rusqlite::Result<()> {
+    pub fn set_collection(&self, name: &str, a_href: &str, b_href: &str) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO collections (name, a_href, b_href) VALUES (?1, ?2, ?3)
@@ -502,7 +499,7 @@ impl Status {
         })
     }
 
-    pub fn set_last_sync(&self, name: &str, at: DateTime<Utc>) -> rusqlite::Result<()> {
+    pub fn set_last_sync(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "UPDATE collections SET last_sync = ?2 WHERE name = ?1",
@@ -513,7 +510,7 @@ impl Status {
     }
 
     /// Stores the sync tokens to ask for changes next time (`None`: list fully).
-    pub fn set_tokens(&self, name: &str, a: Option<&str>, b: Option<&str>) -> rusqlite::Result<()> {
+    pub fn set_tokens(&self, name: &str, a: Option<&str>, b: Option<&str>) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "UPDATE collections SET a_token = ?2, b_token = ?3 WHERE name = ?1",
@@ -523,7 +520,7 @@ impl Status {
         })
     }
 
-    pub fn set_noop_digest(&self, name: &str, digest: Option<&str>) -> rusqlite::Result<()> {
+    pub fn set_noop_digest(&self, name: &str, digest: Option<&str>) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "UPDATE collections SET noop_digest = ?2 WHERE name = ?1",
@@ -534,7 +531,7 @@ impl Status {
     }
 
     /// Forgets a collection, its items, conflicts and metadata.
-    pub fn forget_collection(&self, name: &str) -> rusqlite::Result<()> {
+    pub fn forget_collection(&self, name: &str) -> Result<()> {
         self.write(|c| {
             c.execute_batch("BEGIN")?;
             let r = (|| {
@@ -558,7 +555,7 @@ impl Status {
     }
 
     /// All item rows of a collection, by ident: the one query of a sync.
-    pub fn items(&self, collection: &str) -> rusqlite::Result<Rows> {
+    pub fn items(&self, collection: &str) -> Result<Rows> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash
@@ -591,7 +588,7 @@ impl Status {
         })
     }
 
-    pub fn item_count(&self, collection: &str) -> rusqlite::Result<usize> {
+    pub fn item_count(&self, collection: &str) -> Result<usize> {
         self.read(|c| {
             c.query_row(
                 "SELECT COUNT(*) FROM items WHERE collection = ?1",
@@ -603,25 +600,25 @@ impl Status {
     }
 
     /// Records (inserts or replaces) one item row; a row with neither side is deleted.
-    pub fn put_item(&self, collection: &str, row: &ItemRow) -> rusqlite::Result<()> {
+    pub fn put_item(&self, collection: &str, row: &ItemRow) -> Result<()> {
         self.write(|c| put_row(c, collection, row))
     }
 
-    pub fn remove_item(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
+    pub fn remove_item(&self, collection: &str, ident: &str) -> Result<()> {
         self.write(|c| remove_row(c, collection, ident))
     }
 
     /// Applies `changes` in order in one transaction (one commit for a whole batch of items).
-    /// With the test hook of [`Status::fail_writes_after`] armed, the changes before the
+    /// With the test hook `fail_writes_after` armed, the changes before the
     /// injected failure are committed and the rest lost, as if the process died there.
-    pub fn apply(&self, collection: &str, changes: &[RowChange]) -> rusqlite::Result<()> {
-        let c = self.conn.lock().unwrap();
+    pub fn apply(&self, collection: &str, changes: &[RowChange]) -> Result<()> {
+        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         c.execute_batch("BEGIN")?;
         let mut result = Ok(());
         for change in changes {
             if let Err(e) = self.injected_failure() {
                 c.execute_batch("COMMIT")?;
-                return Err(e);
+                return Err(e.into());
             }
             result = match change {
                 RowChange::Put(row) => put_row(&c, collection, row),
@@ -633,16 +630,16 @@ impl Status {
             }
         }
         match result {
-            Ok(()) => c.execute_batch("COMMIT"),
+            Ok(()) => Ok(c.execute_batch("COMMIT")?),
             Err(e) => {
                 c.execute_batch("ROLLBACK").ok();
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
     /// The `keep both` operations an earlier run began and did not finish.
-    pub fn pending(&self, collection: &str) -> rusqlite::Result<Vec<Pending>> {
+    pub fn pending(&self, collection: &str) -> Result<Vec<Pending>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT ident, renamed, b_hash, renamed_hash FROM pending WHERE collection = ?1",
@@ -659,7 +656,7 @@ impl Status {
         })
     }
 
-    pub fn set_pending(&self, collection: &str, p: &Pending) -> rusqlite::Result<()> {
+    pub fn set_pending(&self, collection: &str, p: &Pending) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO pending (collection, ident, renamed, b_hash, renamed_hash)
@@ -670,16 +667,12 @@ impl Status {
         })
     }
 
-    pub fn clear_pending(&self, collection: &str, ident: &str) -> rusqlite::Result<()> {
+    pub fn clear_pending(&self, collection: &str, ident: &str) -> Result<()> {
         self.write(|c| clear_pending_row(c, collection, ident))
     }
 
     /// Replaces the unresolved conflicts of a collection with `conflicts` (ident, reason).
-    pub fn set_conflicts(
-        &self,
-        collection: &str,
-        conflicts: &[(String, String)],
-    ) -> rusqlite::Result<()> {
+    pub fn set_conflicts(&self, collection: &str, conflicts: &[(String, String)]) -> Result<()> {
         self.write(|c| {
             c.execute_batch("BEGIN")?;
             let r = (|| {
@@ -705,7 +698,7 @@ impl Status {
 
     /// The last synced value of a metadata key: `None` never synced, `Some(None)` synced as
     /// unset.
-    pub fn meta(&self, collection: &str, key: &str) -> rusqlite::Result<Option<Option<String>>> {
+    pub fn meta(&self, collection: &str, key: &str) -> Result<Option<Option<String>>> {
         self.read(|c| {
             c.query_row(
                 "SELECT value FROM meta WHERE collection = ?1 AND key = ?2",
@@ -716,12 +709,7 @@ impl Status {
         })
     }
 
-    pub fn set_meta(
-        &self,
-        collection: &str,
-        key: &str,
-        value: Option<&str>,
-    ) -> rusqlite::Result<()> {
+    pub fn set_meta(&self, collection: &str, key: &str, value: Option<&str>) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO meta (collection, key, value) VALUES (?1, ?2, ?3)",

@@ -1,4 +1,4 @@
-//! The same scenarios against every server: Radicale and Xandikos (from the test venv), and
+//! The same scenarios against every server (13, and `check --online`): Radicale and Xandikos (from the test venv), and
 //! DAViCal, Cyrus, SabreDAV, SOGo and Calypso (Debian packages, tests/servers/). Each server
 //! is one module, so `cargo test --test servers_conformance cyrus::` runs one server
 //! (`scripts/test --server cyrus`). What a server does differently is declared in
@@ -18,12 +18,12 @@ macro_rules! conformance {
 
             #[test]
             fn discovery_finds_the_calendars() {
-                sc::discovery_from(KIND, Coll::Calendar, &cf::discovery_url_of(KIND));
+                cf::discovery_finds_or_declared(KIND, Coll::Calendar);
             }
 
             #[test]
             fn discovery_finds_the_address_books() {
-                sc::discovery_from(KIND, Coll::AddressBook, &cf::discovery_url_of(KIND));
+                cf::discovery_finds_or_declared(KIND, Coll::AddressBook);
             }
 
             #[test]
@@ -69,6 +69,11 @@ macro_rules! conformance {
             #[test]
             fn kill9_during_a_500_item_upload_converges() {
                 cf::kill9_during_upload_converges(KIND);
+            }
+
+            #[test]
+            fn check_online_reports_the_declared_capabilities() {
+                cf::check_online_reports_the_declared_capabilities(KIND);
             }
 
             #[test]

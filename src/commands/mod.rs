@@ -22,7 +22,8 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Discover(args) => discover::run(config, &args.pairs, cli.quiet).await,
         Command::Metasync(args) => metasync::run(config, args, cli.quiet).await,
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
-        Command::Check => check::run(config),
+        Command::Check(args) if args.online => check::run_online(config, &args.storages).await,
+        Command::Check(_) => check::run(config),
         Command::Status(args) => status::run(config, &args.pairs),
         Command::ImportVdirsyncer(_) | Command::Completions(_) | Command::Man => {
             unreachable!("run() handles the commands that need no config")

@@ -192,6 +192,12 @@ fn construct(
             .map(|s| Arc::new(s) as Arc<dyn Storage>)
             .map_err(|e| crate::commands::chain(&e))
         }
+        StorageParams::Dav(_) if st.ty != StorageType::Http => {
+            let opts = dav_options(st, kind, password)?;
+            DavStorage::new(opts)
+                .map(|s| Arc::new(s) as Arc<dyn Storage>)
+                .map_err(|e| crate::commands::chain(&e))
+        }
         StorageParams::Dav(dav) => {
             let url = url::Url::parse(&dav.url).map_err(|e| format!("url {:?}: {e}", dav.url))?;
             let mut transport = TransportOptions::new(url);
@@ -232,6 +238,43 @@ fn construct(
             built.map_err(|e| crate::commands::chain(&e))
         }
     }
+}
+
+/// The options of a `caldav`/`carddav` storage (`check --online` builds the storage itself
+/// to ask it what the server supports).
+pub fn dav_options(
+    st: &StorageConfig,
+    kind: ItemKind,
+    password: Option<Secret>,
+) -> Result<DavOptions, String> {
+    let StorageParams::Dav(dav) = &st.params else {
+        return Err("not a CalDAV/CardDAV storage".to_owned());
+    };
+    let url = url::Url::parse(&dav.url).map_err(|e| format!("url {:?}: {e}", dav.url))?;
+    let mut transport = TransportOptions::new(url);
+    transport.username = dav.username.clone();
+    transport.password = password;
+    transport.auth = match dav.auth {
+        AuthChoice::Basic => AuthMode::Basic,
+        AuthChoice::Digest => AuthMode::Digest,
+        AuthChoice::Bearer => AuthMode::Bearer,
+        AuthChoice::Guess => AuthMode::Guess,
+    };
+    transport.verify = match &dav.verify {
+        VerifyChoice::Yes => Verify::Yes,
+        VerifyChoice::No => Verify::No,
+        VerifyChoice::CaBundle(p) => Verify::CaBundle(p.clone()),
+    };
+    transport.verify_fingerprint = dav.verify_fingerprint.clone();
+    transport.client_cert = dav.client_cert.clone();
+    transport.timeout = dav.timeout;
+    transport.max_connections = dav.max_connections;
+    let mut opts = DavOptions::new(transport, kind);
+    opts.start = dav.start_date;
+    opts.end = dav.end_date;
+    opts.item_types = dav.item_types.clone().unwrap_or_default();
+    opts.multiget_batch = dav.batch_size;
+    Ok(opts)
 }
 
 fn read_only(s: Arc<dyn Storage>) -> Arc<dyn Storage> {

@@ -2,9 +2,10 @@
 //! so that the resolving layer can point at it.
 //!
 //! A storage is one flat struct holding the keys of every type (`deny_unknown_fields` rejects
-//! a misspelled key with serde's own span), and [`RawStorage::check_keys`] then rejects the
-//! keys its `type` does not take. This two-step form is used instead of an internally tagged
-//! enum because serde buffers tagged enums, which loses the spans of the keys inside.
+//! a misspelled key with serde's own span), and the resolving layer then rejects (through
+//! [`RawStorage::present_keys`]) the keys its `type` does not take. This two-step form is
+//! used instead of an internally tagged enum because serde buffers tagged enums, which loses
+//! the spans of the keys inside.
 //!
 //! Values with several accepted shapes (`password`, `verify`, `collections` entries,
 //! `conflict_resolution`, dates, `timeout`) have hand-written visitors rather than

@@ -143,7 +143,7 @@ fn write_pair(
     src: &PairSource,
     collections: &[CollectionStatus],
     force: bool,
-) -> rusqlite::Result<Option<usize>> {
+) -> Result<Option<usize>, crate::status::StatusError> {
     let existing = status.collections()?;
     if !existing.is_empty() {
         if !force {

@@ -304,8 +304,9 @@ pub async fn vanished(
         fail(
             Action::Record,
             format!(
-                "pair {}: forgetting collection {name} in the status: {e}",
-                pair.name
+                "pair {}: forgetting collection {name} in the status: {}",
+                pair.name,
+                crate::errors::render(&e)
             ),
             None,
         );

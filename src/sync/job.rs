@@ -23,7 +23,7 @@ use super::plan::{self, PlanContext, PlanInput};
 use super::read::Snapshot;
 use super::side::{BySide, Side};
 use super::Strategy;
-use crate::status::{Rows, Status};
+use crate::status::{Rows, Status, StatusError};
 
 /// How many item writes of one collection run at once.
 pub(super) const WRITE_CONCURRENCY: usize = 8;
@@ -104,8 +104,11 @@ impl<'a> CollectionJob<'a> {
     }
 
     /// A status read or write that failed, worded `<pair/collection>: <what>: <error>`.
-    pub(super) fn status_failed(&self, what: &str, e: impl std::fmt::Display) -> Done {
-        self.fail(Action::Record, format!("{}: {what}: {e}", self.at))
+    pub(super) fn status_failed(&self, what: &str, e: StatusError) -> Done {
+        self.fail(
+            Action::Record,
+            format!("{}: {what}: {}", self.at, crate::errors::render(&e)),
+        )
     }
 
     /// Syncs the collection; returns the number of failures reported.

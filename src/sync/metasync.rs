@@ -13,6 +13,7 @@ use super::event::{Action, Event, Failure, Reporter, Scope};
 use super::policy::{self, Verdict};
 use super::{collections, describe, open_status, pair_failed, scope, storages};
 use super::{BySide, PairSpec, Side, Strategy};
+use crate::errors::render;
 use crate::status::Status;
 
 /// What to do with one key.
@@ -149,7 +150,13 @@ async fn sync_key(
     };
     let last = match status.meta(name, key.as_str()) {
         Ok(l) => l,
-        Err(e) => return fail(reporter, at, format!("{at}: reading the status: {e}")),
+        Err(e) => {
+            return fail(
+                reporter,
+                at,
+                format!("{at}: reading the status: {}", render(&e)),
+            )
+        }
     };
     let mut d = decide(
         values.a.as_deref(),
@@ -248,7 +255,7 @@ fn record(
         fail(
             reporter,
             at,
-            format!("{at}: recording metadata in the status: {e}"),
+            format!("{at}: recording metadata in the status: {}", render(&e)),
         );
     }
 }

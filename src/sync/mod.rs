@@ -222,7 +222,10 @@ async fn sync_collections(
             reporter.event(&Event::Failed(Failure::new(
                 at.clone(),
                 Action::Record,
-                format!("{at}: recording the collection in the status: {e}"),
+                format!(
+                    "{at}: recording the collection in the status: {}",
+                    crate::errors::render(&e)
+                ),
             )));
             continue;
         }
@@ -297,9 +300,10 @@ pub(crate) fn open_status(
                 pair,
                 Action::Record,
                 format!(
-                    "pair {}: opening the status {}: {e}",
+                    "pair {}: opening the status {}: {}",
                     pair.name,
-                    crate::status::path_for(status_dir, &pair.name).display()
+                    crate::status::path_for(status_dir, &pair.name).display(),
+                    crate::errors::render(&e)
                 ),
             );
             None

@@ -21,11 +21,17 @@
 //! The engine that pairs two storages and the status it keeps live in the `davsync` binary
 //! crate; this crate never depends on them and never prints.
 
+// The storages report through errors and `tracing`, never to the terminal: the binary owns
+// stdout and stderr.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod dav;
 pub mod error;
 pub mod http;
 pub mod item;
 pub mod localfs;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod net;
 pub mod remember;

@@ -10,6 +10,10 @@
 //! is never written", "an interrupted sync converges". Counting and failing at the storage
 //! boundary is the only honest way to check them.
 
+// Test support only (behind the `testing` feature): a poisoned lock here is a test that
+// already failed, so unwrapping it is the clearest report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;

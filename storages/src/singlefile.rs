@@ -386,19 +386,13 @@ impl Storage for SingleFile {
             });
         };
         blocking(move || {
-            let rd = match fs::read_dir(&dir) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(Error::io(dir.display(), e)),
-            };
             let mut out = Vec::new();
-            for entry in rd {
-                let entry = entry.map_err(|e| Error::io(dir.display(), e))?;
+            for entry in crate::vdir::visible_entries(&dir)? {
                 let fname = entry.file_name();
                 let Some(fname) = fname.to_str() else {
                     continue;
                 };
-                if fname.starts_with('.') || fname.len() < prefix.len() + suffix.len() + 1 {
+                if fname.len() < prefix.len() + suffix.len() + 1 {
                     continue;
                 }
                 let Some(name) = fname

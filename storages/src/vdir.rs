@@ -196,6 +196,25 @@ pub fn file_stem_for_uid(uid: &str) -> String {
     }
 }
 
+/// The entries of a folder that are not hidden (a name beginning with `.`), as collection
+/// discovery sees them: a folder that does not exist holds nothing. The one walk behind the
+/// discovery of vdir collections (sub-folders) and singlefile collections (files).
+pub(crate) fn visible_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir.display(), e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io(dir.display(), e))?;
+        if !entry.file_name().as_encoded_bytes().starts_with(b".") {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
 /// The etag of a file, from metadata only. Public so that a status imported from another
 /// tool can be given the etags this storage will list.
 pub fn etag_of(meta: &fs::Metadata) -> Etag {
@@ -517,14 +536,8 @@ impl Storage for Vdir {
     async fn discover(&self) -> Result<Vec<Collection>> {
         let root = self.path.clone();
         blocking(move || {
-            let rd = match fs::read_dir(&root) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(Error::io(root.display(), e)),
-            };
             let mut out = Vec::new();
-            for entry in rd {
-                let entry = entry.map_err(|e| Error::io(root.display(), e))?;
+            for entry in visible_entries(&root)? {
                 let fname = entry.file_name();
                 let Some(name) = fname.to_str() else {
                     tracing::warn!(
@@ -533,9 +546,6 @@ impl Storage for Vdir {
                     );
                     continue;
                 };
-                if name.starts_with('.') {
-                    continue;
-                }
                 // Follows symlinks: a linked calendar folder is a collection too.
                 match fs::metadata(entry.path()) {
                     Ok(m) if m.is_dir() => {}

@@ -184,8 +184,15 @@ async fn an_unchanged_collection_costs_no_request_and_a_moved_token_one_report()
         .mount(&server)
         .await;
     let store = Arc::new(InMemory::new());
+    run(&server, &store, ItemKind::Calendar)
+        .discover()
+        .await
+        .unwrap();
+    // The first discovery asks no token (a first sync has none to compare); later ones do.
     let s = run(&server, &store, ItemKind::Calendar);
     let found = s.discover().await.unwrap();
+    let asked = requests(&server).await.last().unwrap().body.clone();
+    assert!(String::from_utf8(asked).unwrap().contains("sync-token"));
     server.reset().await;
     Mock::given(method("REPORT"))
         .and(path("/alice/home/"))

@@ -375,9 +375,12 @@ async fn a_500_on_an_update_is_reported_as_a_server_error() {
 
 /// An item store that takes every PUT and DELETE whatever its preconditions say, as SOGo
 /// and Calypso do, and answers PROPFIND Depth 0 on an item with its etag.
+/// Path -> (etag, body).
+type Items = std::collections::HashMap<String, (String, Vec<u8>)>;
+
 #[derive(Clone, Default)]
 struct Lenient {
-    items: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>>,
+    items: Arc<std::sync::Mutex<Items>>,
     version: Arc<AtomicUsize>,
 }
 
@@ -601,4 +604,145 @@ async fn a_refused_mkcol_names_the_collection_and_says_why() {
         text.contains("\"friends\"") && text.contains("cannot create address books"),
         "{text}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// SOGo: colors as #RRGGBBAA only
+
+#[tokio::test]
+async fn a_color_refused_as_rrggbb_is_sent_again_opaque_as_rrggbbaa() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPPATCH"))
+        .and(body_string_contains("#FF8800FF"))
+        .respond_with(ms(
+            r#"<multistatus xmlns="DAV:" xmlns:a="http://apple.com/ns/ical/">
+            <response><href>/cal/</href><propstat><prop><a:calendar-color/></prop>
+            <status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPPATCH"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"<D:error xmlns:D="DAV">Bad color format (should be '#XXXXXXXX').</D:error>"#,
+        ))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    s.set_meta(
+        &collection(&server, "/cal/"),
+        davsync_storages::MetaKey::Color,
+        Some("#FF8800"),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_bare_file_name_is_read_from_the_collection_not_the_server_root() {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(ResponseTemplate::new(400))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/cal/a.ics"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("ETag", "\"a\"")
+                .set_body_raw(ics("a").into_bytes(), "text/calendar"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let got = s
+        .get_many(&collection(&server, "/cal/"), &[Href("a.ics".into())])
+        .await
+        .unwrap();
+    assert!(got[0].1.is_ok(), "{:?}", got[0].1);
+}
+
+#[tokio::test]
+async fn an_empty_multistatus_for_an_item_means_it_is_not_there() {
+    // Calypso answers a PROPFIND on a missing item with an empty 207.
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(r#"<ns0:multistatus xmlns:ns0="DAV:" />"#))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cal/c.ics"))
+        .and(header("if-none-match", "*"))
+        .respond_with(ResponseTemplate::new(201).insert_header("ETag", "abc"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201).insert_header("ETag", "probe"))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let s = guarded(&server);
+    let (_, etag) = s
+        .upload(&collection(&server, "/cal/"), &item("c"))
+        .await
+        .unwrap();
+    assert_eq!(etag.as_str(), "abc");
+}
+
+#[tokio::test]
+async fn a_sync_collection_answer_without_a_token_gives_way_to_the_getctag() {
+    // Calypso answers sync-collection with a full listing and no sync-token.
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(ms(listing(&["/cal/a.ics"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "0"))
+        .and(body_string_contains("getctag"))
+        .respond_with(ms(
+            r#"<d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:response>
+            <d:href>/cal/</d:href><d:propstat><d:prop><cs:getctag>c1</cs:getctag></d:prop>
+            <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PROPFIND"))
+        .and(header("depth", "1"))
+        .respond_with(ms(listing(&["/cal/a.ics", "/cal/b.ics"])))
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let c = s
+        .changes(&collection(&server, "/cal/"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.token.as_ref().map(|t| t.as_str()), Some("ctag:c1"));
+    assert!(c.complete);
+    assert_eq!(c.changed.len(), 2);
+}
+
+#[tokio::test]
+async fn a_probe_item_left_by_a_killed_run_is_never_listed_and_is_removed() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(ms(listing(&["/cal/a.ics", "/cal/davsync-probe-1b2c.ics"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/cal/davsync-probe-1b2c.ics"))
+        .and(header("if-match", "\"e-/cal/davsync-probe-1b2c.ics\""))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/cal/", ItemKind::Calendar)).unwrap();
+    let listed = s.list(&collection(&server, "/cal/")).await.unwrap();
+    let hrefs: Vec<&str> = listed.iter().map(|r| r.href.as_str()).collect();
+    assert_eq!(hrefs, vec!["/cal/a.ics"]);
 }

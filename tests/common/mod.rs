@@ -7,6 +7,7 @@
 
 pub mod conformance;
 pub mod dav_scenarios;
+pub mod fault_proxy;
 pub mod plain_http;
 pub mod servers;
 pub mod tls;

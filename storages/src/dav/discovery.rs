@@ -49,6 +49,8 @@ pub(super) struct Found {
     pub collections: Vec<Url>,
     /// The change tokens the listing carried, by collection URL.
     pub tokens: HashMap<String, ListedTokens>,
+    /// Whether the listing asked for any token.
+    asked_tokens: bool,
 }
 
 /// One collection's change tokens as the home-set listing gave them.
@@ -58,7 +60,8 @@ pub(crate) struct ListedTokens {
     pub ctag: Option<String>,
 }
 
-/// Which token the listing asks for, learned from the first full discovery.
+/// Which token later listings ask for: `sync-token` first, the next candidate when the
+/// collections came without it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum TokenProperty {
@@ -178,14 +181,8 @@ pub(super) async fn discover(s: &DavStorage) -> Result<Found> {
         }
         match list_homes(s, &homes, r.token_property, &r.scheduling).await {
             Ok(found) => {
-                keep(
-                    s,
-                    r.found_at,
-                    r.principal,
-                    r.token_property,
-                    &r.scheduling,
-                    &found,
-                );
+                let property = next_token_property(r.token_property, &found);
+                keep(s, r.found_at, r.principal, property, &r.scheduling, &found);
                 return Ok(found);
             }
             // Credentials refused or the server unreachable: asking elsewhere would not help.
@@ -198,38 +195,35 @@ pub(super) async fn discover(s: &DavStorage) -> Result<Found> {
     }
     let mut scheduling = Vec::new();
     let (principal, homes) = find_homes(s, &mut scheduling).await?;
-    let found = list_homes_with(s, &homes, both_tokens(s), &scheduling).await?;
-    let property = token_property(&found);
+    // No token asked: a first sync has none to compare, and a server may compute a token by
+    // reading every item of every collection (Radicale, cold: more than the request timeout
+    // for a few thousand items on a busy machine). Later listings ask the sync token.
+    let found = list_homes_with(s, &homes, ListingTokens::default(), &scheduling).await?;
     keep(
         s,
         now_secs(),
         principal.map(|p| p.to_string()),
-        property,
+        TokenProperty::SyncToken,
         &scheduling,
         &found,
     );
     Ok(found)
 }
 
-/// The token the collections of our kind carry: the one later listings ask for. With no
-/// collection to tell, the sync token (the usual one).
-fn token_property(found: &Found) -> TokenProperty {
-    if found.tokens.is_empty() || found.tokens.values().any(|t| t.sync_token.is_some()) {
-        TokenProperty::SyncToken
-    } else if found.tokens.values().any(|t| t.ctag.is_some()) {
-        TokenProperty::Getctag
-    } else {
-        TokenProperty::None
+/// The token the next listing asks for: the one asked, unless the collections of our kind
+/// came without it; then the next candidate (`sync-token`, then `getctag`, then none).
+fn next_token_property(asked: TokenProperty, found: &Found) -> TokenProperty {
+    let carried = match asked {
+        TokenProperty::SyncToken => found.tokens.values().any(|t| t.sync_token.is_some()),
+        TokenProperty::Getctag => found.tokens.values().any(|t| t.ctag.is_some()),
+        TokenProperty::None => true,
+    };
+    if carried || found.tokens.is_empty() || !found.asked_tokens {
+        return asked;
     }
-}
-
-/// The first listing asks both tokens (to learn which the server has), unless the storage
-/// never compares tokens (filtered listings).
-fn both_tokens(s: &DavStorage) -> ListingTokens {
-    let wanted = s.compares_tokens();
-    ListingTokens {
-        sync_token: wanted,
-        ctag: wanted,
+    match asked {
+        TokenProperty::SyncToken => TokenProperty::Getctag,
+        _ => TokenProperty::None,
     }
 }
 
@@ -300,6 +294,7 @@ async fn list_homes_with(
         homes: homes.to_vec(),
         collections: Vec::new(),
         tokens: HashMap::new(),
+        asked_tokens: tokens.sync_token || tokens.ctag,
     };
     for home in homes {
         let listing = listing(s, home, tokens).await?;

@@ -35,6 +35,15 @@ impl Preconditions {
     }
 }
 
+/// The file name prefix of scratch items.
+const PROBE_PREFIX: &str = "davsync-probe-";
+
+/// True for the href of a scratch item: never an item to sync (one is left behind when
+/// davsync is killed during the probe).
+pub(super) fn is_probe_href(href: &str) -> bool {
+    proto::last_segment(href.trim_end_matches('/')).starts_with(PROBE_PREFIX)
+}
+
 /// The etag no item ever has, for the wrong `If-Match` of the probe.
 const WRONG_ETAG: &str = "\"davsync-probe-no-such-etag\"";
 
@@ -57,7 +66,7 @@ impl DavStorage {
     /// Probes the server on a scratch item in `collection` (created, written over with
     /// `If-None-Match: *`, deleted with a wrong `If-Match`, then removed).
     pub async fn probe_preconditions(&self, collection: &Url) -> Result<Preconditions> {
-        let uid = format!("davsync-probe-{}", uuid::Uuid::new_v4());
+        let uid = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4());
         let url = collection
             .join(&format!("{uid}{}", self.ext()))
             .map_err(|e| Error::new(ErrorKind::InvalidData, uid.clone()).with_source(e))?;
@@ -101,6 +110,34 @@ impl DavStorage {
         Ok(found)
     }
 
+    /// Leaves scratch items out of a listing, and removes them from the server (a run killed
+    /// during its probe leaves one behind), conditional on the listed etag.
+    pub(super) async fn drop_probe_items(
+        &self,
+        collection: &Url,
+        entries: &mut Vec<proto::ListEntry>,
+    ) {
+        let (probes, items): (Vec<_>, Vec<_>) =
+            entries.drain(..).partition(|e| is_probe_href(&e.href));
+        *entries = items;
+        for p in probes {
+            let Ok(url) = collection.join(&p.href) else {
+                continue;
+            };
+            let mut req = Request::new(net::Method::DELETE, url);
+            if let Some(etag) = &p.etag {
+                match req.clone().header(IF_MATCH, etag) {
+                    Ok(r) => req = r,
+                    Err(_) => continue,
+                }
+            }
+            match self.client().send(&req).await {
+                Ok(r) => tracing::debug!("{}: removed a leftover probe item", r.describe()),
+                Err(e) => tracing::debug!("removing a leftover probe item: {e}"),
+            }
+        }
+    }
+
     /// True when davsync must check etags itself before writing to this server.
     async fn unenforced(&self, collection: &Url) -> Result<bool> {
         let Some(cell) = &self.preconditions else {
@@ -118,8 +155,9 @@ impl DavStorage {
         Ok(!p.enforced())
     }
 
-    /// The item's etag now (PROPFIND Depth 0), `None` when it does not exist.
-    async fn current_etag(&self, url: &Url) -> Result<Option<Option<String>>> {
+    /// The item's etag now (PROPFIND Depth 0), `None` when it does not exist: a 404/410, or a
+    /// multistatus without it (Calypso answers an empty 207 for a missing item).
+    async fn current_etag(&self, url: &Url) -> Result<Option<String>> {
         let req = proto::list_request();
         let r = Request::dav(req.method, url.clone())
             .depth("0")
@@ -127,12 +165,8 @@ impl DavStorage {
         let resp = self.client().send(&r).await?;
         match resp.status.as_u16() {
             404 | 410 => Ok(None),
-            207 => {
-                let entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| {
-                    Error::new(ErrorKind::InvalidData, resp.describe()).with_source(e)
-                })?;
-                Ok(Some(entries.into_iter().find_map(|e| e.etag)))
-            }
+            207 => proto::first_prop_text(&resp.body, &resp.url, proto::names::GETETAG)
+                .map_err(|e| Error::new(ErrorKind::InvalidData, resp.describe()).with_source(e)),
             _ => Err(resp.error(net::Target::ItemRead)),
         }
     }
@@ -155,7 +189,7 @@ impl DavStorage {
                 ErrorKind::NotFound,
                 format!("{what}: gone from the server since it was listed"),
             )),
-            Some(Some(now)) if same_etag(&now, condition) => Ok(()),
+            Some(now) if same_etag(&now, condition) => Ok(()),
             Some(_) => Err(Error::new(
                 ErrorKind::PreconditionFailed,
                 format!(
@@ -198,6 +232,13 @@ fn same_etag(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_items_are_recognized_by_their_file_name() {
+        assert!(is_probe_href("/cal/davsync-probe-1234.ics"));
+        assert!(is_probe_href("/test/calendar/davsync-probe-1234"));
+        assert!(!is_probe_href("/cal/event-davsync-probe-1.ics"));
+    }
 
     #[test]
     fn etags_compare_in_their_strong_unquoted_form() {

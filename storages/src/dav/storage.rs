@@ -41,7 +41,7 @@ async fn hand_out(
     sink: &mpsc::Sender<Fetched>,
     seen: &mut HashSet<String>,
 ) -> bool {
-    if !seen.insert(d.href.clone()) {
+    if super::guard::is_probe_href(&d.href) || !seen.insert(d.href.clone()) {
         return true;
     }
     let href = Href(d.href);
@@ -311,6 +311,11 @@ impl DavStorage {
         self.kind
     }
 
+    /// The home sets the last discovery found.
+    pub(super) fn homes_found(&self) -> Vec<Url> {
+        self.homes.get().cloned().unwrap_or_default()
+    }
+
     pub(super) fn root(&self) -> &Url {
         &self.root
     }
@@ -396,6 +401,7 @@ impl DavStorage {
             entries = proto::parse_list(&resp.body, &resp.url).map_err(|e| invalid(&resp, e))?;
         }
         entries.retain(|e| e.is_item_for(self.kind));
+        self.drop_probe_items(url, &mut entries).await;
         Ok(entries)
     }
 
@@ -442,10 +448,7 @@ impl DavStorage {
     /// Multiget in batches, up to `parallel` at once: canonical href -> (etag, body) or why
     /// not.
     async fn multiget_raw(&self, url: &Url, hrefs: &[Href]) -> Result<HashMap<String, RawRead>> {
-        let paths: Vec<String> = hrefs
-            .iter()
-            .map(|h| proto::canonical_path(h.as_str()))
-            .collect();
+        let paths: Vec<String> = hrefs.iter().map(|h| member_path(url, h)).collect();
         let size = self.batch.load(Ordering::Relaxed);
         let chunks: Vec<Vec<String>> = paths.chunks(size).map(<[String]>::to_vec).collect();
         let mut batches = futures::stream::iter(chunks)
@@ -902,6 +905,15 @@ impl DavStorage {
             }
         };
 
+        if first.token.is_none() && !first.truncated {
+            // An answer without a sync-token (Calypso lists everything and gives none) is no
+            // way to see changes: the getctag is, when the collection has one.
+            tracing::debug!(collection = %url, "sync-collection gave no token, trying the getctag");
+            if let Some(changes) = self.ctag_changes(url, None).await? {
+                return Ok(Some(changes));
+            }
+        }
+
         // By href, the last page's word winning: a full listing of thousands of members
         // must not cost a scan of all the others per member.
         let mut changed: BTreeMap<String, ListEntry> = BTreeMap::new();
@@ -924,9 +936,9 @@ impl DavStorage {
             }
             let token = page.token.clone();
             if !page.truncated {
-                let changed = self
-                    .complete_etags(url, changed.into_values().collect())
-                    .await?;
+                let mut entries: Vec<ListEntry> = changed.into_values().collect();
+                self.drop_probe_items(url, &mut entries).await;
+                let changed = self.complete_etags(url, entries).await?;
                 return Ok(Some(Changes {
                     token: token.map(SyncToken),
                     changed,
@@ -971,6 +983,15 @@ impl DavStorage {
             return Ok(Ok(r));
         }
         Ok(Err(resp))
+    }
+}
+
+/// The canonical path of a member href: a relative href (the engine's `preferred_href`, a
+/// bare file name) is taken relative to the collection, not to the server root.
+fn member_path(collection: &Url, href: &Href) -> String {
+    match collection.join(href.as_str()) {
+        Ok(u) => proto::canonical_path(u.path()),
+        Err(_) => proto::canonical_path(href.as_str()),
     }
 }
 
@@ -1154,7 +1175,7 @@ impl Storage for DavStorage {
         Ok(hrefs
             .iter()
             .map(|href| {
-                let key = proto::canonical_path(href.as_str());
+                let key = member_path(&url, href);
                 let r = match raw.remove(&key) {
                     Some(Ok((etag, body))) => parse_item(self.kind, href, body).map(|i| (i, etag)),
                     Some(Err(ReadFailure::Item(f))) => Err(failure_error(href, f)),
@@ -1368,9 +1389,20 @@ impl Storage for DavStorage {
             ));
         };
         let url = self.collection_url(collection)?;
-        let resp = self
+        let mut resp = self
             .dav(&url, proto::proppatch_request(&[(prop, value)]))
             .await?;
+        if let (MetaProp::CalendarColor, Some(v), 400) = (prop, value, resp.status.as_u16()) {
+            // SOGo takes colors as #RRGGBBAA only (400 "Bad color format"): the same color,
+            // opaque.
+            if v.len() == 7 && v.starts_with('#') {
+                let opaque = format!("{v}FF");
+                tracing::debug!("{}: sending the color as {opaque}", resp.describe());
+                resp = self
+                    .dav(&url, proto::proppatch_request(&[(prop, Some(&opaque))]))
+                    .await?;
+            }
+        }
         if matches!(resp.status.as_u16(), 403 | 405 | 501) {
             // Calypso answers 501: the collection's properties cannot be changed at all.
             return Err(Error::new(

@@ -303,6 +303,9 @@ pub struct Client {
     retry: RetryPolicy,
     max_body: u64,
     base: Url,
+    /// What the last answered request used, for `check --online`: the auth scheme of the
+    /// `Authorization` header it carried, and the HTTP version of the answer.
+    seen: Mutex<(Option<String>, Option<reqwest::Version>)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -401,7 +404,23 @@ impl Client {
             retry: opts.retry.clone(),
             max_body: opts.max_response_bytes,
             base,
+            seen: Mutex::new((None, None)),
         })
+    }
+
+    /// The scheme of the credentials last sent (`Basic`, `Digest`, `Bearer`), `None` before
+    /// any were.
+    pub fn auth_scheme(&self) -> Option<String> {
+        self.seen.lock().expect("poisoned").0.clone()
+    }
+
+    /// The HTTP version of the last answer (`HTTP/1.1`, `HTTP/2.0`).
+    pub fn http_version(&self) -> Option<String> {
+        self.seen
+            .lock()
+            .expect("poisoned")
+            .1
+            .map(|v| format!("{v:?}"))
     }
 
     /// The configured URL, without user info.
@@ -609,6 +628,14 @@ impl Client {
             }
         };
         let status = resp.status();
+        {
+            let mut seen = self.seen.lock().expect("poisoned");
+            seen.1 = Some(resp.version());
+            if let Some(a) = &authorization {
+                let scheme = a.to_str().ok().and_then(|v| v.split_whitespace().next());
+                seen.0 = scheme.map(str::to_owned);
+            }
+        }
         let headers = std::mem::take(resp.headers_mut());
         if resp.content_length().is_some_and(|n| n > self.max_body) {
             return Err(SendError::TooLarge(self.max_body));

@@ -165,7 +165,7 @@ pub fn collections_request(depth: &'static str) -> DavRequest {
 
 /// Which change token a home-set listing asks of each collection (see
 /// [`home_listing_request`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ListingTokens {
     pub sync_token: bool,
     pub ctag: bool,

@@ -316,7 +316,10 @@ impl<'a> XmlIn<'a> {
                     return Ok((ns, local));
                 }
                 Ev::Text(t) if t.trim().is_empty() => {}
-                Ev::Text(_) | Ev::Eof | Ev::End => return Err(self.not_xml()),
+                // Only a prolog (declaration, DOCTYPE, comments) so far: the body was cut
+                // before its root, which a streaming reader must wait for, not refuse.
+                Ev::Eof => return Err(self.truncated()),
+                Ev::Text(_) | Ev::End => return Err(self.not_xml()),
             }
         }
     }
