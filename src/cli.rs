@@ -34,6 +34,16 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// How stderr is written: `text` for people, `json` for one JSON object per line
+    #[arg(
+        long = "log-format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,8 +59,8 @@ pub enum Command {
     Discover(PairsArgs),
 
     /// Sync the collection properties named in each pair's `metadata`
-    #[command(override_usage = "davsync metasync [PAIR[/COLLECTION]]...")]
-    Metasync(CollectionsArgs),
+    #[command(override_usage = "davsync metasync [PAIR[/COLLECTION]]... [--dry-run]")]
+    Metasync(MetasyncArgs),
 
     /// Give items without a UID, and duplicates of a UID, a fresh UID; rename vdir files
     /// whose name is not derived from the UID
@@ -81,6 +91,19 @@ pub enum Command {
     /// `interval` seconds
     #[command(override_usage = "davsync watch [PAIR]... [--ready-fd FD]")]
     Watch(WatchArgs),
+
+    /// Convert a vdirsyncer setup: write the equivalent davsync config and import
+    /// vdirsyncer's status
+    #[command(override_usage = "davsync import-vdirsyncer [--from PATH] [--to PATH] [--force]")]
+    ImportVdirsyncer(ImportArgs),
+
+    /// Print a completion script for bash, zsh, fish, elvish or powershell
+    #[command(override_usage = "davsync completions SHELL")]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff)
+    #[command(override_usage = "davsync man")]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +156,37 @@ pub struct WatchArgs {
     pub ready_fd: Option<i32>,
 }
 
+/// The format of stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// vdirsyncer's config (default: $VDIRSYNCER_CONFIG, $XDG_CONFIG_HOME/vdirsyncer/config,
+    /// ~/.vdirsyncer/config)
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+
+    /// The davsync config to write (default: where davsync looks for its config)
+    #[arg(long, value_name = "PATH")]
+    pub to: Option<PathBuf>,
+
+    /// Overwrite an existing davsync config, and replace an existing davsync status of the
+    /// imported pairs
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Connect to each CalDAV/CardDAV storage (or the named ones) and print what the server
@@ -173,6 +227,18 @@ pub struct CollectionsArgs {
     /// Pairs to act on, optionally restricted to one collection (default: all pairs)
     #[arg(value_name = "PAIR[/COLLECTION]")]
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetasyncArgs {
+    /// Pairs to act on, optionally restricted to one collection (default: all pairs)
+    #[arg(value_name = "PAIR[/COLLECTION]")]
+    pub targets: Vec<String>,
+
+    /// Print the metadata changes it would make (prefixed `Would: `) and change nothing
+    /// (no storage, no status)
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

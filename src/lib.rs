@@ -42,6 +42,8 @@ pub mod config;
 pub mod diff;
 pub mod errors;
 pub mod lock;
+pub mod logging;
+pub mod migrate;
 pub mod output;
 pub mod remember;
 pub mod repair;
@@ -74,7 +76,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
     {
         watch::ready::claim_fd(*fd)?;
     }
-    init_logging(cli.verbose, cli.quiet);
+    logging::init(cli.verbose, cli.quiet, cli.log_format);
+    match &cli.command {
+        cli::Command::ImportVdirsyncer(args) => return migrate::run(args, cli.config.as_deref()),
+        cli::Command::Completions(args) => return commands::shell::completions(args.shell),
+        cli::Command::Man => return commands::shell::man(),
+        _ => {}
+    }
     let path = config::locate(cli.config.as_deref())?;
     tracing::info!("reading config {}", path.display());
     let config = config::load(&path)?;
@@ -82,28 +90,4 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(commands::dispatch(&config, &cli))
-}
-
-/// Logs go to stderr: warnings by default, `-v` info, `-vv` debug (each HTTP request),
-/// `-vvv` trace, `-q` errors only. Only davsync's own crates get past `warn`, so no
-/// dependency's debug output (headers included) can reach the terminal.
-fn init_logging(verbose: u8, quiet: bool) {
-    let ours = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
-    };
-    let base = if quiet { "error" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "{base},davsync={ours},davsync_storages={ours}"
-    ));
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(verbose >= 2)
-        .without_time()
-        .try_init();
 }

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match davsync::run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", davsync::errors::render(err.as_ref()));
+            davsync::logging::error_line(&davsync::errors::render(err.as_ref()));
             ExitCode::from(2)
         }
     }

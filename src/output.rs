@@ -35,10 +35,14 @@ struct Progress {
 
 impl CliReporter {
     pub fn new(dry_run: bool, quiet: bool) -> Self {
-        let progress = (!quiet && std::io::stderr().is_terminal()).then(|| Progress {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(HashMap::new()),
-        });
+        // JSON stderr is for machines: one object per line, no bar.
+        let progress =
+            (!quiet && !crate::logging::json() && std::io::stderr().is_terminal()).then(|| {
+                Progress {
+                    multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                    bars: Mutex::new(HashMap::new()),
+                }
+            });
         CliReporter {
             dry_run,
             quiet,
@@ -68,17 +72,53 @@ impl CliReporter {
         if self.quiet {
             return;
         }
-        let line = summary_line(&self.counts(), pairs, self.dry_run, elapsed);
-        self.with_bar_hidden(|| {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        });
+        let counts = self.counts();
+        let line = summary_line(&counts, pairs, self.dry_run, elapsed);
+        let mut fields = serde_json::Map::new();
+        fields.insert("action".into(), "summary".into());
+        fields.insert(
+            "duration_ms".into(),
+            (elapsed.as_millis().min(u64::MAX as u128) as u64).into(),
+        );
+        for (k, v) in [
+            ("pairs", pairs),
+            ("collections", counts.collections),
+            ("uploaded", counts.uploaded),
+            ("updated", counts.updated),
+            ("deleted", counts.deleted),
+            ("resolved", counts.resolved),
+            ("unresolved", counts.unresolved),
+            ("failed", counts.failed),
+        ] {
+            fields.insert(k.into(), v.into());
+        }
+        self.with_bar_hidden(|| crate::logging::info_line(&line, fields));
     }
 
     fn error_line(&self, message: &str) {
-        self.with_bar_hidden(|| {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {message}");
-        });
+        self.with_bar_hidden(|| crate::logging::error_line(message));
+    }
+
+    /// An engine event as a JSON line on stderr (`--log-format json` only), with its
+    /// pair, collection, uid, action and outcome.
+    fn json_event(&self, event: &Event) {
+        let f = event.fields();
+        let mut fields = serde_json::Map::new();
+        fields.insert("pair".into(), f.pair.into());
+        if let Some(c) = f.collection {
+            fields.insert("collection".into(), c.into());
+        }
+        if let Some(u) = f.uid {
+            fields.insert("uid".into(), u.into());
+        }
+        fields.insert("action".into(), f.action.into());
+        fields.insert("outcome".into(), f.outcome.into());
+        if self.dry_run {
+            fields.insert("dry_run".into(), true.into());
+        }
+        let level = if event.is_failure() { "ERROR" } else { "INFO" };
+        let line = crate::logging::json_line(level, &event.to_string(), fields);
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
     /// Prints a line of command output (discover, status, check) on stdout, around the bar.
@@ -129,6 +169,13 @@ pub fn summary_line(counts: &Counts, pairs: usize, dry_run: bool, elapsed: Durat
     )
 }
 
+/// `<scope> [=====>    ] 40/100 12/s ETA 5s`: how far, how fast, how long still.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} ETA {eta}")
+        .expect("valid template")
+        .progress_chars("=> ")
+}
+
 impl Reporter for CliReporter {
     fn event(&self, event: &Event) {
         self.counts
@@ -142,7 +189,11 @@ impl Reporter for CliReporter {
                 self.line(&event.to_string());
             }
         }
-        if event.is_failure() {
+        if crate::logging::json() {
+            if event.is_failure() || (event.is_change() && !self.quiet) {
+                self.json_event(event);
+            }
+        } else if event.is_failure() {
             self.error_line(&event.to_string());
         }
     }
@@ -163,11 +214,7 @@ impl Reporter for CliReporter {
         }
         let bar = bars.entry(scope.to_owned()).or_insert_with(|| {
             let bar = p.multi.add(ProgressBar::new(total));
-            bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
+            bar.set_style(bar_style());
             bar.set_prefix(scope.to_owned());
             bar
         });
@@ -179,6 +226,36 @@ impl Reporter for CliReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use indicatif::InMemoryTerm;
+
+    #[test]
+    fn progress_bars_show_count_rate_and_eta() {
+        let term = InMemoryTerm::new(2, 120);
+        let bar = ProgressBar::with_draw_target(
+            Some(100),
+            ProgressDrawTarget::term_like(Box::new(term.clone())),
+        );
+        bar.set_style(bar_style());
+        bar.set_prefix("cals/work");
+        bar.set_position(40);
+        bar.tick();
+        let shown = term.contents();
+        let (head, tail) = shown
+            .split_once("] 40/100 ")
+            .unwrap_or_else(|| panic!("{shown:?}"));
+        assert_eq!(
+            head,
+            format!("cals/work [{}>{}", "=".repeat(12), " ".repeat(17))
+        );
+        let (rate, eta) = tail
+            .split_once(" ETA ")
+            .unwrap_or_else(|| panic!("{shown:?}"));
+        assert!(rate.ends_with("/s"), "{shown:?}");
+        assert!(
+            eta.ends_with('s') || eta.ends_with('m') || eta.ends_with('h'),
+            "{shown:?}"
+        );
+    }
 
     #[test]
     fn the_summary_line_reads_as_the_interface_spells_it() {

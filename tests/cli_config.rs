@@ -421,6 +421,11 @@ fn shipped_example_commented_options_are_valid() {
     }
     let env = Env::new();
     std::fs::write(env.config_path(), &out).unwrap();
+    // The folders the example's local storages live in (as in the repository, and the
+    // user's ~/calendars of the singlefile example).
+    for dir in ["docs/examples", "demo", "home/calendars"] {
+        std::fs::create_dir_all(env.path(dir)).unwrap();
+    }
     let r = env.run(&["check"]);
     r.assert_code(0);
     assert!(

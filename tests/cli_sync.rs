@@ -299,6 +299,8 @@ fn example_config_syncs_the_samples_into_demo() {
             }
         }
     }
+    // The repository ships the (ignored) demo/ folder the example writes into.
+    env.write("demo/.gitkeep", "");
     let samples_before = env.snapshot();
     let r = env.run(&["sync"]);
     r.assert_code(0);

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod metasync;
 pub mod repair;
 pub mod resolve;
+pub mod shell;
 pub mod status;
 pub mod sync;
 pub mod trash;
@@ -22,7 +23,7 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Sync(args) => sync::run(config, args, cli.quiet).await,
         Command::Discover(args) => discover::run(config, &args.pairs, cli.quiet).await,
-        Command::Metasync(args) => metasync::run(config, &args.targets, cli.quiet).await,
+        Command::Metasync(args) => metasync::run(config, args, cli.quiet).await,
         Command::Repair(args) => repair::run(config, args, cli.quiet).await,
         Command::Check(args) if args.online => check::run_online(config, &args.storages).await,
         Command::Check(_) => check::run(config),
@@ -33,6 +34,9 @@ pub async fn dispatch(config: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
             trash::restore(config, &args.ids, cli.quiet).await
         }
         Command::Watch(args) => watch::run(config, args, cli.quiet).await,
+        Command::ImportVdirsyncer(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("run() handles the commands that need no config")
+        }
     }
 }
 
@@ -133,6 +137,51 @@ pub fn select<'c>(
                 })
         })
         .collect())
+}
+
+/// `PAIR/COLLECTION` for a pair with `"from a"`/`"from b"`: whether the pair has that
+/// collection is known only after discovery (a listing of collections, no item read and
+/// nothing created). A collection it does not have is a usage error listing the ones it
+/// has, before anything is touched. A discovery that fails here is left to the command,
+/// which reports it as usual.
+pub async fn check_discovered_collections(
+    status_path: &std::path::Path,
+    specs: &[(crate::sync::PairSpec, Option<Vec<String>>)],
+) -> anyhow::Result<()> {
+    struct Silent;
+    impl crate::sync::Reporter for Silent {
+        fn event(&self, _: &crate::sync::Event) {}
+    }
+    for (spec, only) in specs {
+        let (Some(only), Some(list)) = (only, &spec.collections) else {
+            continue;
+        };
+        if !list
+            .iter()
+            .any(|s| matches!(s, CollectionSpec::FromA | CollectionSpec::FromB))
+        {
+            continue; // Checked without discovery by `select`.
+        }
+        let Ok(found) = crate::sync::discover_pair(spec, status_path, false, &Silent).await else {
+            continue;
+        };
+        let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
+        for c in only {
+            if !names.contains(&c.as_str()) {
+                anyhow::bail!(
+                    "\"{}/{c}\": pair {:?} has no collection {c:?} (its collections: {})",
+                    spec.name,
+                    spec.name,
+                    if names.is_empty() {
+                        "none found".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub use crate::errors::render as chain;

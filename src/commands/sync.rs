@@ -18,6 +18,7 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     for t in &targets {
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));
     }
+    super::check_discovered_collections(&config.status_path, &specs).await?;
     let started = std::time::Instant::now();
     let reporter = Arc::new(CliReporter::new(args.dry_run, quiet));
     // A pair whose status another davsync holds fails alone, untouched; a dry run writes no

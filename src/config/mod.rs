@@ -157,6 +157,17 @@ impl Source {
         (!key.is_empty() && key.chars().all(plain)).then(|| key.to_owned())
     }
 
+    /// The text of the line holding the offset when that line is a `[table]` header.
+    fn header_at(&self, offset: usize) -> Option<String> {
+        let offset = offset.min(self.text.len());
+        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let end = self.text[offset..]
+            .find('\n')
+            .map_or(self.text.len(), |i| offset + i);
+        let line = self.text[start..end].trim();
+        line.starts_with('[').then(|| line.to_owned())
+    }
+
     /// The `[table]` header governing the given offset, for errors serde reports without
     /// naming the table (`unknown field ...`).
     fn table_at(&self, offset: usize) -> Option<String> {
@@ -176,6 +187,15 @@ impl Source {
             }
         })
     }
+}
+
+/// A `[name]` or `[a.b]` header line, closed once, with nothing after it but a comment.
+fn well_formed_header(line: &str) -> bool {
+    let line = line.split(" #").next().unwrap_or(line).trim();
+    line.starts_with('[')
+        && line.ends_with(']')
+        && line.matches('[').count() == 1
+        && line.matches(']').count() == 1
 }
 
 /// Where the config file is, per the documented lookup order: `--config`, `$DAVSYNC_CONFIG`,
@@ -228,11 +248,27 @@ pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
     let source = Source { path, text };
     let raw: raw::RawConfig = match toml::from_str(&source.text) {
         Ok(raw) => raw,
+        Err(_) if crate::migrate::ini::looks_like_vdirsyncer(&source.text) => {
+            return Err(ConfigError::single(format!(
+                "{} is a vdirsyncer config ([pair NAME] and [storage NAME] sections), not a \
+                 davsync one; convert it with `davsync import-vdirsyncer --from {}`",
+                source.path.display(),
+                source.path.display()
+            )));
+        }
         Err(e) => {
             let message = e.message().trim_end().to_owned();
             let problem = match e.span() {
                 Some(span) => {
+                    let header = source
+                        .header_at(span.start)
+                        .filter(|h| message.contains("table header") || !well_formed_header(h));
                     let message = match (source.table_at(span.start), source.key_at(span.start)) {
+                        // A broken header names itself as written: the previous table is
+                        // not where the problem is.
+                        _ if header.is_some() => {
+                            format!("table header {}: {message}", header.unwrap_or_default())
+                        }
                         (Some(table), Some(key)) => format!("{table}.{key}: {message}"),
                         (Some(table), None) => format!("[{table}]: {message}"),
                         (None, Some(key)) => format!("{key}: {message}"),
@@ -302,6 +338,16 @@ mod tests {
         assert_eq!(
             s.table_at(s.text.find("x").unwrap()).as_deref(),
             Some("general")
+        );
+    }
+
+    #[test]
+    fn a_broken_table_header_is_named_as_written_not_the_table_before_it() {
+        let text = "[storage.a]\ntype = \"vdir\"\n\n[storage.b\ntype = \"vdir\"\n";
+        let err = parse(Path::new("/c.toml"), text.to_owned()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table header [storage.b: invalid table header\nexpected `.`, `]`\n --> /c.toml:4:11\n  |\n4 | [storage.b\n  |           ^"
         );
     }
 

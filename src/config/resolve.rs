@@ -190,6 +190,26 @@ impl Ctx<'_> {
     }
 
     /// Expands `~` and `$VARS`, then anchors a relative path at the config's directory.
+    /// A local storage's folder (vdir) or file (singlefile) may be missing (it is created),
+    /// but the folder it would be created in must exist: a missing one is far more likely a
+    /// typo than a wish, and syncing it would silently look like an empty storage.
+    fn parent_must_exist(&mut self, key: &str, value: &Spanned<String>, path: &Path) {
+        let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return;
+        };
+        if !parent.is_dir() {
+            self.err(
+                value.span(),
+                format!(
+                    "{key}: {}: the folder {} does not exist (a typo? if the path is right, \
+                     create that folder first)",
+                    path.display(),
+                    parent.display()
+                ),
+            );
+        }
+    }
+
     fn path(&mut self, key: &str, value: &Spanned<String>) -> Option<PathBuf> {
         let home = || dirs::home_dir().map(|h| h.to_string_lossy().into_owned());
         match shellexpand::full_with_context(value.get_ref(), home, |var| {
@@ -375,8 +395,9 @@ fn storage(
 
     let (kind, params) = match ty {
         StorageType::Vdir | StorageType::Filesystem => {
-            let path = required(cx, st.path.as_ref(), name, &key("path"))?;
-            let path = cx.path(&key("path"), path)?;
+            let raw_path = required(cx, st.path.as_ref(), name, &key("path"))?;
+            let path = cx.path(&key("path"), raw_path)?;
+            cx.parent_must_exist(&key("path"), raw_path, &path);
             let fileext = st.fileext.as_ref().map(|f| f.get_ref().clone());
             let kind = fileext.as_deref().and_then(kind_of_ext);
             if let Some(f) = &st.fileext {
@@ -410,8 +431,9 @@ fn storage(
             )
         }
         StorageType::SingleFile => {
-            let path = required(cx, st.path.as_ref(), name, &key("path"))?;
-            let path = cx.path(&key("path"), path)?;
+            let raw_path = required(cx, st.path.as_ref(), name, &key("path"))?;
+            let path = cx.path(&key("path"), raw_path)?;
+            cx.parent_must_exist(&key("path"), raw_path, &path);
             let kind = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -1067,8 +1089,9 @@ mod tests {
             .contains("SHA-1"));
     }
 
+    /// At the root, so that relative storage paths have an existing parent folder.
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        super::super::parse(Path::new("/cfg/dir/config.toml"), text.to_owned())
+        super::super::parse(Path::new("/config.toml"), text.to_owned())
     }
 
     #[test]
@@ -1084,7 +1107,7 @@ mod tests {
         match &l.params {
             StorageParams::Vdir { path, fileext, .. } => {
                 assert_eq!(fileext, ".vcf");
-                assert_eq!(path, Path::new("/cfg/dir/contacts"));
+                assert_eq!(path, Path::new("/contacts"));
             }
             other => panic!("{other:?}"),
         }

@@ -10,7 +10,7 @@
 //!
 //! Each write that succeeds emits its event and queues its status row ([`super::journal`]).
 
-use davsync_storages::{Error, ErrorKind, Etag, Item};
+use davsync_storages::{Error, ErrorKind, Etag, Href, Item};
 
 use super::conflict::{self, Outcome, Resolution};
 use super::event::{Action, Event, Failure};
@@ -71,11 +71,7 @@ impl CollectionJob<'_> {
         let (action, message, href, kind) = match problem {
             Problem::Unreadable { side, href, error } if error.malformed() => (
                 Action::Read,
-                format!(
-                    "{}: malformed item {href}: {} (not synced; fix or remove it)",
-                    self.place(*side),
-                    error.message
-                ),
+                malformed_message(&self.place(*side).to_string(), href, &error.message),
                 Some(href),
                 Some(error.kind),
             ),
@@ -158,10 +154,12 @@ impl CollectionJob<'_> {
             e.kind(),
             ErrorKind::Transport | ErrorKind::Io | ErrorKind::Auth | ErrorKind::PreconditionFailed
         );
-        if item.is_some_and(|i| i.uid().is_none()) && refusal {
-            msg.push_str(
-                " (the item has no UID; run `davsync repair` on the other storage to give it one)",
-            );
+        if item.is_some_and(|i| i.uid().is_none()) && refusal && write != Write::Delete {
+            // The item lives on the other side: that is where repair gives it a UID.
+            msg.push_str(&format!(
+                " (the item has no UID; run `davsync repair {}` to give it one)",
+                self.place(side.other())
+            ));
         }
         self.report(
             Failure::new(self.at.clone(), action, msg)
@@ -601,4 +599,19 @@ fn row(ident: &str, side: Side, this: SideState, other_state: Option<SideState>)
     row.set_side(side, Some(this));
     row.set_side(side.other(), other_state);
     row
+}
+
+/// `<place>: malformed item <where>: <what is wrong> (not synced; fix or remove it)`, the
+/// one wording of a malformed item. When the storage's description already begins with the
+/// item's path or URL, the href is not repeated before it.
+pub(super) fn malformed_message(place: &str, href: &Href, detail: &str) -> String {
+    let names_it = detail
+        .split(": ")
+        .next()
+        .is_some_and(|first| first.ends_with(href.as_str()));
+    if names_it {
+        format!("{place}: malformed item {detail} (not synced; fix or remove it)")
+    } else {
+        format!("{place}: malformed item {href}: {detail} (not synced; fix or remove it)")
+    }
 }

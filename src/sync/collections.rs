@@ -25,12 +25,15 @@ pub struct Paired {
 }
 
 /// Pairs the collections of `pair`. With `create`, a collection missing on one side (and
-/// never synced before) is created there, unless that side is read-only.
+/// never synced before) is created there, unless that side is read-only. With `only`
+/// (`sync PAIR/COLLECTION`), the other collections are left out before anything is
+/// created: they are neither created nor returned.
 pub async fn pair_collections(
     pair: &PairSpec,
     sides: &BySide<Arc<dyn Storage>>,
     status: &Status,
     create: bool,
+    only: Option<&[String]>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Paired>, Error> {
     let (a, b) = (&sides.a, &sides.b);
@@ -102,6 +105,9 @@ pub async fn pair_collections(
 
     let mut out = Vec::new();
     for (name, (an, bn)) in wanted {
+        if only.is_some_and(|only| !only.contains(&name)) {
+            continue;
+        }
         let ca = on_a.get(&an).cloned();
         let cb = on_b.get(&bn).cloned();
         let synced_before = known.get(&name).copied().unwrap_or(false);

@@ -306,10 +306,11 @@ impl<'a> CollectionJob<'a> {
         self.fail(
             Action::Plan,
             format!(
-                "{}: storage lists no items but {} were synced before; refusing to delete \
-                 them on {} (run `davsync sync --force-delete` if that is really wanted)",
+                "{}: storage lists no items but {} synced before; refusing to delete \
+                 {} on {} (run `davsync sync --force-delete` if that is really wanted)",
                 self.place(e.side),
-                e.known,
+                synced_before(e.known),
+                if e.known == 1 { "it" } else { "them" },
                 self.place(e.side.other())
             ),
         );
@@ -328,5 +329,14 @@ impl<'a> CollectionJob<'a> {
                 self.status_failed("recording the sync state", e);
             }
         }
+    }
+}
+
+/// `1 item was` / `3 items were`: the emptied-side message reads naturally for one item.
+fn synced_before(n: usize) -> String {
+    if n == 1 {
+        "1 item was".to_owned()
+    } else {
+        format!("{n} items were")
     }
 }

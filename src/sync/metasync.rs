@@ -52,13 +52,22 @@ pub async fn metasync_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     only_collections: Option<&[String]>,
+    dry_run: bool,
     reporter: &dyn Reporter,
 ) {
-    let Some(status) = open_status(pair, status_dir, false, reporter) else {
+    let Some(status) = open_status(pair, status_dir, dry_run, reporter) else {
         return;
     };
-    let sides = storages(pair, false);
-    let pairing = match collections::pair_collections(pair, &sides, &status, false, reporter).await
+    let sides = storages(pair, dry_run);
+    let pairing = match collections::pair_collections(
+        pair,
+        &sides,
+        &status,
+        false,
+        only_collections.filter(|_| pair.collections.is_some()),
+        reporter,
+    )
+    .await
     {
         Ok(p) => p,
         Err(e) => {

@@ -170,22 +170,27 @@ async fn sync_collections(
         return;
     };
     let sides = storages(pair, opts.dry_run);
-    let pairing = match collections::pair_collections(pair, &sides, &status, true, reporter).await {
-        Ok(p) => p,
-        Err(e) => {
-            pair_failed(
-                reporter,
-                pair,
-                Action::List,
-                format!(
-                    "pair {}: finding collections failed: {}",
-                    pair.name,
-                    describe(&e)
-                ),
-            );
-            return;
-        }
-    };
+    let only = opts
+        .only_collections
+        .as_deref()
+        .filter(|_| pair.collections.is_some());
+    let pairing =
+        match collections::pair_collections(pair, &sides, &status, true, only, reporter).await {
+            Ok(p) => p,
+            Err(e) => {
+                pair_failed(
+                    reporter,
+                    pair,
+                    Action::List,
+                    format!(
+                        "pair {}: finding collections failed: {}",
+                        pair.name,
+                        describe(&e)
+                    ),
+                );
+                return;
+            }
+        };
     if let (Some(only), Some(_)) = (&opts.only_collections, &pair.collections) {
         for name in only {
             if !pairing.iter().any(|p| p.name == *name) {
@@ -353,7 +358,8 @@ pub async fn discover_pair(
         }
     }
     let quiet = FailuresOnly(reporter);
-    let pairing = collections::pair_collections(pair, &sides, &status, create, &quiet).await?;
+    let pairing =
+        collections::pair_collections(pair, &sides, &status, create, None, &quiet).await?;
     Ok(pairing
         .into_iter()
         .map(|p| DiscoveredCollection {
@@ -365,14 +371,16 @@ pub async fn discover_pair(
         .collect())
 }
 
-/// Syncs the collection properties named in the pair's `metadata`.
+/// Syncs the collection properties named in the pair's `metadata`. A `dry_run` reports the
+/// changes it would make and writes nothing (no storage, no status).
 pub async fn metasync_pair(
     pair: &PairSpec,
     status_dir: &std::path::Path,
     only_collections: Option<&[String]>,
+    dry_run: bool,
     reporter: &dyn Reporter,
 ) -> PairReport {
     let tally = Tally::new(reporter);
-    metasync::metasync_pair(pair, status_dir, only_collections, &tally).await;
+    metasync::metasync_pair(pair, status_dir, only_collections, dry_run, &tally).await;
     PairReport::from_tally(&tally)
 }

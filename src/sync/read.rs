@@ -116,9 +116,20 @@ pub fn fetch_result(res: Result<(Item, Etag), Error>) -> FetchResult {
 }
 
 pub fn fetch_error(e: &Error) -> FetchError {
+    // A malformed item is described by what is wrong with it (the storage's context names
+    // the file and the line); the kind's sentence ("invalid data") would only repeat it.
+    let message = if e.kind() == davsync_storages::ErrorKind::InvalidData && !e.context().is_empty()
+    {
+        match std::error::Error::source(e) {
+            Some(src) => format!("{} ({src})", e.context()),
+            None => e.context().to_owned(),
+        }
+    } else {
+        super::describe(e)
+    };
     FetchError {
         kind: e.kind(),
-        message: super::describe(e),
+        message,
     }
 }
 

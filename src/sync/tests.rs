@@ -977,7 +977,7 @@ async fn metasync_copies_changed_values_and_respects_the_status() {
     f.a.set_meta_raw(ROOT_HREF, MetaKey::DisplayName, Some("Work"));
     f.b.set_meta_raw(ROOT_HREF, MetaKey::Color, Some("#ff0000"));
     let rec = Rec::default();
-    let report = metasync_pair(&f.pair, f.dir.path(), None, &rec).await;
+    let report = metasync_pair(&f.pair, f.dir.path(), None, false, &rec).await;
     assert_eq!(report.failures, 0, "{:?}", rec.failures());
     assert_eq!(
         rec.changes(),
@@ -989,7 +989,7 @@ async fn metasync_copies_changed_values_and_respects_the_status() {
     // b changes the color; a unchanged since: b's value goes to a.
     f.b.set_meta_raw(ROOT_HREF, MetaKey::Color, Some("#00ff00"));
     let rec = Rec::default();
-    metasync_pair(&f.pair, f.dir.path(), None, &rec).await;
+    metasync_pair(&f.pair, f.dir.path(), None, false, &rec).await;
     assert_eq!(rec.changes(), vec!["Copying metadata color to sa"]);
     assert_eq!(
         f.a.get_meta(&f.a.root_collection().await.unwrap(), MetaKey::Color)
@@ -1002,7 +1002,7 @@ async fn metasync_copies_changed_values_and_respects_the_status() {
     f.a.set_meta_raw(ROOT_HREF, MetaKey::DisplayName, Some("A"));
     f.b.set_meta_raw(ROOT_HREF, MetaKey::DisplayName, Some("B"));
     let rec = Rec::default();
-    let report = metasync_pair(&f.pair, f.dir.path(), None, &rec).await;
+    let report = metasync_pair(&f.pair, f.dir.path(), None, false, &rec).await;
     assert_eq!(report.failures, 1);
     assert!(rec.failures()[0].starts_with("Conflict: metadata displayname of p"));
 }
@@ -1528,4 +1528,22 @@ async fn an_item_created_on_the_target_meanwhile_is_compared_not_failed() {
         .iter()
         .any(|c| c.contains("SUMMARY:a's") && c.contains("u3")));
     f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
+async fn a_refused_item_without_uid_names_the_exact_repair_to_run_once() {
+    let f = Fixture::new(vec![]);
+    f.a.insert_raw(ROOT_HREF, "nouid.ics", ev_no_uid("Standup"));
+    f.b.fail_next_writes(1, ErrorKind::Refused);
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 1);
+    let failures = rec.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let msg = &failures[0];
+    assert!(msg.starts_with("Copying (uploading) item "), "{msg}");
+    assert!(
+        msg.ends_with(" (the item has no UID; run `davsync repair sa` to give it one)"),
+        "{msg}"
+    );
+    assert_eq!(msg.matches("repair").count(), 1, "{msg}");
 }

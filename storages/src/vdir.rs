@@ -215,8 +215,9 @@ pub(crate) fn visible_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     Ok(out)
 }
 
-/// The etag of a file, from metadata only.
-pub(crate) fn etag_of(meta: &fs::Metadata) -> Etag {
+/// The etag of a file, from metadata only. Public so that a status imported from another
+/// tool can be given the etags this storage will list.
+pub fn etag_of(meta: &fs::Metadata) -> Etag {
     #[cfg(unix)]
     {
         use std::io::Write as _;

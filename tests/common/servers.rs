@@ -167,7 +167,13 @@ impl DavServer {
             }
             None => "ssl = False\n".to_owned(),
         };
-        let level = if opts.verbose_log { "debug" } else { "info" };
+        // At debug level Radicale also logs request bodies when asked to: tests tell a
+        // calendar-multiget (item bodies read) from a sync-collection listing by them.
+        let level = if opts.verbose_log {
+            "debug\nrequest_content_on_debug = True"
+        } else {
+            "info"
+        };
         let port = free_port();
         let config = dir.path().join("config");
         std::fs::write(

@@ -1283,11 +1283,9 @@ impl Storage for DavStorage {
         self.guard_upload(&coll, &url, &what).await?;
         let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
         if !resp.is_success() {
-            let kind = net::status_kind(resp.status, Target::Upload);
-            let mut context = format!("{what}: {}", resp.describe());
-            if kind == ErrorKind::Refused && item.uid().is_none() {
-                context.push_str(" (the item has no UID; `davsync repair` gives it one)");
-            }
+            // An item without a UID refused: the engine, which knows where the item comes
+            // from, names the `davsync repair` to run.
+            let context = format!("{what}: {}", resp.describe());
             return Err(net::status_error(resp.status, Target::Upload, context));
         }
         // A server may store the item elsewhere and say where.
@@ -1372,7 +1370,13 @@ impl Storage for DavStorage {
         let Some(info) = info else {
             return Ok(None);
         };
-        Ok(info.meta(key).filter(|v| !v.is_empty()).map(str::to_owned))
+        let value = info.meta(key).filter(|v| !v.is_empty());
+        // Radicale answers a collection without a displayname with its path: that is no name
+        // anyone gave it, and taking it as one would make the first metasync a conflict.
+        if key == MetaKey::DisplayName && value.is_some_and(|v| proto::is_path_of(v, &target)) {
+            return Ok(None);
+        }
+        Ok(value.map(str::to_owned))
     }
 
     async fn set_meta(

@@ -73,9 +73,26 @@ pub fn last_segment(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// True when `value` is just the (percent-decoded) `path`, leading and trailing slashes
+/// aside: what a server shows as the name of a collection nobody named.
+pub fn is_path_of(value: &str, path: &str) -> bool {
+    let decoded = percent_decode_str(path).decode_utf8_lossy();
+    let value = value.trim().trim_matches('/');
+    !value.is_empty() && value == decoded.trim_matches('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_displayname_that_is_the_collection_path_is_recognized() {
+        assert!(is_path_of("alice/work", "/alice/work/"));
+        assert!(is_path_of("/alice/my work/", "/alice/my%20work/"));
+        assert!(!is_path_of("Work", "/alice/work/"));
+        assert!(!is_path_of("work", "/alice/work/"));
+        assert!(!is_path_of("", "/"));
+    }
 
     fn base() -> Url {
         Url::parse("https://dav.example.com/cal/work/").unwrap()

@@ -64,7 +64,7 @@ pub use discovery::{
 };
 pub use error::ProtoError;
 pub use etag::{if_match_value, is_weak, parse_etag};
-pub use href::{canonical_path, last_segment, normalize_href};
+pub use href::{canonical_path, is_path_of, last_segment, normalize_href};
 pub use list::{is_item_for, list_request, parse_list, ListEntry};
 pub use multistatus::{
     parse_multistatus, MultistatusInfo, MultistatusStream, Prop, PropChild, Propstat, Response,
