@@ -127,7 +127,11 @@ impl Source {
         let line_text = self.text[line_start..line_end].trim_end_matches('\r');
         let line = self.text[..start].matches('\n').count() + 1;
         let col = self.text[line_start..start].chars().count();
-        let end = span.end.clamp(start, line_start + line_text.len());
+        // A span starting on a carriage return that ends its line (`\r\r\n`) lies past the
+        // trimmed text: the caret then marks that one position.
+        let end = span
+            .end
+            .clamp(start, (line_start + line_text.len()).max(start));
         let width = self.text[start..end].chars().count();
         Location {
             path: self.path.clone(),

@@ -228,6 +228,8 @@ pub struct MultistatusStream {
     /// What arrived after `head` and was not handled yet.
     rest: Vec<u8>,
     info: MultistatusInfo,
+    /// The root element has ended: what follows is ignored, as [`parse_multistatus`] does.
+    closed: bool,
 }
 
 impl MultistatusStream {
@@ -238,6 +240,7 @@ impl MultistatusStream {
             head: None,
             rest: Vec::new(),
             info: MultistatusInfo::default(),
+            closed: false,
         }
     }
 
@@ -247,6 +250,9 @@ impl MultistatusStream {
         chunk: &[u8],
         mut on_response: impl FnMut(Response),
     ) -> Result<(), ProtoError> {
+        if self.closed {
+            return Ok(());
+        }
         self.rest.extend_from_slice(chunk);
         if self.head.is_none() {
             let bom = if self.rest.starts_with(b"\xEF\xBB\xBF") {
@@ -286,7 +292,8 @@ impl MultistatusStream {
             &mut consumed,
         ) {
             // The prefix ends inside the root: the expected way for it to end.
-            Err(ProtoError::Truncated { .. }) | Ok(()) => {}
+            Err(ProtoError::Truncated { .. }) => {}
+            Ok(()) => self.closed = true,
             Err(e) => return Err(e),
         }
         // The document is `head` + `rest[..cut]` minus a byte order mark `XmlIn` skipped.
@@ -306,6 +313,9 @@ impl MultistatusStream {
         mut on_response: impl FnMut(Response),
     ) -> Result<MultistatusInfo, ProtoError> {
         let mut info = self.info;
+        if self.closed {
+            return Ok(info);
+        }
         let mut doc = self.head.unwrap_or_default();
         doc.extend_from_slice(&self.rest);
         let mut x = XmlIn::new(&doc);
