@@ -32,6 +32,9 @@ pub struct FileRemember {
     dir: PathBuf,
     /// Set by `discover`: what is remembered about collections is not used, only replaced.
     rediscover: bool,
+    /// Cleared for dry runs, which change nothing anywhere: what is remembered is used, and
+    /// nothing is written or removed.
+    writes: bool,
 }
 
 impl FileRemember {
@@ -39,7 +42,14 @@ impl FileRemember {
         FileRemember {
             dir: status_dir.join("remembered"),
             rediscover: false,
+            writes: true,
         }
+    }
+
+    /// A store that is read but never written (dry runs).
+    pub fn read_only(mut self) -> Self {
+        self.writes = false;
+        self
     }
 
     /// A store whose storages find their collections out again (and keep the new answers).
@@ -108,6 +118,9 @@ impl Remember for FileRemember {
     }
 
     fn keep(&self, key: &str, value: &str) {
+        if !self.writes {
+            return;
+        }
         if let Err(e) = self.write(key, value) {
             tracing::warn!(
                 "could not write {}: {e} (the next sync asks the server again)",
@@ -117,6 +130,9 @@ impl Remember for FileRemember {
     }
 
     fn forget(&self, key: &str) {
+        if !self.writes {
+            return;
+        }
         let path = self.path(key);
         match fs::remove_file(&path) {
             Ok(()) => {}

@@ -171,3 +171,23 @@ async fn a_refused_bearer_token_makes_the_token_command_run_again_once() {
     assert!(sent[1..].iter().all(|a| a == "Bearer token-2"), "{sent:?}");
     assert!(!r.stderr.contains("token-"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_remembers_nothing_and_leaves_no_status_folder() {
+    let server = MockServer::start().await;
+    mount(&server, BASIC, "Basic realm=\"dav\"").await;
+    let env = Env::new();
+    config(
+        &env,
+        &server,
+        &format!("username = \"alice\"\npassword = \"{PASSWORD}\""),
+    );
+    run(&env, &["sync", "--dry-run"]).await.assert_code(0);
+    assert!(
+        !env.path("status").exists(),
+        "a dry run changes nothing anywhere, the status folder included"
+    );
+    // The real sync afterwards remembers as usual.
+    run(&env, &["sync"]).await.assert_code(0);
+    assert!(!remembered_files(&env).is_empty());
+}

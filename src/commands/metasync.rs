@@ -12,7 +12,11 @@ use crate::sync::metasync_pair;
 
 pub async fn run(config: &Config, args: &MetasyncArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let targets = select(config, &args.targets, true)?;
-    let mut builder = backends::Builder::new(config);
+    let mut builder = if args.dry_run {
+        backends::Builder::dry_run(config)
+    } else {
+        backends::Builder::new(config)
+    };
     let mut specs = Vec::new();
     for t in &targets {
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));

@@ -13,7 +13,11 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     let targets = select(config, &args.targets, true)?;
     // Every storage is built (and every password fetched) before any pair starts, so a
     // config error stops the run with nothing touched.
-    let mut builder = backends::Builder::new(config);
+    let mut builder = if args.dry_run {
+        backends::Builder::dry_run(config)
+    } else {
+        backends::Builder::new(config)
+    };
     let mut specs = Vec::new();
     for t in &targets {
         specs.push((builder.pair_spec(t.pair)?, t.only.clone()));

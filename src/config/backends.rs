@@ -62,6 +62,14 @@ impl<'c> Builder<'c> {
         }
     }
 
+    /// For dry runs: what earlier syncs remembered is used, and nothing is written.
+    pub fn dry_run(config: &'c Config) -> Self {
+        Builder {
+            shared: Shared::with(FileRemember::new(&config.status_path).read_only()),
+            ..Builder::new(config)
+        }
+    }
+
     /// For `discover`: the storages find their collections out again instead of trusting
     /// what they remembered, and remember the new answers.
     pub fn rediscovering(config: &'c Config) -> Self {
