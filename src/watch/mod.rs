@@ -3,7 +3,7 @@
 //! One loop owns all the state and does one thing at a time: it collects file-system events
 //! (debounced per collection), runs the periodic checks that are due, asks [`check`] whether
 //! what was touched really differs from the status, and syncs what does in one round
-//! ([`round`]). Rounds never overlap, so a round's own writes are recorded in the status
+//! (`round`). Rounds never overlap, so a round's own writes are recorded in the status
 //! before their events are looked at, and then look unchanged.
 //!
 //! Failures never end the loop: a failed round is retried after a backoff that doubles from

@@ -19,7 +19,7 @@
 //! the folder: every process holds a shared `flock` on each folder it writes to or lists, for
 //! as long as its storage lives, and the clean-up needs the exclusive lock. The kernel drops
 //! the lock of a killed process, so a crash never keeps the folder locked. Without `flock`
-//! (not Linux), only temporary files older than [`STALE_AFTER`] are removed.
+//! (not Linux), only temporary files older than `STALE_AFTER` are removed.
 
 use std::collections::HashMap;
 use std::fs;

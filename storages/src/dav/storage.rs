@@ -108,7 +108,7 @@ pub struct DavOptions {
     pub multiget_batch: usize,
     /// Probe once, before the first update or delete, whether the server enforces
     /// `If-Match` / `If-None-Match`, and check etags itself where it does not (see
-    /// [`super::guard`]). Off only where a test's mock server does not model the probe.
+    /// `dav::guard`). Off only where a test's mock server does not model the probe.
     pub verify_preconditions: bool,
     /// Home-set listings shared with the other DAV storages of the run (one per process).
     pub listings: Option<Arc<SharedListings>>,
