@@ -101,6 +101,45 @@ fn merge_alone_leaves_a_real_conflict_unresolved_naming_the_property() {
 }
 
 #[test]
+fn sides_found_equal_without_a_write_are_merged_on_their_next_conflict() {
+    let env = Env::new();
+    env.config(&two_vdirs(r#"conflict_resolution = ["merge"]"#));
+    // Both sides pre-filled with the same event (a first sync of two filled folders, or the
+    // first one after import-vdirsyncer): nothing is written, the status learns the base.
+    let same = event("Lunch", "Cafe", "20260101T000000Z");
+    env.write("a/one.ics", &same);
+    env.write("b/one.ics", &same);
+    let first = env.run(&["sync"]);
+    first.assert_code(0);
+    assert_eq!(first.stdout, "");
+    env.write(
+        "a/one.ics",
+        &event("Lunch with Ana", "Cafe", "20260102T000000Z"),
+    );
+    let alarm = "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Lunch\r\nTRIGGER:-PT15M\r\n\
+                 END:VALARM\r\n";
+    env.write(
+        "b/one.ics",
+        &same.replace("END:VEVENT\r\n", &format!("{alarm}END:VEVENT\r\n")),
+    );
+    let r = env.run(&["sync"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.sorted_lines(),
+        [
+            "Conflict: item one in p resolved by \"merge\"",
+            "Copying (updating) item one to a",
+            "Copying (updating) item one to b",
+        ]
+    );
+    let merged = env.read("a/one.ics");
+    assert_eq!(env.read("b/one.ics"), merged);
+    assert!(merged.contains("SUMMARY:Lunch with Ana\r\n"), "{merged}");
+    assert!(merged.contains(alarm), "{merged}");
+    assert!(!merged.contains("SUMMARY:Lunch\r\n"), "{merged}");
+}
+
+#[test]
 fn the_example_config_shows_merge_then_newer_wins_and_it_parses() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
         .unwrap();

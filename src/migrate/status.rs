@@ -156,12 +156,19 @@ fn write_pair(
     let mut total = 0;
     for c in collections {
         status.set_collection(&c.name, &c.a_href, &c.b_href)?;
-        let changes: Vec<RowChange> = c
-            .rows
-            .iter()
-            .map(|r| RowChange::Put(translate(src, c, r)))
-            .collect();
-        total += changes.len();
+        let mut changes: Vec<RowChange> = Vec::with_capacity(c.rows.len());
+        for r in &c.rows {
+            let (row, base) = translate(src, c, r);
+            let ident = row.ident.clone();
+            changes.push(RowChange::Put(row));
+            if let Some(item) = base {
+                changes.push(RowChange::Base {
+                    ident,
+                    content: item.raw().to_vec(),
+                });
+            }
+        }
+        total += c.rows.len();
         status.apply(&c.name, &changes)?;
         for (key, value) in &c.meta {
             status.set_meta(&c.name, key, Some(value))?;
@@ -175,33 +182,38 @@ fn write_pair(
     Ok(Some(total))
 }
 
-/// The davsync row of one vdirsyncer row (see the module docs).
-fn translate(src: &PairSource, c: &CollectionStatus, r: &VRow) -> ItemRow {
+/// The davsync row of one vdirsyncer row (see the module docs), and the local copy found
+/// unchanged, if any, as the merge base: vdirsyncer saw both sides equal to it. Nothing else
+/// is read for a base; a row without such a copy gets its base at its next sync that reads it.
+fn translate(src: &PairSource, c: &CollectionStatus, r: &VRow) -> (ItemRow, Option<Item>) {
     let side_a = side_kind(&src.a, &c.a_href);
     let side_b = side_kind(&src.b, &c.b_href);
     let a = r.a.as_ref().map(|s| side(&side_a, s, c.written));
     let b = r.b.as_ref().map(|s| side(&side_b, s, c.written));
-    let local_hash = a
+    let local = a
         .as_ref()
-        .and_then(|(_, h)| h.clone())
-        .or_else(|| b.as_ref().and_then(|(_, h)| h.clone()));
+        .and_then(|(_, i)| i.clone())
+        .or_else(|| b.as_ref().and_then(|(_, i)| i.clone()));
+    let local_hash = local.as_ref().map(|i| i.hash().to_owned());
     let vhash =
         r.a.as_ref()
             .or(r.b.as_ref())
             .map(|(_, _, h)| h.clone())
             .unwrap_or_default();
     let hash = local_hash.unwrap_or_else(|| format!("vdirsyncer:{vhash}"));
-    let finish = |s: Option<(SideState, Option<String>)>| {
+    let finish = |s: Option<(SideState, Option<Item>)>| {
         s.map(|(mut st, _)| {
             st.hash = hash.clone();
             st
         })
     };
-    ItemRow {
+    let row = ItemRow {
         ident: r.ident.clone(),
         a: finish(a),
         b: finish(b),
-    }
+    };
+    let base = local.filter(|_| row.a.is_some() && row.b.is_some());
+    (row, base)
 }
 
 fn kind_of(vtype: &str, fileext: Option<&str>) -> ItemKind {
@@ -232,18 +244,18 @@ fn side_kind(s: &StorageSource, location: &str) -> SideKind {
     }
 }
 
-/// One side's state, and the davsync hash when the local copy was found unchanged.
+/// One side's state, and the local copy when it was found unchanged.
 fn side(
     kind: &SideKind,
     (href, etag, _hash): &(String, String, String),
     written: Option<std::time::SystemTime>,
-) -> (SideState, Option<String>) {
+) -> (SideState, Option<Item>) {
     let mut st = SideState {
         href: href.clone(),
         etag: etag.clone(),
         hash: String::new(),
     };
-    let mut local_hash = None;
+    let mut local = None;
     match kind {
         SideKind::Dav => {
             st.href = davsync_storages::dav::proto::canonical_path(href);
@@ -254,9 +266,7 @@ fn side(
             if let Ok(meta) = fs::metadata(&path) {
                 if vdirsyncer_file_etag(&meta) == *etag {
                     if let Ok(item) = fs::read(&path).map(|raw| Item::parse(*kind, raw)) {
-                        if let Ok(item) = item {
-                            local_hash = Some(item.hash().to_owned());
-                        }
+                        local = item.ok();
                         st.etag = davsync_storages::vdir::etag_of(&meta).0;
                     }
                 }
@@ -275,13 +285,13 @@ fn side(
                     .and_then(|items| items.into_iter().find(|i| i.ident() == href))
                 {
                     st.etag = davsync_storages::singlefile::item_etag(&item).0;
-                    local_hash = Some(item.hash().to_owned());
+                    local = Some(item);
                 }
             }
         }
         SideKind::Other => {}
     }
-    (st, local_hash)
+    (st, local)
 }
 
 /// vdirsyncer's etag of a file: `f"{st_mtime_ns:.9f};{st_ino}"`. Python formats the integer
@@ -670,6 +680,12 @@ mod tests {
         assert_eq!(u2.a.as_ref().unwrap().hash, "vdirsyncer:h2");
         assert_eq!(u2.b.as_ref().unwrap().hash, "vdirsyncer:h2");
         assert_eq!(u2.b.as_ref().unwrap().href, "/alice/work/u@x.ics");
+        // The unchanged local copy is the merge base; a changed one is not trusted as one.
+        assert_eq!(
+            status.base("work", "u1").unwrap(),
+            Some(EV.as_bytes().to_vec())
+        );
+        assert_eq!(status.base("work", "u2").unwrap(), None);
         assert_eq!(
             status.meta("work", "displayname").unwrap(),
             Some(Some("Work".to_owned()))

@@ -40,7 +40,11 @@ pub enum Write {
 impl CollectionJob<'_> {
     pub(super) async fn exec(&self, op: Op, status: &Rows) -> Done {
         match op {
-            Op::Record { row } => self.record(&row),
+            Op::Record {
+                row,
+                base: Some(base),
+            } => self.record_equal(&row, &base),
+            Op::Record { row, base: None } => self.record(&row),
             Op::Forget { ident } => self.forget(&ident),
             Op::Fail { ident, problem } => self.problem(ident, &problem),
             Op::ClearPending { ident } => {

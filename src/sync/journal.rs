@@ -100,3 +100,7 @@ impl CollectionJob<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "base_tests.rs"]
+mod tests;

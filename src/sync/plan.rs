@@ -10,7 +10,7 @@
 //! | - | - | some | forget the row (deleted on both sides) |
 //! | x | - | none, or no b part | copy a -> b (upload) |
 //! | x | - | has b part | a unchanged: delete a; a changed: copy a -> b (an edit beats a deletion) |
-//! | x | y | any | equal hashes: record the status, no write |
+//! | x | y | any | equal hashes: record the status (and a read version as the merge base), no write |
 //! | x | y | both parts | only a changed: copy a -> b; only b: copy b -> a; both: conflict |
 //! | x | y | missing a part | conflict (both new and different) |
 //!
@@ -83,8 +83,14 @@ pub enum Op {
         side: Side,
         target: Box<Current>,
     },
-    /// Both sides agree; only the status changes.
-    Record { row: Box<ItemRow> },
+    /// Both sides agree; only the status changes. `base` is a version read for the
+    /// comparison (either side's: they are equal once normalized), kept as the base of a later
+    /// three-way merge; `None` when neither side had to be read (the status then keeps the
+    /// base it has, if any).
+    Record {
+        row: Box<ItemRow>,
+        base: Option<Item>,
+    },
     /// Gone from both sides: drop the status row.
     Forget { ident: String },
     /// Both sides changed differently: conflict resolution decides.
@@ -140,7 +146,7 @@ impl Op {
             | Op::Forget { ident }
             | Op::ClearPending { ident }
             | Op::Conflict { ident, .. } => Some(ident),
-            Op::Record { row } => Some(&row.ident),
+            Op::Record { row, .. } => Some(&row.ident),
             Op::Fail { ident, .. } => ident.as_deref(),
         }
     }
@@ -507,6 +513,11 @@ pub fn item_op(
     Some(match d {
         Decision::Nothing => return None,
         Decision::Record => Op::Record {
+            // Recorded only for two equal versions, so either read one will do.
+            base: cur
+                .iter()
+                .find_map(|(_, c)| c.and_then(|c| c.item))
+                .cloned(),
             row: Box::new(ItemRow {
                 ident,
                 a: cur.a.map(Cur::state),
