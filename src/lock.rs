@@ -14,6 +14,14 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+fn make_private(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if file.metadata()?.permissions().mode() & 0o777 != 0o600 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
 /// A held lock; dropping it releases it.
 #[derive(Debug)]
 pub struct StatusLock {
@@ -87,6 +95,9 @@ pub fn acquire(status_dir: &Path, pair: &str) -> Result<StatusLock, LockError> {
         .mode(0o600)
         .open(&path)
         .map_err(io_err)?;
+    // A lock file made looser by hand (or by an older umask) is private again, like the
+    // status beside it.
+    make_private(&file).map_err(io_err)?;
     // fs4's rather than std's `File::try_lock`, which needs Rust 1.89.
     match fs4::FileExt::try_lock(&file) {
         Ok(()) => Ok(StatusLock { _file: file, path }),
