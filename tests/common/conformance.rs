@@ -165,6 +165,8 @@ pub fn recurring_events_both_ways(kind: ServerKind) {
         return;
     };
     let coll = Coll::Calendar;
+    // Radicale starts with no collection; the other servers' defaults are kept as they are.
+    server.create_collection(coll, server.default_collection(coll), None);
     let url = server.collection_url(coll, server.default_collection(coll));
     let (sb, local) = one_collection(&server, coll, &url, "");
     std::fs::write(
@@ -207,6 +209,8 @@ pub fn conflict_without_strategy_overwrites_nothing(kind: ServerKind, coll: Coll
     let Some(server) = DavServer::start(kind) else {
         return;
     };
+    // Radicale starts with no collection; the other servers' defaults are kept as they are.
+    server.create_collection(coll, server.default_collection(coll), None);
     let url = server.collection_url(coll, server.default_collection(coll));
     let (sb, local) = one_collection(&server, coll, &url, "");
     let ext = coll.fileext();
@@ -263,6 +267,8 @@ pub fn unchanged_check_is_the_declared_one(kind: ServerKind, coll: Coll) {
     let Some(server) = DavServer::start(kind) else {
         return;
     };
+    // Radicale starts with no collection; the other servers' defaults are kept as they are.
+    server.create_collection(coll, server.default_collection(coll), None);
     let url = server.collection_url(coll, server.default_collection(coll));
     let mut t = TransportOptions::new(url::Url::parse(&url).unwrap());
     t.username = Some(server.username.clone());
