@@ -566,8 +566,9 @@ async fn odd_uids_round_trip_through_upload_and_get() {
     assert_eq!(s.list(&c).await.unwrap().len(), 4);
 }
 
+/// The storage names the item; the engine adds the one `davsync repair` hint (its own tests).
 #[tokio::test]
-async fn item_without_uid_refused_by_the_server_names_repair() {
+async fn item_without_uid_refused_by_the_server_is_a_refusal_naming_the_item() {
     let server = MockServer::start().await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(415))
@@ -584,7 +585,7 @@ async fn item_without_uid_refused_by_the_server_names_repair() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Refused);
-    assert!(err.to_string().contains("repair"), "{err}");
+    assert!(err.to_string().contains("item without UID"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------

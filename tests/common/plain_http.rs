@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use davsync_storages::net::{Client, HeaderName, Method, Request, RetryPolicy, TransportOptions};
+use davsync_storages::ErrorKind;
 use url::Url;
 
 /// One answer: status, `ETag` header, body.
@@ -57,9 +58,22 @@ impl PlainHttp {
     fn send(&self, req: Request) -> Answer {
         let client = self.client.clone();
         let what = format!("{} {}", req.method, req.url);
+        // SOGo, loaded, sometimes resets a connection before answering: this stand-in for
+        // another client tries such a request twice more, as a person's client would.
         let resp = self
             .rt
-            .block_on(async move { client.send(&req).await })
+            .block_on(async move {
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match client.send(&req).await {
+                        Err(e) if attempt < 3 && e.kind() == ErrorKind::Transport => {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        other => break other,
+                    }
+                }
+            })
             .unwrap_or_else(|e| panic!("{what}: {e:?}"));
         Answer {
             status: resp.status.as_u16(),
