@@ -17,6 +17,8 @@
 mod auth;
 mod cause;
 mod client;
+mod request;
+mod response;
 mod secret;
 mod tls;
 
@@ -28,11 +30,11 @@ use std::time::Duration;
 use url::Url;
 
 pub use cause::NetCause;
-pub use client::{
-    is_timeout, status_error, status_kind, BodySink, Client, Request, Response, Target,
-};
+pub use client::{is_timeout, Client};
+pub use request::{BodySink, Request};
 pub use reqwest::header::HeaderName;
 pub use reqwest::{Method, StatusCode};
+pub use response::{status_error, status_kind, Response, Target};
 pub use secret::Secret;
 pub use tls::{fingerprint_text, parse_fingerprint, FingerprintError, PinMismatch};
 
