@@ -51,6 +51,9 @@ pub(super) struct Found {
     pub tokens: HashMap<String, ListedTokens>,
     /// Whether the listing asked for any token.
     asked_tokens: bool,
+    /// What each calendar listed takes (`supported-calendar-component-set`; empty when it
+    /// did not say), by collection URL.
+    pub components: Vec<(String, Vec<String>)>,
 }
 
 /// One collection's change tokens as the home-set listing gave them.
@@ -295,6 +298,7 @@ async fn list_homes_with(
         collections: Vec::new(),
         tokens: HashMap::new(),
         asked_tokens: tokens.sync_token || tokens.ctag,
+        components: Vec::new(),
     };
     for home in homes {
         let listing = listing(s, home, tokens).await?;
@@ -325,6 +329,9 @@ async fn list_homes_with(
                         ctag: info.ctag.clone(),
                     },
                 );
+                found
+                    .components
+                    .push((url.to_string(), info.components.clone()));
                 found.collections.push(url);
             }
         }

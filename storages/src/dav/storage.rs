@@ -155,6 +155,8 @@ pub struct DavStorage {
     /// Change tokens the last home-set listing carried, by collection URL; each is used once
     /// by `changes`, which then needs no request for an unchanged collection.
     listed: Mutex<HashMap<String, ListedTokens>>,
+    /// What each calendar takes, checked before an upload (`dav::accepts`).
+    accepted: super::accepts::Accepted,
 }
 
 /// The file name an item with this UID gets on upload (also `preferred_href`): the UID itself
@@ -255,6 +257,7 @@ impl DavStorage {
             remember: opts.transport.remember.clone(),
             listings: opts.listings.clone(),
             listed: Mutex::new(HashMap::new()),
+            accepted: Default::default(),
         })
     }
 
@@ -494,6 +497,7 @@ impl DavStorage {
             };
             let split = match sent {
                 Ok(resp) if resp.is_success() => {
+                    let asked = proto::AskedHrefs::new(&batch);
                     proto::parse_items(self.kind, &resp.body, &resp.url, |d| {
                         let r = d
                             .result
@@ -502,7 +506,7 @@ impl DavStorage {
                                 (etag, body)
                             })
                             .map_err(ReadFailure::Item);
-                        out.insert(d.href, r);
+                        out.insert(asked.resolve(d.href), r);
                     })
                     .map_err(|e| invalid(&resp, e))?;
                     largest_ok = largest_ok.max(batch.len());
@@ -582,7 +586,9 @@ impl DavStorage {
     /// that says it is busy, which gets the usual retries with backoff.
     async fn send_once_unless_busy(&self, r: Request) -> Result<Response> {
         let resp = self.client.send(&r.clone().attempts(1)).await?;
-        if matches!(resp.status.as_u16(), 429 | 502 | 503 | 504) {
+        if matches!(resp.status.as_u16(), 502..=504)
+            || net::is_rate_limited(resp.status, &resp.body)
+        {
             return self.client.send(&r).await;
         }
         Ok(resp)
@@ -1088,6 +1094,7 @@ impl Storage for DavStorage {
     async fn discover(&self) -> Result<Vec<Collection>> {
         let found = discovery::discover(self).await?;
         let _ = self.homes.set(found.homes);
+        self.accepted.learn(found.components);
         *self.listed.lock().expect("listed tokens poisoned") = found.tokens;
         Ok(found
             .collections
@@ -1280,13 +1287,14 @@ impl Storage for DavStorage {
         })?;
         let href = proto::canonical_path(url.path());
         let what = item_label(item, &href);
+        super::accepts::check_upload(self, &self.accepted, &coll, item, &what).await?;
         self.guard_upload(&coll, &url, &what).await?;
         let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
         if !resp.is_success() {
             // An item without a UID refused: the engine, which knows where the item comes
             // from, names the `davsync repair` to run.
             let context = format!("{what}: {}", resp.describe());
-            return Err(net::status_error(resp.status, Target::Upload, context));
+            return Err(net::response_error(&resp, Target::Upload, context));
         }
         // A server may store the item elsewhere and say where.
         let (href, url) = match resp.location() {
@@ -1318,8 +1326,8 @@ impl Storage for DavStorage {
         self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
         if !resp.is_success() {
-            return Err(net::status_error(
-                resp.status,
+            return Err(net::response_error(
+                &resp,
                 Target::ItemWrite,
                 format!("{what}: {}", resp.describe()),
             ));
@@ -1338,8 +1346,8 @@ impl Storage for DavStorage {
         let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
         let resp = self.client.send(&req).await?;
         if !resp.is_success() {
-            return Err(net::status_error(
-                resp.status,
+            return Err(net::response_error(
+                &resp,
                 Target::ItemWrite,
                 format!("{what}: {}", resp.describe()),
             ));

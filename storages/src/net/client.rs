@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::auth::{self, Auth, RequestLine};
+use super::busy;
 use super::{tls, AuthMode, RetryPolicy, Secret, TransportOptions};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -189,7 +190,7 @@ impl Response {
         if self.status.is_success() || self.status.is_redirection() {
             context.push_str(" (unexpected response)");
         }
-        status_error(self.status, target, context)
+        busy::response_error(self, target, context)
     }
 }
 
@@ -462,8 +463,9 @@ impl Client {
                     .expect("the semaphore is never closed");
                 self.send_following(req).await
             };
+            let busy = matches!(&result, Ok(r) if busy::is_rate_limited(r.status, &r.body));
             let delay = match &result {
-                Ok(resp) if retryable_status(resp.status) => {
+                Ok(resp) if retryable_status(resp.status) || busy => {
                     Some(self.backoff(attempt, retry_after(&resp.headers)))
                 }
                 Err(e) if e.retryable() => Some(self.backoff(attempt, None)),
@@ -473,7 +475,10 @@ impl Client {
                 Some(_) => 1,
                 None => req.attempts.unwrap_or(self.retry.max_attempts).max(1),
             };
-            let can_retry = req.is_idempotent() && attempt < attempts;
+            // A rate limit means the server did not act: a write that may be sent twice
+            // is sent again too.
+            let can_retry =
+                (req.is_idempotent() || (busy && req.may_resend())) && attempt < attempts;
             match (delay, can_retry) {
                 (Some(delay), true) => {
                     tracing::debug!(
