@@ -432,19 +432,16 @@ async fn home_sets(
     let Some(resp) = usable(s.dav(url, proto::home_set_request(s.kind())).await?)? else {
         return Ok(None);
     };
-    let paths = match proto::parse_home_sets(s.kind(), &resp.body, &resp.url) {
-        Ok(p) => p,
+    // Full URLs: a home set may be on another host (iCloud's per-user `pNN-caldav`).
+    let urls = match proto::parse_home_set_urls(s.kind(), &resp.body, &resp.url) {
+        Ok(u) => u,
         Err(e) => {
             tracing::debug!("{}: {e} (discovery continues)", resp.describe());
             return Ok(None);
         }
     };
     scheduling.extend(proto::parse_scheduling_urls(&resp.body, &resp.url).unwrap_or_default());
-    let homes: Vec<Url> = paths
-        .iter()
-        .filter_map(|p| resp.url.join(p).ok())
-        .map(as_collection_url)
-        .collect();
+    let homes: Vec<Url> = urls.into_iter().map(as_collection_url).collect();
     for h in &homes {
         s.client().trust_origin(h);
     }

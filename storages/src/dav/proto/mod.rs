@@ -27,7 +27,7 @@
 //! | `get_all` | [`calendar_query_request`] / [`addressbook_query_request`] with data | [`parse_items`] |
 //! | `changes` | [`sync_token_request`] (collection, a cheap pre-check), then [`sync_collection_request`] | [`parse_sync_token`]; [`parse_sync_collection`]; on a 4xx, [`is_invalid_sync_token`] |
 //! | `changes` without sync-collection | [`ctag_request`] (collection), then [`list_request`] when it moved | [`parse_ctag`], [`parse_list`] |
-//! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_sets`], [`parse_collections`] |
+//! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_set_urls`], [`parse_collections`] |
 //! | `upload` (calendars; once per collection unless discovery said) | [`supported_components_request`] (collection) | [`parse_collections`], then [`item_components`] and [`refused_components`] |
 //! | `create_collection` | [`mkcalendar_request`] / [`mkcol_addressbook_request`] (new URL) | HTTP status only (201) |
 //! | `get_meta` | [`collections_request`]`("0")` (collection) | [`parse_collections`], [`CollectionInfo::meta`] |
@@ -62,8 +62,8 @@ pub use collection::{
 pub use components::{item_components, refused_components, supported_components_request};
 pub use discovery::{
     collections_request, current_user_principal_request, home_listing_request, home_set_request,
-    parse_collections, parse_current_user_principal, parse_home_sets, parse_scheduling_urls,
-    CollectionInfo, ListingTokens,
+    parse_collections, parse_current_user_principal, parse_home_set_urls, parse_home_sets,
+    parse_scheduling_urls, CollectionInfo, ListingTokens,
 };
 pub use error::ProtoError;
 pub use etag::{if_match_value, is_weak, parse_etag};
