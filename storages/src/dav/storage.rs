@@ -1293,7 +1293,8 @@ impl Storage for DavStorage {
         if !resp.is_success() {
             // An item without a UID refused: the engine, which knows where the item comes
             // from, names the `davsync repair` to run.
-            let context = format!("{what}: {}", resp.describe());
+            let note = proto::refusal_note(&resp.body);
+            let context = format!("{what}: {}{note}", resp.describe());
             return Err(net::response_error(&resp, Target::Upload, context));
         }
         // A server may store the item elsewhere and say where.
@@ -1329,7 +1330,11 @@ impl Storage for DavStorage {
             return Err(net::response_error(
                 &resp,
                 Target::ItemWrite,
-                format!("{what}: {}", resp.describe()),
+                format!(
+                    "{what}: {}{}",
+                    resp.describe(),
+                    proto::refusal_note(&resp.body)
+                ),
             ));
         }
         self.etag_after_write(&url, &resp)
@@ -1349,7 +1354,11 @@ impl Storage for DavStorage {
             return Err(net::response_error(
                 &resp,
                 Target::ItemWrite,
-                format!("{what}: {}", resp.describe()),
+                format!(
+                    "{what}: {}{}",
+                    resp.describe(),
+                    proto::refusal_note(&resp.body)
+                ),
             ));
         }
         Ok(())

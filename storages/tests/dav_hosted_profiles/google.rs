@@ -65,7 +65,9 @@ async fn google_refusing_a_vtodo_on_put_fails_that_item_alone() {
         assert_eq!(err.kind(), ErrorKind::Refused, "{status}");
         let text = chain(&err);
         assert!(
-            text.contains("item task1 (/cal/task1.ics)") && text.contains(&status.to_string()),
+            text.contains("item task1 (/cal/task1.ics)")
+                && text.contains(&status.to_string())
+                && text.contains("(the server says: supported-calendar-component)"),
             "{text}"
         );
         // Sent once: a refusal is final for this sync.

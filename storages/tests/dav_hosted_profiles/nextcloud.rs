@@ -101,7 +101,11 @@ async fn nextcloud_read_only_calendar_refuses_each_write_alone_and_never_as_an_a
     ];
     for e in &errors {
         assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
-        assert!(chain(e).contains("403 Forbidden"), "{}", chain(e));
+        assert!(
+            chain(e).contains("403 Forbidden (the server says: \"This calendar is read-only\")"),
+            "{}",
+            chain(e)
+        );
     }
     assert!(
         chain(&errors[0]).contains("item mine"),

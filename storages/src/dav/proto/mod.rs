@@ -51,6 +51,7 @@ pub mod href;
 pub mod list;
 pub mod multistatus;
 pub mod names;
+pub mod refusal;
 pub mod report;
 pub mod sync;
 mod xml;
@@ -72,6 +73,7 @@ pub use list::{is_item_for, list_request, parse_list, ListEntry};
 pub use multistatus::{
     parse_multistatus, MultistatusInfo, MultistatusStream, Prop, PropChild, Propstat, Response,
 };
+pub use refusal::refusal_note;
 pub use report::{
     addressbook_query_request, calendar_query_request, multiget_request, parse_items,
     CalendarQuery, Component, ItemData, ItemFailure, ItemsStream,
