@@ -248,3 +248,30 @@ async fn icloud_card_left_out_of_a_multiget_fails_alone_when_its_get_answers_500
         }
     }
 }
+
+#[tokio::test]
+async fn a_home_set_named_on_a_host_that_cannot_be_reached_is_tried_where_davsync_was_pointed() {
+    // Not iCloud: a server behind a proxy that names its internal address. Read by path
+    // alone, as before full home-set URLs were followed, it still works.
+    let server = MockServer::start().await;
+    mount_authed(
+        &server,
+        "/",
+        principal_answer(
+            "/",
+            "c:calendar-home-set",
+            "http://127.0.0.1:1/123456/calendars/",
+        ),
+    )
+    .await;
+    mount_authed(&server, "/123456/calendars/", home_listing()).await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(challenge())
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/", ItemKind::Calendar)).unwrap();
+    let found = s.discover().await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].href.starts_with(&server.uri()), "{found:?}");
+}
