@@ -537,6 +537,10 @@ impl DavStorage {
                     }
                     false
                 }
+                // Still rate limited after the retries: splitting would only ask more.
+                Ok(resp) if net::is_rate_limited(resp.status, &resp.body) => {
+                    return Err(resp.error(Target::Collection))
+                }
                 Ok(resp) if batch.len() > 1 && batch_too_large(resp.status.as_u16()) => {
                     tracing::debug!(
                         "{}: splitting the batch of {}",

@@ -240,3 +240,21 @@ async fn google_bearer_token_goes_with_every_request() {
         .iter()
         .all(|r| r.headers.get("authorization").unwrap() == "Bearer ya29.a0-token"));
 }
+
+#[tokio::test]
+async fn google_rate_limited_multiget_is_not_split_into_more_requests() {
+    let server = MockServer::start().await;
+    Mock::given(method("REPORT"))
+        .respond_with(rate_limited())
+        .mount(&server)
+        .await;
+    let hrefs: Vec<Href> = (0..10).map(|i| Href(format!("/cal/e{i}.ics"))).collect();
+    let err = storage(&server)
+        .get_many(&collection(&server, "/cal/"), &hrefs)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(chain(&err).contains("server busy"), "{}", chain(&err));
+    // One batch: the first attempt and the policy's retries, no halves.
+    assert_eq!(count(&server, "REPORT").await, 4);
+}
