@@ -106,6 +106,17 @@ async fn icloud_home_set_on_a_per_user_host_is_followed_with_the_same_credential
         "the per-user host never got the credentials"
     );
 
+    // `check --online` says where the calendars are.
+    let report = s.server_report().await.unwrap();
+    assert!(
+        report.homes == [format!("{}/123456/calendars/", partition.uri())]
+            && report
+                .quirks
+                .iter()
+                .any(|q| q.starts_with("home set on another host")),
+        "{report:?}"
+    );
+
     // What discovery read of each calendar decides uploads without asking again: an event
     // is not sent to the tasks calendar.
     partition.reset().await;
