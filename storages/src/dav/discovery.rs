@@ -429,6 +429,11 @@ fn usable(resp: Response) -> Result<Option<Response>> {
     if resp.is_success() {
         return Ok(Some(resp));
     }
+    // A server still busy after the retries (429, Google's 403 `usageLimits`) said nothing
+    // about where the home sets are: going on would take the wrong URL for one.
+    if crate::net::is_rate_limited(resp.status, &resp.body) {
+        return Err(resp.error(Target::Collection));
+    }
     match resp.status.as_u16() {
         401 | 500..=599 => Err(resp.error(Target::Collection)),
         _ => {

@@ -258,3 +258,18 @@ async fn google_rate_limited_multiget_is_not_split_into_more_requests() {
     // One batch: the first attempt and the policy's retries, no halves.
     assert_eq!(count(&server, "REPORT").await, 4);
 }
+
+#[tokio::test]
+async fn google_rate_limit_during_discovery_fails_it_instead_of_guessing_the_home_set() {
+    let server = MockServer::start().await;
+    Mock::given(method("PROPFIND"))
+        .respond_with(rate_limited())
+        .mount(&server)
+        .await;
+    let s = DavStorage::new(opts(&server, "/caldav/v2/alice/", ItemKind::Calendar)).unwrap();
+    let err = s.discover().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(chain(&err).contains("server busy"), "{}", chain(&err));
+    // The first step's attempts only: no well-known lookup, no listing of a guessed home.
+    assert_eq!(count(&server, "PROPFIND").await, 3);
+}
