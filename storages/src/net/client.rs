@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use super::auth::{self, Auth};
+use super::busy;
 use super::{tls, AuthMode, Request, Response, RetryPolicy, Secret, TransportOptions};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -204,8 +205,9 @@ impl Client {
                     .expect("the semaphore is never closed");
                 self.send_following(req).await
             };
+            let busy = matches!(&result, Ok(r) if busy::is_rate_limited(r.status, &r.body));
             let delay = match &result {
-                Ok(resp) if retryable_status(resp.status) => {
+                Ok(resp) if retryable_status(resp.status) || busy => {
                     Some(self.backoff(attempt, retry_after(&resp.headers)))
                 }
                 Err(e) if e.retryable() => Some(self.backoff(attempt, None)),
@@ -215,7 +217,10 @@ impl Client {
                 Some(_) => 1,
                 None => req.attempts.unwrap_or(self.retry.max_attempts).max(1),
             };
-            let can_retry = req.is_idempotent() && attempt < attempts;
+            // A rate limit means the server did not act: a write that may be sent twice
+            // is sent again too.
+            let can_retry =
+                (req.is_idempotent() || (busy && req.may_resend())) && attempt < attempts;
             match (delay, can_retry) {
                 (Some(delay), true) => {
                     tracing::debug!(

@@ -66,7 +66,7 @@ impl Response {
         if self.status.is_success() || self.status.is_redirection() {
             context.push_str(" (unexpected response)");
         }
-        status_error(self.status, target, context)
+        super::busy::response_error(self, target, context)
     }
 }
 

@@ -13,6 +13,7 @@ impl DavStorage {
     pub(super) async fn discover_collections(&self) -> Result<Vec<Collection>> {
         let found = discovery::discover(self).await?;
         let _ = self.homes.set(found.homes);
+        self.accepted.learn(found.components);
         *self.listed.lock().expect("listed tokens poisoned") = found.tokens;
         Ok(found
             .collections

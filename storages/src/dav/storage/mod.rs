@@ -102,6 +102,8 @@ pub struct DavStorage {
     /// Change tokens the last home-set listing carried, by collection URL; each is used once
     /// by `changes`, which then needs no request for an unchanged collection.
     listed: Mutex<HashMap<String, ListedTokens>>,
+    /// What each calendar takes, checked before an upload (`dav::accepts`).
+    accepted: super::accepts::Accepted,
 }
 
 /// The file name an item with this UID gets on upload (also `preferred_href`): the UID itself
@@ -202,6 +204,7 @@ impl DavStorage {
             remember: opts.transport.remember.clone(),
             listings: opts.listings.clone(),
             listed: Mutex::new(HashMap::new()),
+            accepted: Default::default(),
         })
     }
 

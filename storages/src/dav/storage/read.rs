@@ -106,6 +106,7 @@ impl DavStorage {
             };
             let split = match sent {
                 Ok(resp) if resp.is_success() => {
+                    let asked = proto::AskedHrefs::new(&batch);
                     proto::parse_items(self.kind, &resp.body, &resp.url, |d| {
                         let r = d
                             .result
@@ -114,7 +115,7 @@ impl DavStorage {
                                 (etag, body)
                             })
                             .map_err(ReadFailure::Item);
-                        out.insert(d.href, r);
+                        out.insert(asked.resolve(d.href), r);
                     })
                     .map_err(|e| invalid(&resp, e))?;
                     largest_ok = largest_ok.max(batch.len());
@@ -144,6 +145,10 @@ impl DavStorage {
                         out.insert(path.clone(), r);
                     }
                     false
+                }
+                // Still rate limited after the retries: splitting would only ask more.
+                Ok(resp) if net::is_rate_limited(resp.status, &resp.body) => {
+                    return Err(resp.error(Target::Collection))
                 }
                 Ok(resp) if batch.len() > 1 && batch_too_large(resp.status.as_u16()) => {
                     tracing::debug!(
@@ -194,7 +199,9 @@ impl DavStorage {
     /// that says it is busy, which gets the usual retries with backoff.
     async fn send_once_unless_busy(&self, r: Request) -> Result<Response> {
         let resp = self.client.send(&r.clone().attempts(1)).await?;
-        if matches!(resp.status.as_u16(), 429 | 502 | 503 | 504) {
+        if matches!(resp.status.as_u16(), 502..=504)
+            || net::is_rate_limited(resp.status, &resp.body)
+        {
             return self.client.send(&r).await;
         }
         Ok(resp)

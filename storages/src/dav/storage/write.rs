@@ -96,13 +96,15 @@ impl DavStorage {
         })?;
         let href = proto::canonical_path(url.path());
         let what = item_label(item, &href);
+        crate::dav::accepts::check_upload(self, &self.accepted, &coll, item, &what).await?;
         self.guard_upload(&coll, &url, &what).await?;
         let resp = self.put(&url, item, (IF_NONE_MATCH, "*")).await?;
         if !resp.is_success() {
             // An item without a UID refused: the engine, which knows where the item comes
             // from, names the `davsync repair` to run.
-            let context = format!("{what}: {}", resp.describe());
-            return Err(net::status_error(resp.status, Target::Upload, context));
+            let note = proto::refusal_note(&resp.body);
+            let context = format!("{what}: {}{note}", resp.describe());
+            return Err(net::response_error(&resp, Target::Upload, context));
         }
         // A server may store the item elsewhere and say where.
         let (href, url) = match resp.location() {
@@ -134,10 +136,14 @@ impl DavStorage {
         self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
         if !resp.is_success() {
-            return Err(net::status_error(
-                resp.status,
+            return Err(net::response_error(
+                &resp,
                 Target::ItemWrite,
-                format!("{what}: {}", resp.describe()),
+                format!(
+                    "{what}: {}{}",
+                    resp.describe(),
+                    proto::refusal_note(&resp.body)
+                ),
             ));
         }
         self.etag_after_write(&url, &resp)
@@ -159,10 +165,14 @@ impl DavStorage {
         let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
         let resp = self.client.send(&req).await?;
         if !resp.is_success() {
-            return Err(net::status_error(
-                resp.status,
+            return Err(net::response_error(
+                &resp,
                 Target::ItemWrite,
-                format!("{what}: {}", resp.describe()),
+                format!(
+                    "{what}: {}{}",
+                    resp.describe(),
+                    proto::refusal_note(&resp.body)
+                ),
             ));
         }
         Ok(())
