@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use davsync_storages::{ContentHash, Etag, Href};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use file::{make_private, open_read_only};
@@ -283,9 +284,11 @@ impl Status {
                     let href: Option<String> = r.get(i)?;
                     Ok(match href {
                         Some(href) => Some(SideState {
-                            href,
-                            etag: r.get::<_, Option<String>>(i + 1)?.unwrap_or_default(),
-                            hash: r.get::<_, Option<String>>(i + 2)?.unwrap_or_default(),
+                            href: Href(href),
+                            etag: Etag(r.get::<_, Option<String>>(i + 1)?.unwrap_or_default()),
+                            hash: ContentHash::from(
+                                r.get::<_, Option<String>>(i + 2)?.unwrap_or_default(),
+                            ),
                         }),
                         None => None,
                     })
@@ -368,8 +371,8 @@ impl Status {
                 Ok(Pending {
                     ident: r.get(0)?,
                     renamed: r.get(1)?,
-                    b_hash: r.get(2)?,
-                    renamed_hash: r.get(3)?,
+                    b_hash: ContentHash::from(r.get::<_, String>(2)?),
+                    renamed_hash: ContentHash::from(r.get::<_, String>(3)?),
                 })
             })?;
             rows.collect()
@@ -381,7 +384,13 @@ impl Status {
             c.execute(
                 "INSERT OR REPLACE INTO pending (collection, ident, renamed, b_hash, renamed_hash)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![collection, p.ident, p.renamed, p.b_hash, p.renamed_hash],
+                params![
+                    collection,
+                    p.ident,
+                    p.renamed,
+                    p.b_hash.as_str(),
+                    p.renamed_hash.as_str()
+                ],
             )
             .map(drop)
         })

@@ -41,7 +41,7 @@ pub mod vdir;
 pub mod wrappers;
 
 pub use error::{Error, ErrorKind, Result};
-pub use item::{Item, ItemKind};
+pub use item::{ContentHash, Item, ItemKind};
 pub use storage::{
     Changes, Collection, CollectionMeta, Etag, Fetched, Href, ItemRef, MetaKey, SharedStorage,
     Storage, SyncToken,

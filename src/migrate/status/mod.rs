@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 mod read;
 
-use davsync_storages::{Item, ItemKind};
+use davsync_storages::{ContentHash, Etag, Href, Item, ItemKind};
 use serde_json::Value;
 
 use crate::status::{ItemRow, RowChange, SideState, Status};
@@ -178,13 +178,13 @@ fn translate(src: &PairSource, c: &CollectionStatus, r: &VRow) -> (ItemRow, Opti
         .as_ref()
         .and_then(|(_, i)| i.clone())
         .or_else(|| b.as_ref().and_then(|(_, i)| i.clone()));
-    let local_hash = local.as_ref().map(|i| i.hash().to_owned());
+    let local_hash = local.as_ref().map(|i| i.hash().clone());
     let vhash =
         r.a.as_ref()
             .or(r.b.as_ref())
             .map(|(_, _, h)| h.clone())
             .unwrap_or_default();
-    let hash = local_hash.unwrap_or_else(|| format!("vdirsyncer:{vhash}"));
+    let hash = local_hash.unwrap_or_else(|| ContentHash::from(format!("vdirsyncer:{vhash}")));
     let finish = |s: Option<(SideState, Option<Item>)>| {
         s.map(|(mut st, _)| {
             st.hash = hash.clone();
@@ -235,15 +235,15 @@ fn side(
     written: Option<std::time::SystemTime>,
 ) -> (SideState, Option<Item>) {
     let mut st = SideState {
-        href: href.clone(),
-        etag: etag.clone(),
-        hash: String::new(),
+        href: Href(href.clone()),
+        etag: Etag(etag.clone()),
+        hash: ContentHash::default(),
     };
     let mut local = None;
     match kind {
         SideKind::Dav => {
-            st.href = davsync_storages::dav::proto::canonical_path(href);
-            st.etag = etag.trim().to_owned();
+            st.href = Href(davsync_storages::dav::proto::canonical_path(href));
+            st.etag = Etag(etag.trim().to_owned());
         }
         SideKind::Vdir { folder, kind } => {
             let path = folder.join(href);
@@ -251,7 +251,7 @@ fn side(
                 if vdirsyncer_file_etag(&meta) == *etag {
                     if let Ok(item) = fs::read(&path).map(|raw| Item::parse(*kind, raw)) {
                         local = item.ok();
-                        st.etag = davsync_storages::vdir::etag_of(&meta).0;
+                        st.etag = davsync_storages::vdir::etag_of(&meta);
                     }
                 }
             }
@@ -268,7 +268,7 @@ fn side(
                     .and_then(|raw| davsync_storages::item::split(*kind, &raw).ok())
                     .and_then(|items| items.into_iter().find(|i| i.ident() == href))
                 {
-                    st.etag = davsync_storages::singlefile::item_etag(&item).0;
+                    st.etag = davsync_storages::singlefile::item_etag(&item);
                     local = Some(item);
                 }
             }
