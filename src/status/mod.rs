@@ -8,7 +8,9 @@
 //! two is harmless (the next sync recognizes the item on both sides and only records it).
 //!
 //! Schema (versioned with `PRAGMA user_version`, migrated forward on open):
-//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token, noop_digest)`
+//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token, noop_digest)`; a
+//!   token is the text of a [`CollectionToken`] (`ctag:<value>` for a ctag, a sync token as
+//!   it is).
 //! - `items(collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)`,
 //!   primary key `(collection, ident)`; a side's columns are NULL when the item is not
 //!   recorded there.
@@ -32,6 +34,8 @@ mod file;
 mod rows;
 mod schema;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 pub use error::{Result, StatusError};
 pub use file::path_for;
@@ -45,7 +49,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use davsync_storages::{ContentHash, Etag, Href};
+use davsync_storages::{CollectionToken, ContentHash, Etag, Href};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use file::{make_private, open_read_only};
@@ -179,8 +183,12 @@ impl Status {
                             .get::<_, Option<String>>(3)?
                             .as_deref()
                             .and_then(parse_time),
-                        a_token: r.get(4)?,
-                        b_token: r.get(5)?,
+                        a_token: r
+                            .get::<_, Option<String>>(4)?
+                            .map(CollectionToken::from_text),
+                        b_token: r
+                            .get::<_, Option<String>>(5)?
+                            .map(CollectionToken::from_text),
                         noop_digest: r.get(6)?,
                     })
                 },
@@ -227,8 +235,17 @@ impl Status {
         })
     }
 
-    /// Stores the sync tokens to ask for changes next time (`None`: list fully).
-    pub fn set_tokens(&self, name: &str, a: Option<&str>, b: Option<&str>) -> Result<()> {
+    /// Stores the tokens to ask for changes next time (`None`: list fully).
+    pub fn set_tokens(
+        &self,
+        name: &str,
+        a: Option<&CollectionToken>,
+        b: Option<&CollectionToken>,
+    ) -> Result<()> {
+        let (a, b) = (
+            a.map(CollectionToken::to_text),
+            b.map(CollectionToken::to_text),
+        );
         self.write(|c| {
             c.execute(
                 "UPDATE collections SET a_token = ?2, b_token = ?3 WHERE name = ?1",

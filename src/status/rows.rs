@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use davsync_storages::{ContentHash, Etag, Href};
+use davsync_storages::{CollectionToken, ContentHash, Etag, Href};
 use rusqlite::{params, Connection};
 
 use super::bases;
@@ -82,8 +82,9 @@ pub struct CollectionRow {
     pub a_href: Option<String>,
     pub b_href: Option<String>,
     pub last_sync: Option<DateTime<Utc>>,
-    pub a_token: Option<String>,
-    pub b_token: Option<String>,
+    /// What each side's `changes` handed out at the last sync.
+    pub a_token: Option<CollectionToken>,
+    pub b_token: Option<CollectionToken>,
     /// Set by a sync that found nothing to do: a digest of its inputs (see
     /// `sync::read`). A later sync with the same digest skips loading the items.
     pub noop_digest: Option<String>,

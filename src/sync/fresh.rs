@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use davsync_storages::{Error, Fetched, Href, ItemRef};
+use davsync_storages::{CollectionToken, Error, Fetched, Href, ItemRef};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -59,7 +59,7 @@ impl Whole {
 
 impl CollectionJob<'_> {
     /// Reads a fresh collection; see the module docs.
-    pub(super) async fn run_fresh(&self, tokens: &BySide<Option<String>>) -> Fresh {
+    pub(super) async fn run_fresh(&self, tokens: &BySide<Option<CollectionToken>>) -> Fresh {
         let (tx_a, mut rx_a) = mpsc::channel::<Fetched>(STREAMED_ITEMS);
         let (tx_b, mut rx_b) = mpsc::channel::<Fetched>(STREAMED_ITEMS);
         let fa = self.whole(Side::A, tokens.a.clone(), tx_a);
@@ -176,7 +176,7 @@ impl CollectionJob<'_> {
     async fn whole(
         &self,
         side: Side,
-        token: Option<String>,
+        token: Option<CollectionToken>,
         sink: mpsc::Sender<Fetched>,
     ) -> Result<Whole, Error> {
         let s = self.side(side);

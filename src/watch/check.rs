@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use davsync_storages::{Collection, Etag, Href, ItemRef, Storage, SyncToken};
+use davsync_storages::{Collection, CollectionToken, Etag, Href, ItemRef, Storage};
 
 use crate::status::{CollectionRow, Rows, Status};
 use crate::sync::Side;
@@ -57,7 +57,7 @@ pub struct Checked {
     /// A token at which the side was as recorded, for the next check to ask for changes
     /// since (the status may hold none: a collection first synced by reading it whole has
     /// no token until its next sync).
-    pub token: Option<SyncToken>,
+    pub token: Option<CollectionToken>,
 }
 
 /// Compares one side of a collection with what the status recorded for it. `remote`: ask
@@ -69,7 +69,7 @@ pub async fn side_changed(
     row: &CollectionRow,
     side: Side,
     remote: bool,
-    remembered: Option<&SyncToken>,
+    remembered: Option<&CollectionToken>,
 ) -> Result<Checked, String> {
     let Some(collection) = side_collection(row, side) else {
         return Ok(Checked {
@@ -80,8 +80,7 @@ pub async fn side_changed(
     let stored = match side {
         Side::A => row.a_token.clone(),
         Side::B => row.b_token.clone(),
-    }
-    .map(SyncToken);
+    };
     let token = remembered.cloned().or(stored);
     let rows = status
         .items(&row.name)
