@@ -12,7 +12,7 @@
 //!   into validated [`sync::PairSpec`]s holding the built storages.
 //! - [`sync`]: **the engine**. A pair syncs collection by collection; each collection is a
 //!   [`sync::job::CollectionJob`] that
-//!   1. reads both sides ([`sync::read`]: a delta since the stored sync token, one whole read,
+//!   1. reads both sides ([`sync::read`]: a delta since the stored token, one whole read,
 //!      or a listing; a collection whose inputs did not change since a sync that found
 //!      nothing to do stops right there),
 //!   2. decides per item ([`sync::plan`], pure: the etag-mapping algorithm, with
@@ -27,7 +27,8 @@
 //!   [`sync::Reporter`]; their `Display` is the line users read. [`output`] renders them
 //!   for the terminal and counts them (the summary line, the exit code).
 //! - [`status`]: the SQLite database per pair that remembers, per item and side, the href,
-//!   etag and content hash of the last sync.
+//!   etag and content hash of the last sync ([`status::SideState`], typed as the storages
+//!   type them), and per collection and side the token for asking what changed since.
 //! - [`errors`]: the one renderer of an error and its causes, for every command.
 //! - [`repair`]: `davsync repair` (fresh UIDs for items without one or sharing one).
 //!

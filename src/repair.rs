@@ -59,8 +59,8 @@ pub struct Keeper<'t> {
 impl Keeper<'_> {
     fn keep(&self, href: &Href, etag: &Etag, item: &Item, why: Why) -> Result<(), String> {
         let origin = Origin {
-            href: href.to_string(),
-            etag: Some(etag.to_string()),
+            href: href.clone(),
+            etag: Some(etag.clone()),
             uid: item.ident().to_owned(),
             why,
             kind: item.kind(),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Local, SecondsFormat, Utc};
-use davsync_storages::ItemKind;
+use davsync_storages::{Etag, Href, ItemKind};
 use serde::{Deserialize, Serialize};
 
 /// Why a version went to the trash.
@@ -46,8 +46,8 @@ pub struct Origin {
     /// collection may spell differently from the pair's), so a restore can write it back.
     pub collection_href: String,
     pub collection_name: String,
-    pub href: String,
-    pub etag: Option<String>,
+    pub href: Href,
+    pub etag: Option<Etag>,
     pub uid: String,
     pub why: Why,
     pub kind: ItemKind,
@@ -230,8 +230,8 @@ impl Trash {
             storage: origin.storage.clone(),
             collection_href: origin.collection_href.clone(),
             collection_name: origin.collection_name.clone(),
-            href: origin.href.clone(),
-            etag: origin.etag.clone(),
+            href: origin.href.to_string(),
+            etag: origin.etag.as_ref().map(Etag::to_string),
             uid: origin.uid.clone(),
             why: origin.why,
             kind: kind_name(origin.kind).into(),
@@ -284,8 +284,8 @@ impl Trash {
                 storage: meta.storage,
                 collection_href: meta.collection_href,
                 collection_name: meta.collection_name,
-                href: meta.href,
-                etag: meta.etag,
+                href: Href(meta.href),
+                etag: meta.etag.map(Etag),
                 uid: meta.uid,
                 why: meta.why,
                 kind,

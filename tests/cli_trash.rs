@@ -15,7 +15,7 @@ fn keep(env: &Env, uid: &str, summary: &str, why: Why) -> String {
         storage: "a".into(),
         collection_href: env.path("a").display().to_string(),
         collection_name: String::new(),
-        href: format!("{uid}.ics"),
+        href: format!("{uid}.ics").into(),
         etag: None,
         uid: uid.into(),
         why,
@@ -208,6 +208,6 @@ fn repair_keeps_the_versions_it_replaces() {
         .get(&id)
         .unwrap()
         .unwrap();
-    assert_eq!(entry.origin.href, "misnamed.ics");
+    assert_eq!(entry.origin.href.as_str(), "misnamed.ics");
     assert_eq!(bytes, event("one", "Dentist").as_bytes());
 }

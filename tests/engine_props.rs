@@ -213,7 +213,7 @@ impl World {
             .into_iter()
             .map(|(_, _, raw)| {
                 let item = Item::parse(ItemKind::Calendar, raw).unwrap();
-                (item.ident().to_owned(), item.hash().to_owned())
+                (item.ident().to_owned(), item.hash().to_string())
             })
             .collect()
     }

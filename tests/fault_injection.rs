@@ -114,7 +114,7 @@ fn norm(text: &str) -> String {
     )
     .expect("an item")
     .hash()
-    .to_owned()
+    .to_string()
 }
 
 /// Edits, creations and deletions on `dir` over UIDs of `pool` (disjoint from the other

@@ -291,7 +291,7 @@ fn norm(text: &str) -> String {
     )
     .expect("an item")
     .hash()
-    .to_owned()
+    .to_string()
 }
 
 #[track_caller]

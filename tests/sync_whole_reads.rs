@@ -10,7 +10,8 @@ use davsync::sync::event::Recorder as Rec;
 use davsync::sync::{sync_pair, PairSpec, PartialSync, StorageHandle, SyncOptions};
 use davsync_storages::memory::{MemoryStorage, ROOT_HREF};
 use davsync_storages::{
-    Changes, Collection, Etag, Fetched, Href, Item, ItemKind, ItemRef, Result, Storage, SyncToken,
+    Changes, Collection, CollectionToken, Etag, Fetched, Href, Item, ItemKind, ItemRef, Result,
+    Storage,
 };
 
 /// A memory storage that can read a collection whole, counting how it is read.
@@ -75,7 +76,11 @@ impl Storage for Whole {
     async fn delete(&self, c: &Collection, h: &Href, e: &Etag) -> Result<()> {
         self.inner.delete(c, h, e).await
     }
-    async fn changes(&self, c: &Collection, since: Option<&SyncToken>) -> Result<Option<Changes>> {
+    async fn changes(
+        &self,
+        c: &Collection,
+        since: Option<&CollectionToken>,
+    ) -> Result<Option<Changes>> {
         self.inner.changes(c, since).await
     }
 }

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use davsync_storages::Collection;
+use davsync_storages::{Collection, Href};
 
 use super::{chain, exit_code};
 use crate::cli::RepairArgs;
@@ -101,7 +101,7 @@ pub async fn run(config: &Config, args: &RepairArgs, quiet: bool) -> anyhow::Res
                 storage: name.to_owned(),
                 collection_href: c.href.clone(),
                 collection_name: c.name.clone(),
-                href: String::new(),
+                href: Href(String::new()),
                 etag: None,
                 uid: String::new(),
                 why: Why::Overwritten,

@@ -195,7 +195,7 @@ impl Ctx<'_> {
         let place = crate::sync::place(self.pair, &handle.name, self.name);
         let known = row
             .and_then(|r| r.side(side))
-            .map(|s| Href(s.href.clone()))
+            .map(|s| s.href.clone())
             .or_else(|| storage.preferred_href(ident));
         if let Some(href) = known {
             if let Ok((item, etag)) = storage.get(&collection, &href).await {
@@ -316,8 +316,8 @@ impl Ctx<'_> {
             storage: v.place.storage.to_string(),
             collection_href: v.collection.href.clone(),
             collection_name: v.collection.name.clone(),
-            href: v.href.to_string(),
-            etag: Some(v.etag.to_string()),
+            href: v.href.clone(),
+            etag: Some(v.etag.clone()),
             uid: ident.to_owned(),
             why,
             kind: v.item.kind(),
@@ -339,9 +339,9 @@ impl Ctx<'_> {
         for v in [a, b] {
             if v.item.hash() == item.hash() {
                 states[v.side] = Some(SideState {
-                    href: v.href.to_string(),
-                    etag: v.etag.to_string(),
-                    hash: v.item.hash().to_owned(),
+                    href: v.href.clone(),
+                    etag: v.etag.clone(),
+                    hash: v.item.hash().clone(),
                 });
                 continue;
             }
@@ -356,9 +356,9 @@ impl Ctx<'_> {
             v.storage.flush().await.map_err(|e| e.to_string())?;
             self.line(&format!("Copying (updating) item {ident} to {}", v.place));
             states[v.side] = Some(SideState {
-                href: v.href.to_string(),
-                etag: etag.to_string(),
-                hash: item.hash().to_owned(),
+                href: v.href.clone(),
+                etag,
+                hash: item.hash().clone(),
             });
         }
         let row = ItemRow {
@@ -396,9 +396,9 @@ impl Ctx<'_> {
                 v.place
             ));
             states[v.side] = Some(SideState {
-                href: href.to_string(),
-                etag: etag.to_string(),
-                hash: renamed.hash().to_owned(),
+                href,
+                etag,
+                hash: renamed.hash().clone(),
             });
         }
         let copy = ItemRow {
@@ -412,9 +412,9 @@ impl Ctx<'_> {
 
     fn record(&self, ident: &str, a: &Version, b: &Version, item: &Item) -> Result<(), String> {
         let state = |v: &Version| SideState {
-            href: v.href.to_string(),
-            etag: v.etag.to_string(),
-            hash: v.item.hash().to_owned(),
+            href: v.href.clone(),
+            etag: v.etag.clone(),
+            hash: v.item.hash().clone(),
         };
         let row = ItemRow {
             ident: ident.to_owned(),

@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use davsync_storages::{Collection, Href, Item, Storage};
+use davsync_storages::{Collection, Item, Storage};
 
 use super::{chain, exit_code, select};
 use crate::config::{backends, Config};
@@ -134,7 +134,7 @@ async fn restore_one(
     }
     let item = Item::parse(origin.kind, bytes).map_err(|e| format!("the kept version: {e}"))?;
     let collection = collection_for(storage.as_ref(), origin).await?;
-    let href = Href::from(origin.href.as_str());
+    let href = origin.href.clone();
     let listing = storage.list(&collection).await.map_err(|e| chain(&e))?;
     if listing.iter().any(|r| r.href == href) {
         {
@@ -145,7 +145,7 @@ async fn restore_one(
             if now.hash() != item.hash() {
                 let replaced = Origin {
                     why: Why::Overwritten,
-                    etag: Some(etag.to_string()),
+                    etag: Some(etag.clone()),
                     collection_href: collection.href.clone(),
                     ..origin.clone()
                 };

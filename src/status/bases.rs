@@ -109,7 +109,7 @@ mod tests {
 
     fn row(ident: &str) -> ItemRow {
         let side = SideState {
-            href: format!("{ident}.ics"),
+            href: format!("{ident}.ics").into(),
             etag: "e".into(),
             hash: "h".into(),
         };

@@ -8,7 +8,9 @@
 //! two is harmless (the next sync recognizes the item on both sides and only records it).
 //!
 //! Schema (versioned with `PRAGMA user_version`, migrated forward on open):
-//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token, noop_digest)`
+//! - `collections(name PK, a_href, b_href, last_sync, a_token, b_token, noop_digest)`; a
+//!   token is the text of a [`CollectionToken`] (`ctag:<value>` for a ctag, a sync token as
+//!   it is).
 //! - `items(collection, ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash)`,
 //!   primary key `(collection, ident)`; a side's columns are NULL when the item is not
 //!   recorded there.
@@ -32,6 +34,8 @@ mod file;
 mod rows;
 mod schema;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 pub use error::{Result, StatusError};
 pub use file::path_for;
@@ -45,6 +49,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use davsync_storages::{CollectionToken, ContentHash, Etag, Href};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use file::{make_private, open_read_only};
@@ -178,8 +183,12 @@ impl Status {
                             .get::<_, Option<String>>(3)?
                             .as_deref()
                             .and_then(parse_time),
-                        a_token: r.get(4)?,
-                        b_token: r.get(5)?,
+                        a_token: r
+                            .get::<_, Option<String>>(4)?
+                            .map(CollectionToken::from_text),
+                        b_token: r
+                            .get::<_, Option<String>>(5)?
+                            .map(CollectionToken::from_text),
                         noop_digest: r.get(6)?,
                     })
                 },
@@ -226,8 +235,17 @@ impl Status {
         })
     }
 
-    /// Stores the sync tokens to ask for changes next time (`None`: list fully).
-    pub fn set_tokens(&self, name: &str, a: Option<&str>, b: Option<&str>) -> Result<()> {
+    /// Stores the tokens to ask for changes next time (`None`: list fully).
+    pub fn set_tokens(
+        &self,
+        name: &str,
+        a: Option<&CollectionToken>,
+        b: Option<&CollectionToken>,
+    ) -> Result<()> {
+        let (a, b) = (
+            a.map(CollectionToken::to_text),
+            b.map(CollectionToken::to_text),
+        );
         self.write(|c| {
             c.execute(
                 "UPDATE collections SET a_token = ?2, b_token = ?3 WHERE name = ?1",
@@ -283,9 +301,11 @@ impl Status {
                     let href: Option<String> = r.get(i)?;
                     Ok(match href {
                         Some(href) => Some(SideState {
-                            href,
-                            etag: r.get::<_, Option<String>>(i + 1)?.unwrap_or_default(),
-                            hash: r.get::<_, Option<String>>(i + 2)?.unwrap_or_default(),
+                            href: Href(href),
+                            etag: Etag(r.get::<_, Option<String>>(i + 1)?.unwrap_or_default()),
+                            hash: ContentHash::from(
+                                r.get::<_, Option<String>>(i + 2)?.unwrap_or_default(),
+                            ),
                         }),
                         None => None,
                     })
@@ -368,8 +388,8 @@ impl Status {
                 Ok(Pending {
                     ident: r.get(0)?,
                     renamed: r.get(1)?,
-                    b_hash: r.get(2)?,
-                    renamed_hash: r.get(3)?,
+                    b_hash: ContentHash::from(r.get::<_, String>(2)?),
+                    renamed_hash: ContentHash::from(r.get::<_, String>(3)?),
                 })
             })?;
             rows.collect()
@@ -381,7 +401,13 @@ impl Status {
             c.execute(
                 "INSERT OR REPLACE INTO pending (collection, ident, renamed, b_hash, renamed_hash)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![collection, p.ident, p.renamed, p.b_hash, p.renamed_hash],
+                params![
+                    collection,
+                    p.ident,
+                    p.renamed,
+                    p.b_hash.as_str(),
+                    p.renamed_hash.as_str()
+                ],
             )
             .map(drop)
         })

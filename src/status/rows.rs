@@ -4,17 +4,19 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use davsync_storages::{CollectionToken, ContentHash, Etag, Href};
 use rusqlite::{params, Connection};
 
 use super::bases;
 
-/// What an item looked like on one side after it was last synced.
+/// What an item looked like on one side after it was last synced. Stored as three TEXT
+/// columns (`a_href`, `a_etag`, `a_hash` and the same for b), each the newtype's string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideState {
-    pub href: String,
-    pub etag: String,
+    pub href: Href,
+    pub etag: Etag,
     /// The normalized hash ([`davsync_storages::Item::hash`]).
-    pub hash: String,
+    pub hash: ContentHash,
 }
 
 /// One change to the item rows of a collection, as the engine queues them until the storage
@@ -69,8 +71,8 @@ pub type Rows = HashMap<String, ItemRow, ahash::RandomState>;
 pub struct Pending {
     pub ident: String,
     pub renamed: String,
-    pub b_hash: String,
-    pub renamed_hash: String,
+    pub b_hash: ContentHash,
+    pub renamed_hash: ContentHash,
 }
 
 /// The status row of one collection.
@@ -80,8 +82,9 @@ pub struct CollectionRow {
     pub a_href: Option<String>,
     pub b_href: Option<String>,
     pub last_sync: Option<DateTime<Utc>>,
-    pub a_token: Option<String>,
-    pub b_token: Option<String>,
+    /// What each side's `changes` handed out at the last sync.
+    pub a_token: Option<CollectionToken>,
+    pub b_token: Option<CollectionToken>,
     /// Set by a sync that found nothing to do: a digest of its inputs (see
     /// `sync::read`). A later sync with the same digest skips loading the items.
     pub noop_digest: Option<String>,
@@ -101,12 +104,12 @@ pub(super) fn put_row(c: &Connection, collection: &str, row: &ItemRow) -> rusqli
     stmt.execute(params![
         collection,
         row.ident,
-        a.map(|s| &s.href),
-        a.map(|s| &s.etag),
-        a.map(|s| &s.hash),
-        b.map(|s| &s.href),
-        b.map(|s| &s.etag),
-        b.map(|s| &s.hash),
+        a.map(|s| s.href.as_str()),
+        a.map(|s| s.etag.as_str()),
+        a.map(|s| s.hash.as_str()),
+        b.map(|s| s.href.as_str()),
+        b.map(|s| s.etag.as_str()),
+        b.map(|s| s.hash.as_str()),
     ])
     .map(drop)
 }

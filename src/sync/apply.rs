@@ -10,7 +10,7 @@
 //!
 //! Each write that succeeds emits its event and queues its status row ([`super::journal`]).
 
-use davsync_storages::{Error, ErrorKind, Etag, Href, Item};
+use davsync_storages::{ContentHash, Error, ErrorKind, Etag, Href, Item};
 
 use super::conflict::{self, Outcome, Resolution};
 use super::event::{Action, Event, Failure};
@@ -197,9 +197,9 @@ impl CollectionJob<'_> {
         let to = from.other();
         let t = self.side(to);
         let src_state = SideState {
-            href: src.href.0.clone(),
-            etag: src.etag.0.clone(),
-            hash: item.hash().to_owned(),
+            href: src.href.clone(),
+            etag: src.etag.clone(),
+            hash: item.hash().clone(),
         };
         match dst {
             None => match t.storage.upload(&t.collection, item).await {
@@ -210,9 +210,9 @@ impl CollectionJob<'_> {
                             ident,
                             to,
                             SideState {
-                                href: href.0,
-                                etag: etag.0,
-                                hash: item.hash().to_owned(),
+                                href,
+                                etag,
+                                hash: item.hash().clone(),
                             },
                             Some(src_state),
                         ),
@@ -227,7 +227,7 @@ impl CollectionJob<'_> {
                             let there = Current {
                                 href,
                                 etag: Etag(String::new()),
-                                hash: String::new(),
+                                hash: ContentHash::default(),
                                 item: None,
                             };
                             Box::pin(self.after_precondition(ident, from, src, item, &there)).await
@@ -274,9 +274,9 @@ impl CollectionJob<'_> {
                             ident,
                             to,
                             SideState {
-                                href: d.href.0.clone(),
-                                etag: etag.0,
-                                hash: item.hash().to_owned(),
+                                href: d.href.clone(),
+                                etag,
+                                hash: item.hash().clone(),
                             },
                             Some(src_state),
                         ),
@@ -312,12 +312,12 @@ impl CollectionJob<'_> {
                 let fresh = Current {
                     href: dst.href.clone(),
                     etag,
-                    hash: now.hash().to_owned(),
+                    hash: now.hash().clone(),
                     item: Some(now),
                 };
                 let mut src = src.clone();
                 src.item = Some(item.clone());
-                if fresh.hash == item.hash() {
+                if fresh.hash == *item.hash() {
                     return self
                         .record_equal(&row(ident, to, fresh.state(), Some(src.state())), item);
                 }
@@ -369,7 +369,7 @@ impl CollectionJob<'_> {
                         let now = Current {
                             href: cur.href.clone(),
                             etag,
-                            hash: item.hash().to_owned(),
+                            hash: item.hash().clone(),
                             item: Some(item.clone()),
                         };
                         Box::pin(self.copy(ident, side, &now, &item, None, false)).await
@@ -512,7 +512,7 @@ impl CollectionJob<'_> {
                 ident: ident.to_owned(),
                 renamed: new_ident.clone(),
                 b_hash: b.hash.clone(),
-                renamed_hash: renamed.hash().to_owned(),
+                renamed_hash: renamed.hash().clone(),
             },
         ) {
             return self.status_failed(&format!("recording item {ident} in the status"), e);
@@ -533,9 +533,9 @@ impl CollectionJob<'_> {
                     row.set_side(
                         side,
                         Some(SideState {
-                            href: href.0,
-                            etag: etag.0,
-                            hash: renamed.hash().to_owned(),
+                            href,
+                            etag,
+                            hash: renamed.hash().clone(),
                         }),
                     );
                     if let Done::Failed = self.record(&row) {
@@ -580,9 +580,9 @@ impl CollectionJob<'_> {
                     row.set_side(
                         side,
                         Some(SideState {
-                            href: cur.href.0.clone(),
-                            etag: etag.0,
-                            hash: merged.hash().to_owned(),
+                            href: cur.href.clone(),
+                            etag,
+                            hash: merged.hash().clone(),
                         }),
                     );
                 }

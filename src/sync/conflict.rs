@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use davsync_storages::Item;
+use davsync_storages::{ContentHash, Item};
 use sha2::{Digest, Sha256};
 
 use super::Side;
@@ -84,11 +84,11 @@ pub enum Outcome {
 /// The fresh UID `keep both` gives b's version. Derived from the UID and b's content, so a
 /// sync interrupted halfway through `keep both` and run again picks the same UID and finds
 /// the copy it already made instead of making another.
-pub fn fresh_uid(uid: &str, b_hash: &str) -> String {
+pub fn fresh_uid(uid: &str, b_hash: &ContentHash) -> String {
     let mut h = Sha256::new();
     h.update(uid.as_bytes());
     h.update(b"\0");
-    h.update(b_hash.as_bytes());
+    h.update(b_hash.as_str().as_bytes());
     let d = h.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&d[..16]);

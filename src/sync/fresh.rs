@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use davsync_storages::{Error, Etag, Fetched, Href, ItemRef};
+use davsync_storages::{CollectionToken, Error, Fetched, Href, ItemRef};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -59,7 +59,7 @@ impl Whole {
 
 impl CollectionJob<'_> {
     /// Reads a fresh collection; see the module docs.
-    pub(super) async fn run_fresh(&self, tokens: &BySide<Option<String>>) -> Fresh {
+    pub(super) async fn run_fresh(&self, tokens: &BySide<Option<CollectionToken>>) -> Fresh {
         let (tx_a, mut rx_a) = mpsc::channel::<Fetched>(STREAMED_ITEMS);
         let (tx_b, mut rx_b) = mpsc::channel::<Fetched>(STREAMED_ITEMS);
         let fa = self.whole(Side::A, tokens.a.clone(), tx_a);
@@ -176,7 +176,7 @@ impl CollectionJob<'_> {
     async fn whole(
         &self,
         side: Side,
-        token: Option<String>,
+        token: Option<CollectionToken>,
         sink: mpsc::Sender<Fetched>,
     ) -> Result<Whole, Error> {
         let s = self.side(side);
@@ -235,10 +235,10 @@ impl CollectionJob<'_> {
         let rows = self.status.items(&self.name).unwrap_or_default();
         for (ident, hrefs) in dups {
             if let Some(st) = rows.get(&ident).and_then(|r| r.side(y)) {
-                let href = Href(st.href.clone());
+                let href = st.href.clone();
                 let cur = super::plan::Current {
                     href: href.clone(),
-                    etag: Etag(st.etag.clone()),
+                    etag: st.etag.clone(),
                     hash: st.hash.clone(),
                     item: None,
                 };
@@ -250,11 +250,7 @@ impl CollectionJob<'_> {
                     self.problem(Some(ident), &plan::duplicate_uid(x, hrefs));
                     continue;
                 }
-                match t
-                    .storage
-                    .delete(&t.collection, &href, &Etag(st.etag.clone()))
-                    .await
-                {
+                match t.storage.delete(&t.collection, &href, &st.etag).await {
                     Ok(()) => {
                         self.emit(Event::Deleted {
                             at: self.at.clone(),

@@ -196,7 +196,7 @@ impl<'a> CollectionJob<'a> {
         let digest = digest.filter(|_| !failed && !acted);
         if let Err(e) = self
             .status
-            .set_tokens(&self.name, tokens.a.as_deref(), tokens.b.as_deref())
+            .set_tokens(&self.name, tokens.a.as_ref(), tokens.b.as_ref())
         {
             self.status_failed("recording sync tokens", e);
             return;

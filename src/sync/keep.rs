@@ -47,8 +47,8 @@ impl CollectionJob<'_> {
             storage: s.place.storage.to_string(),
             collection_href: s.collection.href.clone(),
             collection_name: s.collection.name.clone(),
-            href: cur.href.to_string(),
-            etag: Some(cur.etag.to_string()),
+            href: cur.href.clone(),
+            etag: Some(cur.etag.clone()),
             uid: ident.to_owned(),
             why,
             kind: item.kind(),
@@ -96,7 +96,7 @@ pub(crate) async fn keep_stored(
     collection: &davsync_storages::Collection,
     origin: Origin,
 ) -> Result<(), String> {
-    let href = davsync_storages::Href::from(origin.href.as_str());
+    let href = origin.href.clone();
     match storage.get(collection, &href).await {
         Ok((item, _)) => save(trash, origin, &item).await,
         Err(_) => Ok(()),

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 /// The engine's hash maps over hrefs and idents (see [`Rows`] for why aHash).
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-use davsync_storages::{Changes, ErrorKind, Etag, Href, Item, ItemRef};
+use davsync_storages::{Changes, ContentHash, ErrorKind, Etag, Href, Item, ItemRef};
 
 use super::policy::{self, PartialSync, Verdict};
 use super::side::{BySide, Side};
@@ -47,7 +47,7 @@ pub struct PlanContext {
 pub struct Current {
     pub href: Href,
     pub etag: Etag,
-    pub hash: String,
+    pub hash: ContentHash,
     pub item: Option<Item>,
 }
 
@@ -55,8 +55,8 @@ impl Current {
     /// The status row's view of this version.
     pub fn state(&self) -> SideState {
         SideState {
-            href: self.href.0.clone(),
-            etag: self.etag.0.clone(),
+            href: self.href.clone(),
+            etag: self.etag.clone(),
             hash: self.hash.clone(),
         }
     }
@@ -186,7 +186,7 @@ impl<'s> StatusIndex<'s> {
         self.by_href[side]
             .get(r.href.as_str())
             .copied()
-            .filter(|(_, s)| s.etag == r.etag.0)
+            .filter(|(_, s)| s.etag == r.etag)
     }
 
     /// The ident the status recorded at this href (whatever its etag now).
@@ -230,7 +230,7 @@ pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<
     let mut by_href: HashMap<Href, Etag> = status
         .values()
         .filter_map(|row| row.side(side))
-        .map(|s| (Href(s.href.clone()), Etag(s.etag.clone())))
+        .map(|s| (s.href.clone(), s.etag.clone()))
         .collect();
     for href in changes.deleted {
         by_href.remove(&href);
@@ -280,7 +280,7 @@ pub struct PlanInput<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Cur<'a> {
     r: &'a ItemRef,
-    hash: &'a str,
+    hash: &'a ContentHash,
     item: Option<&'a Item>,
 }
 
@@ -298,16 +298,16 @@ impl<'a> Cur<'a> {
         Box::new(Current {
             href: self.r.href.clone(),
             etag: self.r.etag.clone(),
-            hash: self.hash.to_owned(),
+            hash: self.hash.clone(),
             item: self.item.cloned(),
         })
     }
 
     fn state(self) -> SideState {
         SideState {
-            href: self.r.href.0.clone(),
-            etag: self.r.etag.0.clone(),
-            hash: self.hash.to_owned(),
+            href: self.r.href.clone(),
+            etag: self.r.etag.clone(),
+            hash: self.hash.clone(),
         }
     }
 }
@@ -416,7 +416,7 @@ enum Decision {
 fn decide(a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decision {
     let sa = s.and_then(|s| s.a.as_ref());
     let sb = s.and_then(|s| s.b.as_ref());
-    let changed = |cur: Cur<'_>, st: Option<&SideState>| st.map_or(true, |st| st.hash != cur.hash);
+    let changed = |cur: Cur<'_>, st: Option<&SideState>| st.map_or(true, |st| st.hash != *cur.hash);
     match (a, b) {
         (None, None) => {
             if s.is_some() {
@@ -461,7 +461,7 @@ fn decide(a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decisi
 
 /// True when the status recorded exactly this href, etag and hash.
 fn same_state(cur: Cur<'_>, st: Option<&SideState>) -> bool {
-    st.is_some_and(|st| st.href == cur.r.href.0 && st.etag == cur.r.etag.0 && st.hash == cur.hash)
+    st.is_some_and(|st| st.href == cur.r.href && st.etag == cur.r.etag && st.hash == *cur.hash)
 }
 
 /// The sides a decision writes to.
@@ -626,8 +626,8 @@ fn finish_pending(
     let copies = by_ident.map(|_, m| m.get(p.renamed.as_str()).copied());
     let untouched = copies
         .iter()
-        .all(|(_, c)| c.map_or(true, |c| c.hash == p.renamed_hash));
-    if survivor.is_some_and(|s| s.hash == p.b_hash) && untouched {
+        .all(|(_, c)| c.map_or(true, |c| *c.hash == p.renamed_hash));
+    if survivor.is_some_and(|s| *s.hash == p.b_hash) && untouched {
         ops.retain(|op| op.ident() != Some(p.renamed.as_str()));
         for (side, cur) in copies.iter() {
             if let Some(cur) = cur {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use davsync_storages::{Error, ErrorKind, Etag, Fetched, Href, Item, ItemRef, SyncToken};
+use davsync_storages::{CollectionToken, Error, ErrorKind, Etag, Fetched, Href, Item, ItemRef};
 
 use super::job::CollectionJob;
 use super::plan::{self, Current, FetchError, FetchResult, Op, Problem};
@@ -40,7 +40,7 @@ impl Listed {
 /// and the items already read with it (a whole read).
 pub struct Snapshot {
     pub listed: Listed,
-    pub token: Option<String>,
+    pub token: Option<CollectionToken>,
     pub read: Option<HashMap<Href, FetchResult>>,
 }
 
@@ -48,8 +48,8 @@ pub struct Snapshot {
 enum Seen<'l> {
     /// Every item with its etag.
     Listing(&'l [ItemRef]),
-    /// Nothing changed since this sync token: the side is as the token describes it.
-    Token(&'l str),
+    /// Nothing changed since this token: the side is as the token describes it.
+    Token(&'l CollectionToken),
 }
 
 impl Snapshot {
@@ -66,7 +66,7 @@ impl Snapshot {
         match &self.listed {
             Listed::Full(l) => Some(Seen::Listing(l)),
             Listed::Delta(c) if c.changed.is_empty() && c.deleted.is_empty() && !c.complete => {
-                self.token.as_deref().map(Seen::Token)
+                self.token.as_ref().map(Seen::Token)
             }
             Listed::Delta(_) => None,
         }
@@ -142,7 +142,7 @@ impl CollectionJob<'_> {
     pub(super) async fn listing(
         &self,
         side: Side,
-        token: Option<String>,
+        token: Option<CollectionToken>,
         fresh: bool,
     ) -> Result<Snapshot, Error> {
         let s = self.side(side);
@@ -154,10 +154,9 @@ impl CollectionJob<'_> {
                 return Ok(read_whole(all));
             }
         }
-        let since = token.map(SyncToken);
-        match s.storage.changes(&s.collection, since.as_ref()).await? {
+        match s.storage.changes(&s.collection, token.as_ref()).await? {
             Some(changes) => {
-                let token = changes.token.clone().map(|t| t.0);
+                let token = changes.token.clone();
                 Ok(Snapshot {
                     listed: Listed::Delta(changes),
                     token,
@@ -171,7 +170,7 @@ impl CollectionJob<'_> {
     /// Both sides' snapshots, or the side whose listing failed.
     pub(super) async fn list_both(
         &self,
-        tokens: &BySide<Option<String>>,
+        tokens: &BySide<Option<CollectionToken>>,
         fresh: bool,
     ) -> Result<BySide<Snapshot>, (Side, Error)> {
         let (la, lb) = futures::join!(
@@ -347,8 +346,10 @@ impl CollectionJob<'_> {
             let listing = match state {
                 Seen::Listing(l) => l,
                 Seen::Token(t) => {
+                    // The token's stored text: a digest recorded before tokens were typed
+                    // still matches.
                     h.update(b"token\0");
-                    h.update(t.as_bytes());
+                    h.update(t.to_text().as_bytes());
                     h.update(b"\0");
                     continue;
                 }

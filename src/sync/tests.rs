@@ -472,7 +472,7 @@ async fn items_without_uid_sync_by_hash_and_a_refusal_names_repair() {
     let hash = davsync_storages::Item::parse(ItemKind::Calendar, ev_no_uid("refused"))
         .unwrap()
         .hash()
-        .to_owned();
+        .to_string();
     g.b.fail_href(g.b.preferred_href(&hash).unwrap().as_str());
     let (report, rec) = g.sync().await;
     assert_eq!(report.failures, 1);

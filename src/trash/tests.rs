@@ -14,7 +14,7 @@ fn origin(uid: &str, why: Why) -> Origin {
         storage: "cal_local".into(),
         collection_href: "/home/u/cal/work".into(),
         collection_name: "work".into(),
-        href: format!("{uid}.ics"),
+        href: format!("{uid}.ics").into(),
         etag: Some("\"e1\"".into()),
         uid: uid.into(),
         why,

@@ -15,13 +15,13 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use davsync_storages::{Collection, Href, ItemRef, Storage, SyncToken};
+use davsync_storages::{Collection, CollectionToken, Etag, Href, ItemRef, Storage};
 
 use crate::status::{CollectionRow, Rows, Status};
 use crate::sync::Side;
 
 /// The status's view of one side of a collection: (href, etag) of every recorded item.
-fn recorded(rows: &Rows, side: Side) -> BTreeSet<(String, String)> {
+fn recorded(rows: &Rows, side: Side) -> BTreeSet<(Href, Etag)> {
     rows.values()
         .filter_map(|r| match side {
             Side::A => r.a.as_ref(),
@@ -31,9 +31,9 @@ fn recorded(rows: &Rows, side: Side) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn listed(list: &[ItemRef]) -> BTreeSet<(String, String)> {
+fn listed(list: &[ItemRef]) -> BTreeSet<(Href, Etag)> {
     list.iter()
-        .map(|r| (r.href.0.clone(), r.etag.0.clone()))
+        .map(|r| (r.href.clone(), r.etag.clone()))
         .collect()
 }
 
@@ -57,7 +57,7 @@ pub struct Checked {
     /// A token at which the side was as recorded, for the next check to ask for changes
     /// since (the status may hold none: a collection first synced by reading it whole has
     /// no token until its next sync).
-    pub token: Option<SyncToken>,
+    pub token: Option<CollectionToken>,
 }
 
 /// Compares one side of a collection with what the status recorded for it. `remote`: ask
@@ -69,7 +69,7 @@ pub async fn side_changed(
     row: &CollectionRow,
     side: Side,
     remote: bool,
-    remembered: Option<&SyncToken>,
+    remembered: Option<&CollectionToken>,
 ) -> Result<Checked, String> {
     let Some(collection) = side_collection(row, side) else {
         return Ok(Checked {
@@ -80,8 +80,7 @@ pub async fn side_changed(
     let stored = match side {
         Side::A => row.a_token.clone(),
         Side::B => row.b_token.clone(),
-    }
-    .map(SyncToken);
+    };
     let token = remembered.cloned().or(stored);
     let rows = status
         .items(&row.name)
@@ -99,11 +98,11 @@ pub async fn side_changed(
             } else {
                 // A delta: a change is a version the status does not hold, or the removal
                 // of one it does. davsync's own uploads and deletions are neither.
-                let known: HashSet<&String> = recorded.iter().map(|(h, _)| h).collect();
+                let known: HashSet<&Href> = recorded.iter().map(|(h, _)| h).collect();
                 ch.changed
                     .iter()
-                    .any(|r| !recorded.contains(&(r.href.0.clone(), r.etag.0.clone())))
-                    || ch.deleted.iter().any(|Href(h)| known.contains(h))
+                    .any(|r| !recorded.contains(&(r.href.clone(), r.etag.clone())))
+                    || ch.deleted.iter().any(|h| known.contains(h))
             };
             return Ok(Checked {
                 changed,
@@ -170,9 +169,9 @@ mod tests {
                 &ItemRow {
                     ident: "one".into(),
                     a: Some(SideState {
-                        href: href.0,
-                        etag: etag.0,
-                        hash: String::new(),
+                        href,
+                        etag,
+                        hash: Default::default(),
                     }),
                     b: None,
                 },

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use davsync_storages::{Storage, SyncToken};
+use davsync_storages::{CollectionToken, Storage};
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
 
@@ -75,7 +75,7 @@ struct PairState {
     checks: Vec<SideCheck>,
     /// Tokens at which remote checks found a side as recorded, by collection and side: the
     /// next check asks for changes since them. Forgotten when the pair syncs.
-    tokens: HashMap<(String, Side), SyncToken>,
+    tokens: HashMap<(String, Side), CollectionToken>,
 }
 
 impl PairState {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use davsync_storages::{
-    Changes, Collection, Error, ErrorKind, Etag, Fetched, Href, Item, ItemKind, ItemRef, MetaKey,
-    Result, Storage, SyncToken,
+    Changes, Collection, CollectionToken, Error, ErrorKind, Etag, Fetched, Href, Item, ItemKind,
+    ItemRef, MetaKey, Result, Storage,
 };
 
 use crate::sync::event::{Event, Reporter};
@@ -128,7 +128,7 @@ impl Storage for Stoppable {
     async fn changes(
         &self,
         collection: &Collection,
-        since: Option<&SyncToken>,
+        since: Option<&CollectionToken>,
     ) -> Result<Option<Changes>> {
         self.stop.check()?;
         self.inner.changes(collection, since).await

@@ -14,9 +14,14 @@
 //!   an **href** ([`Href`], a file name or a URL path) and versioned by an **etag** ([`Etag`]):
 //!   an opaque token that changes whenever the stored bytes change.
 //! - Items travel byte for byte. Parsing serves only to find the UID, to compare two versions
-//!   (the hash of a normalized form, see [`item`]) and to read LAST-MODIFIED/REV.
+//!   (the [`ContentHash`] of a normalized form, see [`item`]) and to read LAST-MODIFIED/REV.
 //! - Every write is conditional on an etag. A stale etag fails with
 //!   [`ErrorKind::PreconditionFailed`], so a concurrent edit is never overwritten blindly.
+//! - A backend that can tell what changed hands out a [`CollectionToken`] with each
+//!   [`Storage::changes`] answer and takes it back next time: a [`SyncToken`] (RFC 6578
+//!   sync-collection, "changes since here") or a [`Ctag`] (a server without sync-collection:
+//!   "unchanged or not"). The engine keeps it between runs as its text
+//!   ([`CollectionToken::to_text`]).
 //!
 //! The engine that pairs two storages and the status it keeps live in the `davsync` binary
 //! crate; this crate never depends on them and never prints.
@@ -41,8 +46,8 @@ pub mod vdir;
 pub mod wrappers;
 
 pub use error::{Error, ErrorKind, Result};
-pub use item::{Item, ItemKind};
+pub use item::{ContentHash, Item, ItemKind};
 pub use storage::{
-    Changes, Collection, CollectionMeta, Etag, Fetched, Href, ItemRef, MetaKey, SharedStorage,
-    Storage, SyncToken,
+    Changes, Collection, CollectionMeta, CollectionToken, Ctag, Etag, Fetched, Href, ItemRef,
+    MetaKey, SharedStorage, Storage, SyncToken,
 };

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
 use crate::storage::{
-    Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
+    Changes, Collection, CollectionToken, Etag, Fetched, Href, ItemRef, MetaKey, Storage,
 };
 
 /// The href of the collection [`Storage::root_collection`] returns.
@@ -614,7 +614,7 @@ impl Storage for MemoryStorage {
     async fn changes(
         &self,
         collection: &Collection,
-        since: Option<&SyncToken>,
+        since: Option<&CollectionToken>,
     ) -> Result<Option<Changes>> {
         if !self.supports_changes.load(Ordering::SeqCst) {
             return Ok(None);
@@ -630,9 +630,12 @@ impl Storage for MemoryStorage {
             }
         }
         let now = self.counter.load(Ordering::SeqCst);
-        let since: Option<u64> = since.and_then(|t| t.as_str().parse().ok());
+        let since: Option<u64> = match since {
+            Some(CollectionToken::Sync(t)) => t.as_str().parse().ok(),
+            _ => None,
+        };
         self.with_coll(collection, |c| {
-            let token = Some(SyncToken(now.to_string()));
+            let token = Some(CollectionToken::sync(now.to_string()));
             let Some(since) = since else {
                 return Ok(Some(Changes {
                     token,

@@ -23,9 +23,75 @@ pub struct Href(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Etag(pub String);
 
-/// An RFC 6578 sync token (or a backend's equivalent): "changes since here".
+/// An RFC 6578 sync token (or a backend's equivalent): "changes since here". Opaque.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SyncToken(pub String);
+
+/// A CalendarServer `getctag`: a value that moves whenever anything in the collection does.
+/// It tells whether something changed, never what. Opaque.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ctag(pub String);
+
+/// What [`Storage::changes`] hands out with each answer and takes back next time: the
+/// collection's state at that answer, in whichever form the backend can compare.
+///
+/// The engine keeps it between runs (in its status) as one string:
+/// [`to_text`](CollectionToken::to_text) writes it, [`from_text`](CollectionToken::from_text)
+/// reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CollectionToken {
+    /// Changes since this token can be asked for (DAV sync-collection, the memory storage's
+    /// change counter).
+    Sync(SyncToken),
+    /// The server has no sync-collection: the collection's ctag when it was last listed.
+    /// The same ctag now means nothing changed; another one means a full listing.
+    Ctag(Ctag),
+}
+
+/// Starts the text form of a [`CollectionToken::Ctag`]. No sync token starts with it: DAV
+/// sync tokens are URIs, whose schemes are registered and hold no `ctag`, and the memory
+/// storage's are numbers.
+const CTAG_TEXT_PREFIX: &str = "ctag:";
+
+impl CollectionToken {
+    pub fn sync(token: impl Into<String>) -> CollectionToken {
+        CollectionToken::Sync(SyncToken(token.into()))
+    }
+
+    pub fn ctag(ctag: impl Into<String>) -> CollectionToken {
+        CollectionToken::Ctag(Ctag(ctag.into()))
+    }
+
+    /// The token as one string, to be kept until the next run: a sync token as it is, a
+    /// ctag as `ctag:<value>`. Stable: statuses written by earlier releases hold this form.
+    pub fn to_text(&self) -> String {
+        match self {
+            CollectionToken::Sync(t) => t.0.clone(),
+            CollectionToken::Ctag(c) => format!("{CTAG_TEXT_PREFIX}{}", c.0),
+        }
+    }
+
+    /// The token [`to_text`](Self::to_text) gave this string for.
+    pub fn from_text(text: impl Into<String>) -> CollectionToken {
+        let text = text.into();
+        match text.strip_prefix(CTAG_TEXT_PREFIX) {
+            Some(ctag) => CollectionToken::ctag(ctag),
+            None => CollectionToken::Sync(SyncToken(text)),
+        }
+    }
+}
+
+impl From<SyncToken> for CollectionToken {
+    fn from(t: SyncToken) -> Self {
+        CollectionToken::Sync(t)
+    }
+}
+
+impl From<Ctag> for CollectionToken {
+    fn from(c: Ctag) -> Self {
+        CollectionToken::Ctag(c)
+    }
+}
 
 macro_rules! string_newtype {
     ($t:ident) => {
@@ -54,6 +120,7 @@ macro_rules! string_newtype {
 string_newtype!(Href);
 string_newtype!(Etag);
 string_newtype!(SyncToken);
+string_newtype!(Ctag);
 
 /// One listed item: where it is and which version it is at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +189,11 @@ pub struct CollectionMeta {
     pub description: Option<String>,
 }
 
-/// What changed in a collection since a [`SyncToken`].
+/// What changed in a collection since a [`CollectionToken`].
 #[derive(Debug, Clone, Default)]
 pub struct Changes {
     /// The token to store for the next sync.
-    pub token: Option<SyncToken>,
+    pub token: Option<CollectionToken>,
     /// Items created or modified since the token, with their new etags.
     pub changed: Vec<ItemRef>,
     /// Hrefs removed since the token.
@@ -222,7 +289,7 @@ pub trait Storage: Send + Sync {
     async fn changes(
         &self,
         collection: &Collection,
-        since: Option<&SyncToken>,
+        since: Option<&CollectionToken>,
     ) -> Result<Option<Changes>> {
         let _ = (collection, since);
         Ok(None)
@@ -290,3 +357,37 @@ pub trait Storage: Send + Sync {
 
 /// Convenience: forward the trait through `Arc` so wrappers can hold `Arc<dyn Storage>`.
 pub type SharedStorage = Arc<dyn Storage>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_tokens_come_back_from_their_text_as_they_went_in() {
+        for token in [
+            CollectionToken::sync("http://radicale.org/ns/sync/3f2a"),
+            CollectionToken::sync("data:,17"),
+            CollectionToken::sync("42"),
+            CollectionToken::sync(""),
+            CollectionToken::ctag("\"c1\""),
+            CollectionToken::ctag("http://sabre.io/ns/sync/17"),
+            CollectionToken::ctag("ctag:nested"),
+            CollectionToken::ctag(""),
+        ] {
+            assert_eq!(CollectionToken::from_text(token.to_text()), token);
+        }
+    }
+
+    #[test]
+    fn the_text_of_a_ctag_is_the_form_statuses_already_hold() {
+        assert_eq!(CollectionToken::ctag("\"c1\"").to_text(), "ctag:\"c1\"");
+        assert_eq!(
+            CollectionToken::from_text("ctag:\"c1\""),
+            CollectionToken::Ctag(Ctag("\"c1\"".into()))
+        );
+        assert_eq!(
+            CollectionToken::from_text("http://example.com/sync/3"),
+            CollectionToken::Sync(SyncToken("http://example.com/sync/3".into()))
+        );
+    }
+}

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::{Item, ItemKind};
 use crate::storage::{
-    Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
+    Changes, Collection, CollectionToken, Etag, Fetched, Href, ItemRef, MetaKey, Storage,
 };
 
 /// Implements `Storage` for a wrapper: every read method forwarded to `self.inner`, plus the
@@ -57,7 +57,7 @@ macro_rules! wrapper_impl {
         async fn changes(
             &self,
             collection: &Collection,
-            since: Option<&SyncToken>,
+            since: Option<&CollectionToken>,
         ) -> Result<Option<Changes>> {
             self.inner.changes(collection, since).await
         }

@@ -63,7 +63,7 @@ fn acceptable(row: &Row) -> bool {
 fn summary(items: &[Item]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = items
         .iter()
-        .map(|i| (i.ident().to_owned(), i.hash().to_owned()))
+        .map(|i| (i.ident().to_owned(), i.hash().to_string()))
         .collect();
     v.sort();
     v

@@ -11,7 +11,7 @@ use dav_support::*;
 use davsync_storages::dav::{DavStorage, SharedListings};
 use davsync_storages::net::{AuthMode, PasswordRefresh, Secret};
 use davsync_storages::remember::{InMemory, Remember};
-use davsync_storages::{Collection, ErrorKind, ItemKind, Storage, SyncToken};
+use davsync_storages::{Collection, CollectionToken, ErrorKind, ItemKind, Storage};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -192,20 +192,20 @@ async fn an_unchanged_collection_costs_no_request_and_a_moved_token_one_report()
     let by = |n: &str| found.iter().find(|c| c.name == n).unwrap().clone();
 
     let same = s
-        .changes(&by("work"), Some(&SyncToken::from("w-1")))
+        .changes(&by("work"), Some(&CollectionToken::sync("w-1")))
         .await
         .unwrap()
         .unwrap();
     assert!(same.changed.is_empty() && same.deleted.is_empty());
-    assert_eq!(same.token, Some(SyncToken::from("w-1")));
+    assert_eq!(same.token, Some(CollectionToken::sync("w-1")));
     assert!(sent(&server).await.is_empty(), "{:?}", sent(&server).await);
 
     let moved = s
-        .changes(&by("home"), Some(&SyncToken::from("h-1")))
+        .changes(&by("home"), Some(&CollectionToken::sync("h-1")))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(moved.token, Some(SyncToken::from("h-2")));
+    assert_eq!(moved.token, Some(CollectionToken::sync("h-2")));
     // Straight to the REPORT: the listing already said the token moved.
     assert_eq!(sent(&server).await, vec!["REPORT /alice/home/ depth 0"]);
 }
@@ -251,7 +251,7 @@ async fn a_collection_answering_404_makes_the_next_run_discover_again() {
     let s = run(&server, &store, ItemKind::Calendar);
     let found = s.discover().await.unwrap();
     let err = s
-        .changes(&found[0], Some(&SyncToken::from("w-0")))
+        .changes(&found[0], Some(&CollectionToken::sync("w-0")))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);

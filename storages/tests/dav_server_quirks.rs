@@ -729,7 +729,7 @@ async fn a_sync_collection_answer_without_a_token_gives_way_to_the_getctag() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(c.token.as_ref().map(|t| t.as_str()), Some("ctag:c1"));
+    assert_eq!(c.token, Some(davsync_storages::CollectionToken::ctag("c1")));
     assert!(c.complete);
     assert_eq!(c.changed.len(), 2);
 }

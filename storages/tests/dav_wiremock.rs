@@ -6,7 +6,7 @@ mod dav_support;
 use dav_support::*;
 use davsync_storages::dav::DavStorage;
 use davsync_storages::{
-    Collection, ErrorKind, Etag, Href, Item, ItemKind, MetaKey, Storage, SyncToken,
+    Collection, CollectionToken, ErrorKind, Etag, Href, Item, ItemKind, MetaKey, Storage,
 };
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -919,13 +919,16 @@ async fn sync_collection_reports_changes_and_deletions_since_the_token() {
     let ch = s
         .changes(
             &collection(&server, "/cal/"),
-            Some(&SyncToken::from("http://example.com/sync/2")),
+            Some(&CollectionToken::sync("http://example.com/sync/2")),
         )
         .await
         .unwrap()
         .unwrap();
     assert!(!ch.complete);
-    assert_eq!(ch.token, Some(SyncToken::from("http://example.com/sync/3")));
+    assert_eq!(
+        ch.token,
+        Some(CollectionToken::sync("http://example.com/sync/3"))
+    );
     assert_eq!(ch.changed.len(), 1);
     assert_eq!(ch.changed[0].href.as_str(), "/cal/b.ics");
     assert_eq!(ch.deleted, vec![Href::from("/cal/old.ics")]);
@@ -956,14 +959,17 @@ async fn unchanged_sync_token_property_answers_without_the_report() {
     let ch = s
         .changes(
             &collection(&server, "/cal/"),
-            Some(&SyncToken::from("http://example.com/sync/2")),
+            Some(&CollectionToken::sync("http://example.com/sync/2")),
         )
         .await
         .unwrap()
         .unwrap();
     assert!(!ch.complete);
     assert!(ch.changed.is_empty() && ch.deleted.is_empty());
-    assert_eq!(ch.token, Some(SyncToken::from("http://example.com/sync/2")));
+    assert_eq!(
+        ch.token,
+        Some(CollectionToken::sync("http://example.com/sync/2"))
+    );
     let reqs = requests(&server).await;
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].headers.get("depth").unwrap(), "0");
@@ -987,7 +993,7 @@ async fn moved_sync_token_property_leads_to_the_report() {
     let ch = s
         .changes(
             &collection(&server, "/cal/"),
-            Some(&SyncToken::from("http://example.com/sync/2")),
+            Some(&CollectionToken::sync("http://example.com/sync/2")),
         )
         .await
         .unwrap()
@@ -1011,10 +1017,13 @@ async fn radicale_tokens_skip_the_costly_sync_token_property() {
         .mount(&server)
         .await;
     let s = storage(&server, ItemKind::Calendar);
-    s.changes(&collection(&server, "/cal/"), Some(&SyncToken::from(token)))
-        .await
-        .unwrap()
-        .unwrap();
+    s.changes(
+        &collection(&server, "/cal/"),
+        Some(&CollectionToken::sync(token)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 }
 
 #[tokio::test]
@@ -1045,7 +1054,10 @@ async fn truncated_sync_collection_is_paged_with_the_new_token() {
     let mut hrefs: Vec<_> = ch.changed.iter().map(|r| r.href.as_str()).collect();
     hrefs.sort();
     assert_eq!(hrefs, ["/cal/a.ics", "/cal/b.ics"]);
-    assert_eq!(ch.token, Some(SyncToken::from("http://example.com/sync/3")));
+    assert_eq!(
+        ch.token,
+        Some(CollectionToken::sync("http://example.com/sync/3"))
+    );
     assert_eq!(requests(&server).await.len(), 2);
 }
 
@@ -1071,7 +1083,7 @@ async fn expired_sync_token_falls_back_to_a_complete_listing() {
     let ch = s
         .changes(
             &collection(&server, "/cal/"),
-            Some(&SyncToken::from("expired-token")),
+            Some(&CollectionToken::sync("expired-token")),
         )
         .await
         .unwrap()
@@ -1178,7 +1190,7 @@ async fn server_without_sync_collection_lists_fully_under_a_ctag_token_read_befo
             hrefs_and_etags(&ch.changed),
             [("/cal/a.ics", "\"a1\""), ("/cal/b.ics", "\"b1\"")]
         );
-        assert_eq!(ch.token, Some(SyncToken::from("ctag:\"c1\"")));
+        assert_eq!(ch.token, Some(CollectionToken::ctag("\"c1\"")));
         assert_eq!(
             methods_and_depths(&requests(&server).await),
             [
@@ -1194,7 +1206,7 @@ async fn server_without_sync_collection_lists_fully_under_a_ctag_token_read_befo
 async fn unchanged_ctag_is_a_no_op_in_one_small_request() {
     let server = server_without_sync_collection(ResponseTemplate::new(501), "\"c1\"").await;
     let s = storage(&server, ItemKind::Calendar);
-    let since = SyncToken::from("ctag:\"c1\"");
+    let since = CollectionToken::ctag("\"c1\"");
     let ch = s
         .changes(&collection(&server, "/cal/"), Some(&since))
         .await
@@ -1223,7 +1235,7 @@ async fn moved_ctag_gives_the_complete_listing_and_the_new_token_without_a_repor
     let ch = s
         .changes(
             &collection(&server, "/cal/"),
-            Some(&SyncToken::from("ctag:\"c1\"")),
+            Some(&CollectionToken::ctag("\"c1\"")),
         )
         .await
         .unwrap()
@@ -1234,7 +1246,7 @@ async fn moved_ctag_gives_the_complete_listing_and_the_new_token_without_a_repor
         hrefs_and_etags(&ch.changed),
         [("/cal/a.ics", "\"a1\""), ("/cal/b.ics", "\"b1\"")]
     );
-    assert_eq!(ch.token, Some(SyncToken::from("ctag:\"c2\"")));
+    assert_eq!(ch.token, Some(CollectionToken::ctag("\"c2\"")));
     let reqs = requests(&server).await;
     assert_eq!(reqs.len(), 2);
     assert_eq!(
@@ -1286,7 +1298,7 @@ async fn ctag_token_of_a_collection_that_lost_its_getctag_means_no_capability() 
     assert!(s
         .changes(
             &collection(&server, "/cal/"),
-            Some(&SyncToken::from("ctag:\"c1\""))
+            Some(&CollectionToken::ctag("\"c1\""))
         )
         .await
         .unwrap()

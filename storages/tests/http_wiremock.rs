@@ -63,7 +63,10 @@ async fn feed_items_are_identified_by_uid_or_content_hash() {
         .iter()
         .find(|(_, r)| r.as_ref().unwrap().0.uid().is_none())
         .unwrap();
-    assert_eq!(no_uid.0.as_str(), no_uid.1.as_ref().unwrap().0.hash());
+    assert_eq!(
+        no_uid.0.as_str(),
+        no_uid.1.as_ref().unwrap().0.hash().as_str()
+    );
 }
 
 #[tokio::test]

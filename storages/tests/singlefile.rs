@@ -271,7 +271,7 @@ async fn snapshot(
     got.sort_by(|a, b| a.0.cmp(&b.0));
     let hashes = got
         .into_iter()
-        .map(|(h, r)| (h, r.unwrap().0.hash().to_owned()))
+        .map(|(h, r)| (h, r.unwrap().0.hash().to_string()))
         .collect();
     (refs, hashes)
 }

@@ -292,10 +292,9 @@ pub fn unchanged_check_is_the_declared_one(kind: ServerKind, coll: Coll) {
         .unwrap()
         .expect("a way to see changes");
     let token = first.token.clone().expect("a token");
-    let got = if token.as_str().starts_with("ctag:") {
-        Unchanged::Ctag
-    } else {
-        Unchanged::SyncToken
+    let got = match token {
+        davsync_storages::CollectionToken::Ctag(_) => Unchanged::Ctag,
+        davsync_storages::CollectionToken::Sync(_) => Unchanged::SyncToken,
     };
     assert_eq!(got, expected(kind).unchanged, "token {token:?}");
     let second = rt

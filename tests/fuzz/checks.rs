@@ -31,7 +31,7 @@ pub fn items(data: &[u8]) {
 /// twice equals once).
 pub fn item_laws(kind: ItemKind, raw: &[u8]) {
     if let Ok(one) = Item::parse(kind, raw.to_vec()) {
-        assert_eq!(one.hash().len(), 64, "hash is hex SHA-256");
+        assert_eq!(one.hash().as_str().len(), 64, "hash is hex SHA-256");
         let again = Item::parse(kind, one.raw().to_vec()).expect("an item's own bytes parse");
         assert_eq!(again.hash(), one.hash(), "hash of the same bytes");
         assert_eq!(again.ident(), one.ident());
@@ -72,7 +72,7 @@ pub fn item_laws(kind: ItemKind, raw: &[u8]) {
 fn summary(items: &[Item]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = items
         .iter()
-        .map(|i| (i.ident().to_owned(), i.hash().to_owned()))
+        .map(|i| (i.ident().to_owned(), i.hash().to_string()))
         .collect();
     v.sort();
     v

@@ -15,6 +15,7 @@
 //! survive untouched.
 
 mod component;
+mod content_hash;
 mod contentline;
 mod datetime;
 mod describe;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use content_hash::ContentHash;
 pub use merge::{merge, MergePass};
 
 /// Parses a LAST-MODIFIED / REV value (any RFC 6350 timestamp or date form, RFC 5545
@@ -101,7 +103,7 @@ struct Inner {
     kind: ItemKind,
     raw: Vec<u8>,
     uid: Option<String>,
-    hash: String,
+    hash: ContentHash,
     last_modified: Option<DateTime<Utc>>,
     layout: Layout,
 }
@@ -126,7 +128,7 @@ impl Item {
             kind,
             raw,
             uid: parsed.uid,
-            hash: hex::encode(parsed.digest),
+            hash: ContentHash::of_digest(&parsed.digest),
             last_modified: parsed.last_modified,
             layout: parsed.layout,
         })))
@@ -148,11 +150,11 @@ impl Item {
     /// The identity the status is keyed by: the UID, or the content hash for an item without
     /// one.
     pub fn ident(&self) -> &str {
-        self.uid().unwrap_or(&self.0.hash)
+        self.uid().unwrap_or(self.0.hash.as_str())
     }
 
     /// Hex SHA-256 of the normalized form: equal for versions a person would call equal.
-    pub fn hash(&self) -> &str {
+    pub fn hash(&self) -> &ContentHash {
         &self.0.hash
     }
 

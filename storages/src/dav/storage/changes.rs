@@ -10,7 +10,7 @@ use crate::dav::discovery;
 use crate::dav::proto::{self, ListEntry, ProtoError};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{Response, Target};
-use crate::storage::{Changes, Collection, Href, SyncToken};
+use crate::storage::{Changes, Collection, CollectionToken, Ctag, Href, SyncToken};
 
 /// Sync-token prefixes of servers that compute the `sync-token` property as expensively as
 /// a whole sync-collection answer, so a pre-check would only double a no-op's cost.
@@ -19,35 +19,29 @@ use crate::storage::{Changes, Collection, Href, SyncToken};
 /// the REPORT.
 const EXPENSIVE_SYNC_TOKEN_PROPERTY: &[&str] = &["http://radicale.org/ns/sync/"];
 
-/// Marks a stored token as a CalendarServer `getctag` rather than an RFC 6578 sync token:
-/// the server answered sync-collection with "not supported" when it was made, so the next
-/// sync asks for the ctag alone and sends no REPORT. Sync tokens are URIs that no server
-/// starts with this scheme.
-const CTAG_TOKEN_PREFIX: &str = "ctag:";
-
 /// Upper bound on sync-collection pages followed in one call (a server that keeps
 /// truncating would otherwise loop forever).
 const MAX_SYNC_PAGES: usize = 1000;
 
 impl DavStorage {
-    /// The token the home-set listing gave for this collection, in the form `changes` stores
-    /// (`ctag:` prefixed when `since` is one), taken once: `None` when the listing had none.
-    fn listed_token(&self, url: &Url, since: &SyncToken) -> Option<String> {
+    /// The token the home-set listing gave for this collection, of the kind `since` is (a
+    /// ctag when `since` is one), taken once: `None` when the listing had none.
+    fn listed_token(&self, url: &Url, since: &CollectionToken) -> Option<CollectionToken> {
         let listed = self
             .listed
             .lock()
             .expect("listed tokens poisoned")
             .remove(url.as_str())?;
-        match since.as_str().strip_prefix(CTAG_TOKEN_PREFIX) {
-            Some(_) => listed.ctag.map(|c| format!("{CTAG_TOKEN_PREFIX}{c}")),
-            None => listed.sync_token,
+        match since {
+            CollectionToken::Ctag(_) => listed.ctag.map(CollectionToken::ctag),
+            CollectionToken::Sync(_) => listed.sync_token.map(CollectionToken::sync),
         }
     }
 
     pub(super) async fn changes_of(
         &self,
         collection: &Collection,
-        since: Option<&SyncToken>,
+        since: Option<&CollectionToken>,
     ) -> Result<Option<Changes>> {
         if self.filtered() {
             // sync-collection cannot apply the time-range/component filter; list() can.
@@ -97,16 +91,18 @@ impl DavStorage {
 
     /// Changes for a server without sync-collection, from the collection's `getctag`: equal
     /// to `since` (the ctag stored last time), nothing changed and nothing more is sent;
-    /// otherwise the complete listing, under a token holding the ctag. The ctag is read
-    /// before the listing, so a change made while listing moves it past the stored value and
-    /// is seen next time. `Ok(None)` (the engine lists) when the collection has no ctag.
-    async fn ctag_changes(&self, url: &Url, since: Option<&str>) -> Result<Option<Changes>> {
+    /// otherwise the complete listing, under a [`CollectionToken::Ctag`], so that the next
+    /// call asks for the ctag alone and sends no REPORT. The ctag is read before the
+    /// listing, so a change made while listing moves it past the stored value and is seen
+    /// next time. `Ok(None)` (the engine lists) when the collection has no ctag.
+    async fn ctag_changes(&self, url: &Url, since: Option<&Ctag>) -> Result<Option<Changes>> {
         let Some(ctag) = self.ctag(url).await? else {
             tracing::debug!(collection = %url, "no getctag either, listing");
             return Ok(None);
         };
-        let token = Some(SyncToken(format!("{CTAG_TOKEN_PREFIX}{ctag}")));
-        if since == Some(ctag.as_str()) {
+        let unchanged = since == Some(&ctag);
+        let token = Some(CollectionToken::Ctag(ctag));
+        if unchanged {
             return Ok(Some(Changes {
                 token,
                 changed: Vec::new(),
@@ -125,9 +121,11 @@ impl DavStorage {
     }
 
     /// The collection's `getctag`, `None` when it has none.
-    async fn ctag(&self, url: &Url) -> Result<Option<String>> {
-        self.collection_prop(url, proto::ctag_request(), proto::parse_ctag)
-            .await
+    async fn ctag(&self, url: &Url) -> Result<Option<Ctag>> {
+        let ctag = self
+            .collection_prop(url, proto::ctag_request(), proto::parse_ctag)
+            .await?;
+        Ok(ctag.map(Ctag))
     }
 
     /// One property of the collection (a Depth 0 PROPFIND and its reader), `None` when it
@@ -156,10 +154,14 @@ impl DavStorage {
     /// [`Storage::changes`] for an unfiltered collection: nothing sent when the home-set
     /// listing already said the token did not move; otherwise the cheap pre-check (where it
     /// is cheap and the listing did not answer), then sync-collection, or the getctag way.
-    async fn changes_at(&self, url: &Url, since: Option<&SyncToken>) -> Result<Option<Changes>> {
+    async fn changes_at(
+        &self,
+        url: &Url,
+        since: Option<&CollectionToken>,
+    ) -> Result<Option<Changes>> {
         let listed = since.map(|s| (s, self.listed_token(url, s)));
         if let Some((since, Some(now))) = &listed {
-            if now == since.as_str() {
+            if now == *since {
                 tracing::debug!(collection = %url, "unchanged (per the home-set listing)");
                 return Ok(Some(Changes {
                     token: Some((*since).clone()),
@@ -169,13 +171,15 @@ impl DavStorage {
                 }));
             }
         }
-        if let Some(ctag) = since.and_then(|t| t.as_str().strip_prefix(CTAG_TOKEN_PREFIX)) {
-            return self.ctag_changes(url, Some(ctag)).await;
-        }
-        if let Some((since, None)) = listed {
+        let since = match since {
+            Some(CollectionToken::Ctag(ctag)) => return self.ctag_changes(url, Some(ctag)).await,
+            Some(CollectionToken::Sync(token)) => Some(token),
+            None => None,
+        };
+        if let (Some(since), Some((_, None))) = (since, &listed) {
             if self.unchanged_since(url, since).await {
                 return Ok(Some(Changes {
-                    token: Some(since.clone()),
+                    token: Some(CollectionToken::Sync(since.clone())),
                     changed: Vec::new(),
                     deleted: Vec::new(),
                     complete: false,
@@ -235,7 +239,7 @@ impl DavStorage {
                 self.drop_probe_items(url, &mut entries).await;
                 let changed = self.complete_etags(url, entries).await?;
                 return Ok(Some(Changes {
-                    token: token.map(SyncToken),
+                    token: token.map(CollectionToken::sync),
                     changed,
                     deleted: deleted.into_iter().map(Href).collect(),
                     complete,

@@ -26,7 +26,7 @@ use crate::item::{Item, ItemKind};
 use crate::net::{Client, Request, Response, TransportOptions};
 use crate::remember::Remember;
 use crate::storage::{
-    Changes, Collection, Etag, Fetched, Href, ItemRef, MetaKey, Storage, SyncToken,
+    Changes, Collection, CollectionToken, Etag, Fetched, Href, ItemRef, MetaKey, Storage,
 };
 
 /// Hrefs per multiget REPORT: large enough to amortize the round trip, small enough that
@@ -360,7 +360,7 @@ impl Storage for DavStorage {
     async fn changes(
         &self,
         collection: &Collection,
-        since: Option<&SyncToken>,
+        since: Option<&CollectionToken>,
     ) -> Result<Option<Changes>> {
         self.changes_of(collection, since).await
     }
