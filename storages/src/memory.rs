@@ -9,12 +9,18 @@
 //! the engine's promises are about what it does *not* do: "no write at all", "a read-only side
 //! is never written", "an interrupted sync converges". Counting and failing at the storage
 //! boundary is the only honest way to check them.
+//!
+//! The storage and its [`Storage`] methods are here; the test's direct access to the stored
+//! bytes and the counters are in `raw`, the failure hooks in `faults`.
 
 // Test support only (behind the `testing` feature): a poisoned lock here is a test that
 // already failed, so unwrapping it is the clearest report.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashSet};
+mod faults;
+mod raw;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -25,6 +31,7 @@ use crate::item::{Item, ItemKind};
 use crate::storage::{
     Changes, Collection, CollectionToken, Etag, Fetched, Href, ItemRef, MetaKey, Storage,
 };
+use faults::Hooks;
 
 /// The href of the collection [`Storage::root_collection`] returns.
 pub const ROOT_HREF: &str = "mem:/";
@@ -36,28 +43,6 @@ struct MemCollection {
     meta: BTreeMap<MetaKey, String>,
     /// (version, href, deleted) of every change, for [`Storage::changes`].
     log: Vec<(u64, Href, bool)>,
-}
-
-#[derive(Debug, Default)]
-struct Hooks {
-    /// Fail this many of the next write calls.
-    fail_writes: usize,
-    fail_write_kind: Option<ErrorKind>,
-    /// Writes to these hrefs fail (upload: the href the item would get).
-    fail_hrefs: HashSet<Href>,
-    /// `list` (and `changes`) fail this many times.
-    fail_lists: usize,
-    /// `get_many` fails for these hrefs (each entry, not the whole call).
-    fail_reads: HashSet<Href>,
-    /// Before the next write to this href, replace its content (a concurrent edit).
-    concurrent_edit: Option<(Href, Vec<u8>)>,
-    /// After this many more successful writes, every write hangs forever after completing.
-    hang_after: Option<usize>,
-    /// Volatile mode: the state as of the last [`Storage::flush`], what a power loss
-    /// returns to.
-    durable: Option<BTreeMap<String, MemCollection>>,
-    /// `flush` fails this many times.
-    fail_flushes: usize,
 }
 
 /// A storage that lives in memory. Cheap to create; clone the `Arc` to share.
@@ -120,257 +105,6 @@ impl MemoryStorage {
         Collection {
             href: ROOT_HREF.to_owned(),
             name: String::new(),
-        }
-    }
-
-    /// Stores bytes under `href` in the collection `coll_href` (created if missing) without
-    /// parsing them and without counting a write: test setup, or "someone else edited it".
-    /// Returns the new etag.
-    pub fn insert_raw(&self, coll_href: &str, href: &str, raw: impl Into<Vec<u8>>) -> Etag {
-        let (n, etag) = self.next_etag();
-        let mut state = self.state.lock().unwrap();
-        let coll = state
-            .entry(coll_href.to_owned())
-            .or_insert_with(|| MemCollection {
-                name: name_of(coll_href),
-                ..Default::default()
-            });
-        let href = Href(href.to_owned());
-        coll.items.insert(href.clone(), (raw.into(), etag.clone()));
-        coll.log.push((n, href, false));
-        etag
-    }
-
-    /// Removes an item without counting a write (an edit made outside the sync).
-    pub fn remove_raw(&self, coll_href: &str, href: &str) -> bool {
-        let (n, _) = self.next_etag();
-        let mut state = self.state.lock().unwrap();
-        let Some(coll) = state.get_mut(coll_href) else {
-            return false;
-        };
-        let href = Href(href.to_owned());
-        let found = coll.items.remove(&href).is_some();
-        if found {
-            coll.log.push((n, href, true));
-        }
-        found
-    }
-
-    /// Removes a whole collection without counting a write (it vanished on the server).
-    pub fn remove_collection_raw(&self, coll_href: &str) -> bool {
-        self.state.lock().unwrap().remove(coll_href).is_some()
-    }
-
-    /// Gives every item of the collection a fresh etag, content unchanged (a server that
-    /// rewrote its etags).
-    pub fn touch_all(&self, coll_href: &str) {
-        let hrefs: Vec<Href> = self
-            .state
-            .lock()
-            .unwrap()
-            .get(coll_href)
-            .map(|c| c.items.keys().cloned().collect())
-            .unwrap_or_default();
-        for h in hrefs {
-            let (n, etag) = self.next_etag();
-            let mut state = self.state.lock().unwrap();
-            let coll = state.get_mut(coll_href).expect("collection");
-            if let Some(e) = coll.items.get_mut(&h) {
-                e.1 = etag;
-                coll.log.push((n, h, false));
-            }
-        }
-    }
-
-    /// Moves an item to another href, keeping its bytes (with a fresh etag).
-    pub fn move_raw(&self, coll_href: &str, from: &str, to: &str) -> bool {
-        let raw = {
-            let state = self.state.lock().unwrap();
-            match state
-                .get(coll_href)
-                .and_then(|c| c.items.get(&Href::from(from)))
-            {
-                Some((raw, _)) => raw.clone(),
-                None => return false,
-            }
-        };
-        self.remove_raw(coll_href, from);
-        self.insert_raw(coll_href, to, raw);
-        true
-    }
-
-    /// The items of a collection: href, etag and bytes, sorted by href.
-    pub fn items(&self, coll_href: &str) -> Vec<(Href, Etag, Vec<u8>)> {
-        self.state
-            .lock()
-            .unwrap()
-            .get(coll_href)
-            .map(|c| {
-                c.items
-                    .iter()
-                    .map(|(h, (raw, e))| (h.clone(), e.clone(), raw.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The hrefs of all collections, root included.
-    pub fn collection_hrefs(&self) -> Vec<String> {
-        self.state.lock().unwrap().keys().cloned().collect()
-    }
-
-    /// Sets a metadata value without counting a write.
-    pub fn set_meta_raw(&self, coll_href: &str, key: MetaKey, value: Option<&str>) {
-        let mut state = self.state.lock().unwrap();
-        if let Some(c) = state.get_mut(coll_href) {
-            match value {
-                Some(v) => {
-                    c.meta.insert(key, v.to_owned());
-                }
-                None => {
-                    c.meta.remove(&key);
-                }
-            }
-        }
-    }
-
-    /// Every write call so far (upload, update, delete, create/delete collection, set_meta),
-    /// successful or not.
-    pub fn write_count(&self) -> usize {
-        self.writes.load(Ordering::SeqCst)
-    }
-
-    /// Every item read so far (each href asked of `get_many` counts once).
-    pub fn read_count(&self) -> usize {
-        self.reads.load(Ordering::SeqCst)
-    }
-
-    /// Every `list` call so far (`changes` calls are not counted).
-    pub fn list_count(&self) -> usize {
-        self.lists.load(Ordering::SeqCst)
-    }
-
-    /// The next `n` write calls fail with `kind`.
-    pub fn fail_next_writes(&self, n: usize, kind: ErrorKind) {
-        let mut h = self.hooks.lock().unwrap();
-        h.fail_writes = n;
-        h.fail_write_kind = Some(kind);
-    }
-
-    /// Every write to `href` fails with [`ErrorKind::Refused`] (uploads: the href derived
-    /// from the UID, see [`preferred_href`](Storage::preferred_href)).
-    pub fn fail_href(&self, href: &str) {
-        self.hooks
-            .lock()
-            .unwrap()
-            .fail_hrefs
-            .insert(Href::from(href));
-    }
-
-    /// Reading `href` fails with [`ErrorKind::Transport`].
-    pub fn fail_read(&self, href: &str) {
-        self.hooks
-            .lock()
-            .unwrap()
-            .fail_reads
-            .insert(Href::from(href));
-    }
-
-    /// The next `n` listings fail with [`ErrorKind::Transport`].
-    pub fn fail_next_lists(&self, n: usize) {
-        self.hooks.lock().unwrap().fail_lists = n;
-    }
-
-    /// Right before the next write to `href`, someone else stores `raw` there, so that
-    /// write meets a fresh etag.
-    pub fn edit_before_next_write(&self, href: &str, raw: impl Into<Vec<u8>>) {
-        self.hooks.lock().unwrap().concurrent_edit = Some((Href::from(href), raw.into()));
-    }
-
-    /// After `n` more writes succeed, the next write completes and then never returns: the
-    /// caller is stuck as if killed right after the storage acted.
-    pub fn hang_after_writes(&self, n: usize) {
-        self.hooks.lock().unwrap().hang_after = Some(n);
-    }
-
-    /// Clears every injected failure (and leaves volatile mode).
-    pub fn clear_failures(&self) {
-        *self.hooks.lock().unwrap() = Hooks::default();
-    }
-
-    /// Volatile mode: from now on writes are only durable once [`Storage::flush`] returned,
-    /// like files in a page cache; [`MemoryStorage::power_loss`] drops the rest.
-    pub fn set_volatile(&self) {
-        let now = self.state.lock().unwrap().clone();
-        self.hooks.lock().unwrap().durable = Some(now);
-    }
-
-    /// In volatile mode, forgets every write made since the last flush. Returns how many
-    /// collections differed (0: nothing was lost).
-    pub fn power_loss(&self) -> usize {
-        let durable = self.hooks.lock().unwrap().durable.clone();
-        let Some(durable) = durable else { return 0 };
-        let mut state = self.state.lock().unwrap();
-        let lost = state
-            .iter()
-            .filter(|(k, v)| durable.get(*k).map(|d| d.items != v.items) != Some(false))
-            .count();
-        *state = durable;
-        lost
-    }
-
-    /// The next `n` calls of [`Storage::flush`] fail (with [`ErrorKind::Io`]).
-    pub fn fail_next_flushes(&self, n: usize) {
-        self.hooks.lock().unwrap().fail_flushes = n;
-    }
-
-    /// Counts a write and applies the hooks that act before it.
-    fn before_write(&self, coll: &Collection, href: Option<&Href>) -> Result<()> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        if self.read_only() {
-            return Err(Error::new(ErrorKind::ReadOnly, coll.href.clone()));
-        }
-        let edit = {
-            let mut h = self.hooks.lock().unwrap();
-            if h.fail_writes > 0 {
-                h.fail_writes -= 1;
-                let kind = h.fail_write_kind.unwrap_or(ErrorKind::Transport);
-                return Err(Error::new(
-                    kind,
-                    format!("injected failure on {}", coll.href),
-                ));
-            }
-            if let Some(href) = href {
-                if h.fail_hrefs.contains(href) {
-                    return Err(Error::new(ErrorKind::Refused, href.to_string()));
-                }
-            }
-            match (&h.concurrent_edit, href) {
-                (Some((eh, _)), Some(href)) if eh == href => h.concurrent_edit.take(),
-                _ => None,
-            }
-        };
-        if let Some((href, raw)) = edit {
-            self.insert_raw(&coll.href, href.as_str(), raw);
-        }
-        Ok(())
-    }
-
-    /// Applies the hang hook after a successful write.
-    async fn after_write(&self) {
-        let hang = {
-            let mut h = self.hooks.lock().unwrap();
-            match h.hang_after {
-                Some(0) => true,
-                Some(n) => {
-                    h.hang_after = Some(n - 1);
-                    false
-                }
-                None => false,
-            }
-        };
-        if hang {
-            std::future::pending::<()>().await;
         }
     }
 

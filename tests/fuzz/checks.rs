@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, shared by the cargo-fuzz targets
-//! (`tests/fuzz/fuzz_targets/`, nightly) and by `tests/fuzz_corpus.rs`, which runs them over
+//! (`tests/fuzz/fuzz_targets/`, nightly) and by `tests/it/fuzz_corpus.rs`, which runs them over
 //! the seed corpus and every regression input on stable. Each check panics on a violated
 //! property; a clean error for bad input is fine, a panic inside davsync is not.
 

@@ -1,5 +1,5 @@
 //! Behaviour of the item model on small literal inputs; the real-world corpus is exercised by
-//! tests/corpus.rs.
+//! tests/it/corpus.rs.
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;

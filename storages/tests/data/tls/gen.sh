@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates the throw-away test PKI used by storages/tests/http_tls.rs (valid 100 years).
+# Regenerates the throw-away test PKI used by storages/tests/it/http_tls.rs (valid 100 years).
 # Nothing here protects anything: the private keys are public test fixtures.
 set -eu
 cd "$(dirname "$0")"
