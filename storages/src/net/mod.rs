@@ -15,6 +15,9 @@
 //!   sent once and its failure reported, so the engine re-reads instead of guessing. The
 //!   exception is a rate limit (429, Google's 403 `usageLimits`: see `busy`), which says the
 //!   server did not act: a write conditional on an etag is then sent again after the backoff.
+//! - A request whose pooled connection turned out closed before any answer came (the server
+//!   dropped it while idle) never reached the server: reads, PROPPATCH and conditional writes
+//!   are sent once more on a new connection.
 
 mod auth;
 mod busy;

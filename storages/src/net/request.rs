@@ -108,11 +108,14 @@ impl Request {
     }
 
     /// True when sending this request twice cannot do what sending it once would not: the
-    /// idempotent reads, and a PUT or DELETE conditional on an etag (a second copy of one
-    /// that landed meets a 412, or, on a server that ignores preconditions, repeats the
-    /// same write).
+    /// idempotent reads, a PROPPATCH (it sets properties to the values it carries: a second
+    /// copy ends in the same state; SOGo closes a connection after a PUT, and the metadata
+    /// write that follows must not fail for it), and a PUT or DELETE conditional on an etag
+    /// (a second copy of one that landed meets a 412, or, on a server that ignores
+    /// preconditions, repeats the same write).
     pub(super) fn may_resend(&self) -> bool {
         self.is_idempotent()
+            || self.method.as_str() == "PROPPATCH"
             || (matches!(self.method.as_str(), "PUT" | "DELETE")
                 && (self.headers.contains_key(header::IF_MATCH)
                     || self.headers.contains_key(header::IF_NONE_MATCH)))

@@ -165,7 +165,7 @@ fn client_for(url: &Url) -> Client {
 }
 
 #[tokio::test]
-async fn reads_and_conditional_writes_on_a_connection_closed_before_the_answer_are_sent_again() {
+async fn reads_proppatch_and_conditional_writes_are_resent_after_a_closed_connection() {
     let (url, answered) = one_answer_per_connection_server().await;
     let client = client_for(&url);
     let item = url.join("a.ics").unwrap();
@@ -182,6 +182,7 @@ async fn reads_and_conditional_writes_on_a_connection_closed_before_the_answer_a
             .header(http::header::IF_MATCH, "\"1\"")
             .unwrap(),
         Request::dav("REPORT", url.clone()),
+        Request::dav("PROPPATCH", url.clone()),
     ];
     for (i, req) in requests.iter().enumerate() {
         let resp = client
