@@ -442,7 +442,7 @@ def bench_server(kind, n, args, work, mode="root"):
         if args.multiget_sweep:
             sweep = multiget_sweep(server, n, [10, 25, 50, 100, 200, 500, 1000], args.runs)
             return floor_query, floor_token, sweep
-        tools = [Tool(name, work, server, args.bin, args.venv, mode) for name in TOOLS]
+        tools = [Tool(name, work, server, args.bin, args.venv, mode) for name in args.tools]
         results = {}  # (tool, scenario) -> list of (wall, rss, Counter)
 
         def timed(tool, scenario):
@@ -474,7 +474,8 @@ def bench_server(kind, n, args, work, mode="root"):
                 edit_local(t.calendar_folder(), f"local edit {t.name} {r}")
                 timed(t, "local edit")
                 # The other tool picks the upload up untimed, so its timed run sees one change.
-                tools[1 - i].sync()
+                if len(tools) == 2:
+                    tools[1 - i].sync()
         return floor_query, floor_token, results
     finally:
         server.stop()
@@ -494,7 +495,7 @@ def bench_many(kind, args, work):
         # read of each collection; a server in use has it).
         for home in sorted({server.home("cal"), server.home("ab")}):
             server.request("PROPFIND", home, WARM_LISTING, {"Depth": "1"})
-        tools = [Tool(name, work, server, args.bin, args.venv, "root") for name in TOOLS]
+        tools = [Tool(name, work, server, args.bin, args.venv, "root") for name in args.tools]
         results = {}
 
         def timed(tool, scenario):
@@ -609,7 +610,7 @@ def bench_vdir(n, args, work):
         cp_runs.append(measure(["cp", "-r", src, warm])[0])
         shutil.rmtree(warm)
         os.sync()
-    tools = [VdirTool(name, work, src, args.bin, args.venv) for name in TOOLS]
+    tools = [VdirTool(name, work, src, args.bin, args.venv) for name in args.tools]
     results = {}
 
     def timed(tool, scenario, want_changes):
@@ -647,7 +648,7 @@ def summarize(results, scenarios):
     out = {}
     for sc in scenarios:
         out[sc] = {}
-        for tool in TOOLS:
+        for tool in [t for t in TOOLS if (t, sc) in results]:
             rs = results[(tool, sc)]
             out[sc][tool] = {
                 "wall_ms": round(statistics.median(w for w, _, _ in rs) * 1000, 1),
@@ -679,10 +680,15 @@ def server_table(kind, entry, heading="###"):
             "vdirsyncer RSS | davsync requests | vdirsyncer requests |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for name in SERVER_SCENARIOS:
-        d, v = sc[name]["davsync"], sc[name]["vdirsyncer"]
-        rows.append(f"| {name} | {d['wall_ms']:.0f} ms | {v['wall_ms']:.0f} ms | "
-                    f"{ratio_cells(d['wall_ms'], v['wall_ms'])} | {d['rss_mib']:.1f} MiB | "
-                    f"{v['rss_mib']:.1f} MiB | {reqs(d['requests'])} | {reqs(v['requests'])} |")
+        d, v = sc[name]["davsync"], sc[name].get("vdirsyncer")
+        if v:
+            rows.append(f"| {name} | {d['wall_ms']:.0f} ms | {v['wall_ms']:.0f} ms | "
+                        f"{ratio_cells(d['wall_ms'], v['wall_ms'])} | {d['rss_mib']:.1f} MiB | "
+                        f"{v['rss_mib']:.1f} MiB | {reqs(d['requests'])} | "
+                        f"{reqs(v['requests'])} |")
+        else:
+            rows.append(f"| {name} | {d['wall_ms']:.0f} ms | not run | | {d['rss_mib']:.1f} MiB "
+                        f"| | {reqs(d['requests'])} | |")
     fq, ft = entry["floors"]["query_ms"], entry["floors"]["token_ms"]
     rows += ["",
              f"Server floor (plain HTTP from Python, both collections): whole-collection "
@@ -691,6 +697,38 @@ def server_table(kind, entry, heading="###"):
              f"current token {ft:.0f} ms (davsync no-op = "
              f"{sc['no-op']['davsync']['wall_ms'] / ft:.2f}x of it).",
              ""]
+    return rows
+
+
+def growth_table(key, by_n):
+    """davsync's time per item and peak memory against N for one server configuration, from
+    the accumulated results: whether both grow linearly (targets: time per item at the
+    largest N within 1.3x of the next smaller N's, peak memory under 64 MiB)."""
+    entries = sorted(by_n.values(), key=lambda e: e["n"])
+    rows = [f"### Growth: {key}, davsync, time per item and peak memory against N", "",
+            "| N (events + cards) | runs | load | " + " | ".join(
+                f"{sc} ms (per item)" for sc in SERVER_SCENARIOS)
+            + " | peak RSS | initial vs vdirsyncer |",
+            "| ---: | ---: | --- |" + " ---: |" * len(SERVER_SCENARIOS) + " ---: | ---: |"]
+    for e in entries:
+        n, sc = e["n"], e["scenarios"]
+        cells = [f"{sc[s]['davsync']['wall_ms']:.0f} ({sc[s]['davsync']['wall_ms'] * 1000 / (2 * n):.0f} µs)"
+                 for s in SERVER_SCENARIOS]
+        rss = max(sc[s]["davsync"]["rss_mib"] for s in SERVER_SCENARIOS)
+        v = sc["initial"].get("vdirsyncer")
+        vs = f"{v['wall_ms'] / sc['initial']['davsync']['wall_ms']:.1f}x faster" if v else "not run"
+        rows.append(f"| {n:,} + {n:,} | {e['runs']} | {e.get('load', '?')} | "
+                    + " | ".join(cells) + f" | {rss:.1f} MiB | {vs} |")
+    rows.append("")
+    if len(entries) >= 2:
+        a, b = entries[-2], entries[-1]
+        per = [e["scenarios"]["initial"]["davsync"]["wall_ms"] / (2 * e["n"]) for e in (a, b)]
+        rss = max(b["scenarios"][s]["davsync"]["rss_mib"] for s in SERVER_SCENARIOS)
+        growth = per[1] / per[0]
+        rows += [f"Initial sync time per item at N = {b['n']:,}: {growth:.2f}x that at "
+                 f"N = {a['n']:,} (target at most 1.3x: {'met' if growth <= 1.3 else 'MISSED'}); "
+                 f"peak memory {rss:.1f} MiB (target under 64 MiB: "
+                 f"{'met' if rss < 64 else 'MISSED'}).", ""]
     return rows
 
 
@@ -790,11 +828,25 @@ def main():
     ap.add_argument("--many", type=int_list, default=[20, 5, 300, 3],
                     help="the many-collections case: calendars, address books, items each, "
                          "empty calendars (default 20,5,300,3); 0 skips it")
+    ap.add_argument("--tools", default=",".join(TOOLS),
+                    help="comma list of the tools to run (default davsync,vdirsyncer); "
+                         "'davsync' alone runs the server cases without vdirsyncer, for "
+                         "large N where vdirsyncer takes very long")
+    ap.add_argument("--growth", action="store_true",
+                    help="after the run, print davsync's time per item and peak memory "
+                         "against N for each server and configuration measured, from all the "
+                         "accumulated results")
     ap.add_argument("--multiget-sweep", action="store_true",
                     help="only time whole-calendar reads by multiget batch size")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     args.venv = os.path.abspath(args.venv)
+    args.tools = [t for t in TOOLS if t in args.tools.split(",")]
+    if "davsync" not in args.tools:
+        sys.exit(f"--tools must include davsync (one of {', '.join(TOOLS)})")
+    if "vdirsyncer" not in args.tools and (any(n > 0 for n in args.vdir_items)
+                                           or (args.many and args.many[0] > 0)):
+        sys.exit("--tools davsync runs the server cases only: add --vdir-items 0 --many 0")
     servers = [s for s in args.servers.split(",") if s and s != "none"]
     vdir_items = [n for n in args.vdir_items if n > 0] if not args.multiget_sweep else []
     if any(n <= 0 for n in args.items) and servers:
@@ -864,6 +916,14 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"measured in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if args.growth:
+        with open(args.results) as f:
+            data = json.load(f)
+        for mode in modes:
+            for kind in servers:
+                key = kind if mode == "direct" else f"{kind} from root"
+                if data.get(key):
+                    rows += growth_table(key, data[key])
     text = "\n".join(rows) + "\n"
     if args.out:
         with open(args.out, "w") as f:

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use davsync_storages::{Collection, Storage};
+use davsync_storages::{Changes, Collection, Error, Storage};
 use futures::StreamExt;
 
 use super::apply::Done;
@@ -138,12 +138,19 @@ impl<'a> CollectionJob<'a> {
             }
         };
         let tokens = BySide::new(row.a_token.clone(), row.b_token.clone());
-        // A collection the status knows nothing of must be read whole on both sides anyway.
-        let fresh = matches!(self.status.item_count(&self.name), Ok(0))
+        // A collection the status knows nothing of must be read whole on both sides anyway,
+        // unless a token says what it held: a collection both sides left empty (see
+        // `keep_tokens_of_empty`) is asked what changed since, like any other.
+        let fresh = tokens.a.is_none()
+            && tokens.b.is_none()
+            && matches!(self.status.item_count(&self.name), Ok(0))
             && matches!(self.status.pending(&self.name), Ok(p) if p.is_empty());
         let listed = if fresh {
             match self.run_fresh(&tokens).await {
-                Fresh::Copied => return self.finish_copied(),
+                Fresh::Copied => {
+                    self.finish_copied();
+                    return self.keep_tokens_of_empty().await;
+                }
                 Fresh::Read(both) => Ok(*both),
                 Fresh::Failed(side, e) => Err((side, e)),
                 Fresh::Again => {
@@ -168,6 +175,10 @@ impl<'a> CollectionJob<'a> {
         if digest.is_some() && digest == row.noop_digest {
             if let Err(e) = self.status.set_last_sync(&self.name, chrono::Utc::now()) {
                 self.status_failed("recording the sync time", e);
+            }
+            if fresh {
+                // An empty collection armed this path before its tokens were kept.
+                self.keep_tokens_of_empty().await;
             }
             return;
         }
@@ -203,6 +214,47 @@ impl<'a> CollectionJob<'a> {
         }
         if let Err(e) = self.status.set_noop_digest(&self.name, digest.as_deref()) {
             self.status_failed("recording the sync state", e);
+        }
+        if fresh {
+            self.keep_tokens_of_empty().await;
+        }
+    }
+
+    /// A collection that its first sync left empty on both sides has nothing in the status,
+    /// so every later sync would take it for fresh and read it whole: one query per sync
+    /// (a REPORT on DAV) to find nothing again. Its change tokens, taken once now, let later
+    /// syncs ask what changed since instead, which on DAV the home-set listing answers with
+    /// no request of the collection's own. Kept only when both sides still hold nothing
+    /// and the sync had no failure; a side without tokens (a vdir) keeps being listed.
+    async fn keep_tokens_of_empty(&self) {
+        let empty = matches!(self.status.item_count(&self.name), Ok(0))
+            && matches!(self.status.pending(&self.name), Ok(p) if p.is_empty());
+        if self.dry_run || self.events.failures() > 0 || !empty {
+            return;
+        }
+        let ask = |side: Side| async move {
+            let s = self.side(side);
+            if s.phantom {
+                return Ok(None);
+            }
+            s.storage.changes(&s.collection, None).await
+        };
+        let (a, b) = futures::join!(ask(Side::A), ask(Side::B));
+        // Something that arrived since the whole read, or a failure to ask: no token, the
+        // next sync reads the collection whole as before.
+        let token = |r: Result<Option<Changes>, Error>| match r {
+            Ok(None) => Some(None),
+            Ok(Some(c)) if c.changed.is_empty() => Some(c.token),
+            Ok(Some(_)) | Err(_) => None,
+        };
+        let (Some(a), Some(b)) = (token(a), token(b)) else {
+            return;
+        };
+        if a.is_none() && b.is_none() {
+            return;
+        }
+        if let Err(e) = self.status.set_tokens(&self.name, a.as_ref(), b.as_ref()) {
+            self.status_failed("recording sync tokens", e);
         }
     }
 

@@ -1094,6 +1094,45 @@ async fn a_side_unchanged_since_its_token_arms_the_no_op_fast_path_and_edits_sti
 }
 
 #[tokio::test]
+async fn a_collection_left_empty_is_asked_what_changed_since_its_token_not_read_whole_again() {
+    let f = Fixture::new(vec![]);
+    // b as a server: read whole when fresh, with sync tokens. Both sides start empty.
+    f.b.set_whole_reads(true);
+    f.b.set_supports_changes(true);
+    f.assert_quiet_sync().await;
+    let row = status::Status::open(f.dir.path(), "p")
+        .unwrap()
+        .collection("")
+        .unwrap()
+        .unwrap();
+    assert!(row.a_token.is_none() && row.b_token.is_some());
+    let whole_reads = f.b.list_count();
+    f.assert_quiet_sync().await;
+    f.assert_quiet_sync().await;
+    assert_eq!(
+        f.b.list_count(),
+        whole_reads,
+        "the empty side was read whole again"
+    );
+    // Items arriving later on either side are still found.
+    f.b.insert_raw(ROOT_HREF, "1.ics", ev("u1", "one"));
+    f.a.insert_raw(ROOT_HREF, "2.ics", ev("u2", "two"));
+    let (report, rec) = f.sync().await;
+    assert_eq!(report.failures, 0, "{:?}", rec.failures());
+    let mut changes = rec.changes();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![
+            "Copying (uploading) item u1 to sa",
+            "Copying (uploading) item u2 to sb"
+        ]
+    );
+    assert_eq!(contents(&f.a), contents(&f.b));
+    f.assert_quiet_sync().await;
+}
+
+#[tokio::test]
 async fn sync_tokens_replace_listings_and_a_failure_falls_back_to_full_listing() {
     let f = Fixture::new(vec![]);
     f.a.set_supports_changes(true);

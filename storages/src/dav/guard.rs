@@ -1,14 +1,20 @@
 //! Servers that ignore `If-Match` and `If-None-Match` (SOGo, Calypso): a conditional write
 //! there overwrites or deletes whatever is on the server, so a stale etag would make davsync
-//! destroy an edit it never saw. Before its first update or delete, a storage probes once
-//! whether the server enforces preconditions, on a scratch item it creates and removes in the
-//! collection concerned. Where they are not enforced, davsync checks the item's etag itself
-//! (a PROPFIND Depth 0) right before each update or delete, and that the href is free before
-//! each upload: one small request per write on those servers only. A change landing between
-//! that check and the write can still be lost there: the server offers no way to close that
-//! window. See docs/servers.md.
+//! destroy an edit it never saw. Before its first update or delete, a storage probes whether
+//! the server enforces preconditions, on a scratch item it creates and removes in the
+//! collection concerned. The answer is remembered for a day
+//! ([`Remember`](crate::remember::Remember)): the probe costs 4 requests and moves the
+//! collection's change token, so probing on every run would also make every next sync read
+//! the scratch item's coming and going back. Where preconditions are not enforced, davsync
+//! checks the item's etag itself (a PROPFIND Depth 0) right before each update or delete,
+//! and that the href is free before each upload: one small request per write on those
+//! servers only. A change landing between that check and the write can still be lost
+//! there: the server offers no way to close that window. See docs/servers.md.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{IF_MATCH, IF_NONE_MATCH};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::proto;
@@ -33,6 +39,26 @@ impl Preconditions {
     pub fn enforced(&self) -> bool {
         self.if_none_match && self.if_match
     }
+}
+
+/// A remembered probe is repeated after this long: a server upgraded or replaced under the
+/// same URL may have changed its mind.
+const PROBE_AGAIN_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What is kept of a probe between runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct RememberedProbe {
+    /// Seconds since the Unix epoch.
+    probed_at: u64,
+    if_none_match: bool,
+    if_match: bool,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The file name prefix of scratch items.
@@ -138,13 +164,68 @@ impl DavStorage {
         }
     }
 
+    /// The key of this storage's remembered probe: kind, configured URL and user.
+    fn probe_key(&self) -> String {
+        let kind = match self.kind() {
+            ItemKind::Calendar => "caldav",
+            ItemKind::Contacts => "carddav",
+        };
+        format!("preconditions {kind} {} {}", self.root(), self.account())
+    }
+
+    /// What an earlier run's probe found, unless it is too old, unreadable, or the command
+    /// asked for everything to be found out again.
+    fn recalled_preconditions(&self) -> Option<Preconditions> {
+        let store = self.remember()?;
+        if !store.trust_recalled() {
+            return None;
+        }
+        let text = store.recall(&self.probe_key())?;
+        let r: RememberedProbe = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("remembered precondition probe unreadable ({e}): probing again");
+                return None;
+            }
+        };
+        if now_secs().saturating_sub(r.probed_at) >= PROBE_AGAIN_AFTER.as_secs() {
+            return None;
+        }
+        Some(Preconditions {
+            if_none_match: r.if_none_match,
+            if_match: r.if_match,
+            probed: true,
+        })
+    }
+
+    /// The remembered answer, or a probe whose answer is then remembered (when it ran).
+    async fn preconditions_for(&self, collection: &Url) -> Result<Preconditions> {
+        if let Some(p) = self.recalled_preconditions() {
+            tracing::debug!(?p, "preconditions as remembered from an earlier probe");
+            return Ok(p);
+        }
+        let p = self.probe_preconditions(collection).await?;
+        if let (true, Some(store)) = (p.probed, self.remember()) {
+            let record = RememberedProbe {
+                probed_at: now_secs(),
+                if_none_match: p.if_none_match,
+                if_match: p.if_match,
+            };
+            match serde_json::to_string(&record) {
+                Ok(text) => store.keep(&self.probe_key(), &text),
+                Err(e) => tracing::debug!("precondition probe not remembered: {e}"),
+            }
+        }
+        Ok(p)
+    }
+
     /// True when davsync must check etags itself before writing to this server.
     async fn unenforced(&self, collection: &Url) -> Result<bool> {
         let Some(cell) = &self.preconditions else {
             return Ok(false);
         };
         let p = cell
-            .get_or_try_init(|| self.probe_preconditions(collection))
+            .get_or_try_init(|| self.preconditions_for(collection))
             .await?;
         if !p.enforced() {
             tracing::debug!(

@@ -535,6 +535,79 @@ async fn an_enforcing_server_costs_one_probe_and_no_check_per_write() {
     );
 }
 
+/// A storage as one run of `guarded` makes it, keeping what it learns in `store`.
+fn guarded_remembering(
+    server: &MockServer,
+    store: &Arc<davsync_storages::remember::InMemory>,
+) -> DavStorage {
+    let mut o = opts(server, "/cal/", ItemKind::Calendar);
+    o.verify_preconditions = true;
+    o.transport.remember = Some(store.clone());
+    DavStorage::new(o).unwrap()
+}
+
+#[tokio::test]
+async fn the_next_run_uses_the_remembered_probe_instead_of_probing_again() {
+    let server = MockServer::start().await;
+    let dav = MiniDav::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(dav.clone())
+        .mount(&server)
+        .await;
+    let store = Arc::new(davsync_storages::remember::InMemory::new());
+    let coll = collection(&server, "/cal/");
+    guarded_remembering(&server, &store)
+        .upload(&coll, &item("r1"))
+        .await
+        .unwrap();
+    let kept = store.snapshot();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].0.starts_with("preconditions caldav "), "{kept:?}");
+    assert!(!kept[0].1.contains("password"), "{kept:?}");
+    server.reset().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(dav.clone())
+        .mount(&server)
+        .await;
+    guarded_remembering(&server, &store)
+        .upload(&coll, &item("r2"))
+        .await
+        .unwrap();
+    let reqs = server.received_requests().await.unwrap();
+    let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
+    // What the calendar takes (no discovery ran in this run either), then the upload: no
+    // probe's PUTs and DELETEs.
+    assert_eq!(methods, vec!["PROPFIND", "PUT"], "probed again");
+}
+
+#[tokio::test]
+async fn a_server_remembered_as_lenient_still_gets_its_etags_checked_in_the_next_run() {
+    let (server, items) = lenient_server().await;
+    let store = Arc::new(davsync_storages::remember::InMemory::new());
+    let coll = collection(&server, "/cal/");
+    let (href, etag) = guarded_remembering(&server, &store)
+        .upload(&coll, &item("a"))
+        .await
+        .unwrap();
+    // Another client edits the item between the runs.
+    let edited = ics("a").replace("SUMMARY:test 1", "SUMMARY:edited elsewhere");
+    items.items.lock().unwrap().insert(
+        "/cal/a.ics".into(),
+        ("\"elsewhere\"".into(), edited.clone().into_bytes()),
+    );
+    let next = guarded_remembering(&server, &store);
+    let err = next
+        .update(&coll, &href, &item("a"), &etag)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        davsync_storages::ErrorKind::PreconditionFailed,
+        "{err}"
+    );
+    assert_eq!(body_of(&items, "/cal/a.ics"), edited);
+}
+
 // ---------------------------------------------------------------------------------------
 // Calypso: 400 to multiget, 501 to PROPPATCH and extended MKCOL
 
