@@ -54,6 +54,21 @@ pub fn storage_type(vtype: &str) -> Option<&'static str> {
     }
 }
 
+/// A section name as a TOML key: bare when TOML allows it (`my_cals`), quoted otherwise, so
+/// that `[storage my.cal]` becomes `[storage."my.cal"]`, one table named as in vdirsyncer,
+/// not a table `cal` inside a table `my`.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        name.to_owned()
+    } else {
+        toml_str(name)
+    }
+}
+
 /// A TOML value written inline.
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
@@ -188,13 +203,13 @@ fn storage(section: &Section, out: &mut Out<'_>) {
             reason: reason.clone(),
         });
         let _ = writeln!(out.text, "# not converted ({reason}):");
-        let _ = writeln!(out.text, "# [storage.{}]", section.name);
+        let _ = writeln!(out.text, "# [storage.{}]", toml_key(&section.name));
         for opt in &section.options {
             let _ = writeln!(out.text, "# {} = {}", opt.key, shown(&opt.key, &opt.value));
         }
         return;
     };
-    let _ = writeln!(out.text, "[storage.{}]", section.name);
+    let _ = writeln!(out.text, "[storage.{}]", toml_key(&section.name));
     out.set("type", toml_str(ty));
     let local = matches!(ty, "vdir" | "singlefile");
     for opt in &section.options {
@@ -325,14 +340,14 @@ fn pair(section: &Section, unusable: &[String], out: &mut Out<'_>) {
         let _ = writeln!(
             out.text,
             "# not converted ({reason}):\n# [pair.{}]",
-            section.name
+            toml_key(&section.name)
         );
         for opt in &section.options {
             let _ = writeln!(out.text, "# {} = {}", opt.key, opt.value);
         }
         return;
     }
-    let _ = writeln!(out.text, "[pair.{}]", section.name);
+    let _ = writeln!(out.text, "[pair.{}]", toml_key(&section.name));
     for opt in &section.options {
         let v = &opt.value;
         match (opt.key.as_str(), v) {
@@ -413,6 +428,23 @@ mod tests {
 
     fn conv(text: &str) -> Converted {
         convert(&ini::parse(Path::new("/home/u/.vdirsyncer/config"), text).unwrap())
+    }
+
+    /// Caught by the vdirsyncer fuzz check (tests/fuzz/regressions/vdirsyncer/dotted-name):
+    /// names were written bare, so `[storage my.cal]` became a table `cal` inside a table `my`.
+    #[test]
+    fn a_name_toml_cannot_take_bare_is_quoted() {
+        let c = conv(
+            "[pair my cals]\na = \"my.cal\"\nb = \"b\"\ncollections = null\n\n\
+             [storage my.cal]\ntype = \"filesystem\"\npath = \"/x\"\nfileext = \".ics\"\n\n\
+             [storage b]\ntype = \"filesystem\"\npath = \"/y\"\nfileext = \".ics\"\n",
+        );
+        let table: toml::Table = c.toml.parse().unwrap();
+        assert!(table["pair"]["my cals"].is_table(), "{}", c.toml);
+        assert!(table["storage"]["my.cal"].is_table(), "{}", c.toml);
+        assert!(table["storage"]["b"].is_table(), "{}", c.toml);
+        assert!(c.toml.contains("[storage.\"my.cal\"]\n"), "{}", c.toml);
+        assert!(c.toml.contains("[storage.b]\n"), "{}", c.toml);
     }
 
     #[test]
