@@ -78,6 +78,21 @@ fn toml_strs(v: &[String]) -> String {
     toml::Value::Array(v.iter().cloned().map(toml::Value::String).collect()).to_string()
 }
 
+/// Text for a TOML comment, which may not hold control characters other than tab: a key
+/// such as `a\u{1}b` in vdirsyncer's file, or a DEL inside a JSON string, is shown escaped
+/// (and a line break, which would end the comment, too).
+fn plain(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The value as it was written in vdirsyncer's file, for comments and messages; passwords
 /// are never repeated.
 fn shown(key: &str, value: &Value) -> String {
@@ -111,8 +126,8 @@ impl Out<'_> {
         let _ = writeln!(
             self.text,
             "# not converted: {} = {}  ({reason})",
-            opt.key,
-            shown(&opt.key, &opt.value).replace('\n', " ")
+            plain(&opt.key),
+            plain(&shown(&opt.key, &opt.value))
         );
         self.left_out.push(LeftOut {
             section: self.section.clone(),
@@ -127,7 +142,7 @@ pub fn convert(config: &VConfig) -> Converted {
     let mut left_out = Vec::new();
     let mut text = format!(
         "# davsync config, converted by `davsync import-vdirsyncer` from vdirsyncer's\n# {}\n",
-        config.path.display()
+        plain(&config.path.display().to_string())
     );
     let unusable: Vec<String> = config
         .sections_of("storage")
@@ -157,7 +172,11 @@ pub fn convert(config: &VConfig) -> Converted {
                              sections"
                         .into(),
                 });
-                let _ = writeln!(out.text, "# not converted: section [{}]", section.header());
+                let _ = writeln!(
+                    out.text,
+                    "# not converted: section [{}]",
+                    plain(&section.header())
+                );
             }
         }
         text.push('\n');
@@ -178,7 +197,7 @@ fn general(section: &Section, out: &mut Out<'_>) {
                     out.text,
                     "# vdirsyncer's status_path = {} was imported into davsync's own status \
                      (status_path, default ~/.local/share/davsync/status)",
-                    opt.value
+                    plain(&opt.value.to_string())
                 );
             }
             _ => out.leave(opt, "not a vdirsyncer [general] key"),
@@ -205,7 +224,12 @@ fn storage(section: &Section, out: &mut Out<'_>) {
         let _ = writeln!(out.text, "# not converted ({reason}):");
         let _ = writeln!(out.text, "# [storage.{}]", toml_key(&section.name));
         for opt in &section.options {
-            let _ = writeln!(out.text, "# {} = {}", opt.key, shown(&opt.key, &opt.value));
+            let _ = writeln!(
+                out.text,
+                "# {} = {}",
+                plain(&opt.key),
+                plain(&shown(&opt.key, &opt.value))
+            );
         }
         return;
     };
@@ -343,7 +367,12 @@ fn pair(section: &Section, unusable: &[String], out: &mut Out<'_>) {
             toml_key(&section.name)
         );
         for opt in &section.options {
-            let _ = writeln!(out.text, "# {} = {}", opt.key, opt.value);
+            let _ = writeln!(
+                out.text,
+                "# {} = {}",
+                plain(&opt.key),
+                plain(&opt.value.to_string())
+            );
         }
         return;
     }
@@ -445,6 +474,26 @@ mod tests {
         assert!(table["storage"]["b"].is_table(), "{}", c.toml);
         assert!(c.toml.contains("[storage.\"my.cal\"]\n"), "{}", c.toml);
         assert!(c.toml.contains("[storage.b]\n"), "{}", c.toml);
+    }
+
+    /// Caught by the vdirsyncer fuzz check
+    /// (tests/fuzz/regressions/vdirsyncer/control-char-in-comment): a control character in a
+    /// key or a section name was copied into a comment, which TOML refuses.
+    #[test]
+    fn control_characters_are_escaped_in_comments() {
+        let c = conv("[general]\na\u{1}b = \"x\u{7f}\"\n[odd\u{1}]\n");
+        c.toml.parse::<toml::Table>().unwrap();
+        assert!(
+            c.toml
+                .contains("# not converted: a\\u{1}b = \"x\\u{7f}\"  (not a vdirsyncer"),
+            "{}",
+            c.toml
+        );
+        assert!(
+            c.toml.contains("# not converted: section [odd\\u{1}]\n"),
+            "{}",
+            c.toml
+        );
     }
 
     #[test]
