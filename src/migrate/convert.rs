@@ -236,6 +236,7 @@ fn storage(section: &Section, out: &mut Out<'_>) {
     let _ = writeln!(out.text, "[storage.{}]", toml_key(&section.name));
     out.set("type", toml_str(ty));
     let local = matches!(ty, "vdir" | "singlefile");
+    let mut password_set = false;
     for opt in &section.options {
         let key = opt.key.as_str();
         let v = &opt.value;
@@ -263,8 +264,18 @@ fn storage(section: &Section, out: &mut Out<'_>) {
             ("post_hook", Value::Null) if ty == "vdir" => {}
             ("url", Value::String(s)) if !local => out.set("url", toml_str(s)),
             ("username", Value::String(s)) if !local => out.set("username", toml_str(s)),
-            ("password", Value::String(s)) if !local => out.set("password", toml_str(s)),
-            ("password.fetch", _) if !local => password_fetch(opt, out),
+            // vdirsyncer refuses both at once; davsync's TOML cannot hold both (`password`
+            // would be a string and a table): the first one written wins.
+            ("password" | "password.fetch", _) if !local && password_set => out.leave(
+                opt,
+                "password and password.fetch are both set (vdirsyncer refuses that); the \
+                 first one is kept",
+            ),
+            ("password", Value::String(s)) if !local => {
+                out.set("password", toml_str(s));
+                password_set = true;
+            }
+            ("password.fetch", _) if !local => password_set = password_fetch(opt, out),
             ("auth", Value::String(s))
                 if !local && matches!(s.as_str(), "basic" | "digest" | "guess") =>
             {
@@ -327,7 +338,8 @@ fn storage(section: &Section, out: &mut Out<'_>) {
     }
 }
 
-fn password_fetch(opt: &Opt, out: &mut Out<'_>) {
+/// Converts `password.fetch`; true when it became a `password.command`.
+fn password_fetch(opt: &Opt, out: &mut Out<'_>) -> bool {
     let list = strings(&opt.value).unwrap_or_default();
     match list.split_first() {
         Some((strategy, cmd)) if strategy == "command" && !cmd.is_empty() => {
@@ -337,12 +349,19 @@ fn password_fetch(opt: &Opt, out: &mut Out<'_>) {
             "password.command",
             toml_strs(&["sh".into(), "-c".into(), cmd[0].clone()]),
         ),
-        Some((strategy, _)) if strategy == "prompt" => out.leave(
-            opt,
-            "davsync does not prompt; use password.command, password.env or password.keyring",
-        ),
-        _ => out.leave(opt, "expected [\"command\", PROGRAM, ARGS...]"),
+        Some((strategy, _)) if strategy == "prompt" => {
+            out.leave(
+                opt,
+                "davsync does not prompt; use password.command, password.env or password.keyring",
+            );
+            return false;
+        }
+        _ => {
+            out.leave(opt, "expected [\"command\", PROGRAM, ARGS...]");
+            return false;
+        }
     }
+    true
 }
 
 fn pair(section: &Section, unusable: &[String], out: &mut Out<'_>) {
@@ -493,6 +512,25 @@ mod tests {
             c.toml.contains("# not converted: section [odd\\u{1}]\n"),
             "{}",
             c.toml
+        );
+    }
+
+    /// Found by the vdirsyncer fuzz target (tests/fuzz/regressions/vdirsyncer/
+    /// password-and-password-fetch): both became keys of one TOML `password`, which TOML
+    /// refuses.
+    #[test]
+    fn password_and_password_fetch_together_keep_the_first() {
+        let c = conv(
+            "[storage r]\ntype = \"caldav\"\nurl = \"https://h/\"\npassword = \"pw\"\n\
+             password.fetch = [\"command\", \"pass\"]\n",
+        );
+        let table: toml::Table = c.toml.parse().unwrap();
+        assert_eq!(table["storage"]["r"]["password"].as_str(), Some("pw"));
+        assert_eq!(c.left_out.len(), 1);
+        assert_eq!(
+            c.left_out[0].to_string(),
+            "[storage r] password.fetch: not converted: password and password.fetch are both \
+             set (vdirsyncer refuses that); the first one is kept"
         );
     }
 
