@@ -21,10 +21,6 @@ fn run(server: &MockServer, store: &Arc<InMemory>, kind: ItemKind) -> DavStorage
     DavStorage::new(o).unwrap()
 }
 
-async fn requests(server: &MockServer) -> Vec<Request> {
-    server.received_requests().await.unwrap_or_default()
-}
-
 /// `METHOD path` of each request since the last reset, with `+depth` for PROPFINDs.
 async fn sent(server: &MockServer) -> Vec<String> {
     requests(server)
@@ -39,14 +35,6 @@ async fn sent(server: &MockServer) -> Vec<String> {
             format!("{} {}{depth}", r.method, r.url.path())
         })
         .collect()
-}
-
-fn principal_answer(p: &str, tag: &str, value: &str) -> String {
-    format!(
-        r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:r="urn:ietf:params:xml:ns:carddav">
-        <d:response><d:href>{p}</d:href><d:propstat><d:prop><{tag}><d:href>{value}</d:href></{tag}>
-        </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#
-    )
 }
 
 /// A home set listing: `(name, sync token)` calendars, plus one address book.
@@ -309,8 +297,6 @@ async fn storages_of_one_account_share_one_listing_of_their_home_set() {
 // ---------------------------------------------------------------------------------------
 // Auth
 
-const BASIC: &str = "Basic YWxpY2U6aHVudGVyMi12ZXJ5LXNlY3JldA==";
-
 async fn mount_basic(server: &MockServer) {
     Mock::given(method("PROPFIND"))
         .and(header("authorization", BASIC))
@@ -325,13 +311,6 @@ async fn mount_basic(server: &MockServer) {
         .with_priority(2)
         .mount(server)
         .await;
-}
-
-fn collection(server: &MockServer) -> Collection {
-    Collection {
-        href: format!("{}/cal/", server.uri()),
-        name: String::new(),
-    }
 }
 
 /// The scheme of each request's Authorization header, `-` for none, and its status.
@@ -354,7 +333,7 @@ async fn the_second_run_sends_credentials_with_its_first_request() {
     mount_basic(&server).await;
     let store = Arc::new(InMemory::new());
     run(&server, &store, ItemKind::Calendar)
-        .list(&collection(&server))
+        .list(&collection(&server, "/cal/"))
         .await
         .unwrap();
     assert_eq!(auth_log(&server).await, vec!["-", "Basic"]);
@@ -368,7 +347,7 @@ async fn the_second_run_sends_credentials_with_its_first_request() {
     server.reset().await;
     mount_basic(&server).await;
     run(&server, &store, ItemKind::Calendar)
-        .list(&collection(&server))
+        .list(&collection(&server, "/cal/"))
         .await
         .unwrap();
     assert_eq!(auth_log(&server).await, vec!["Basic"]);
@@ -409,7 +388,7 @@ async fn a_refused_remembered_scheme_falls_back_to_the_challenge() {
     mount_basic(&server).await;
     let store = Arc::new(InMemory::new());
     run(&server, &store, ItemKind::Calendar)
-        .list(&collection(&server))
+        .list(&collection(&server, "/cal/"))
         .await
         .unwrap();
 
@@ -430,7 +409,7 @@ async fn a_refused_remembered_scheme_falls_back_to_the_challenge() {
         .mount(&server)
         .await;
     run(&server, &store, ItemKind::Calendar)
-        .list(&collection(&server))
+        .list(&collection(&server, "/cal/"))
         .await
         .unwrap();
     assert_eq!(auth_log(&server).await, vec!["Basic", "Digest"]);
@@ -443,7 +422,7 @@ async fn a_refused_remembered_scheme_falls_back_to_the_challenge() {
         .mount(&server)
         .await;
     run(&server, &store, ItemKind::Calendar)
-        .list(&collection(&server))
+        .list(&collection(&server, "/cal/"))
         .await
         .unwrap();
     assert_eq!(auth_log(&server).await, vec!["Digest"]);
@@ -480,8 +459,8 @@ async fn an_expired_bearer_token_is_fetched_again_once() {
     o.transport.password = Some("expired-token".into());
     o.transport.refresh_password = Some(helper.clone());
     let s = DavStorage::new(o).unwrap();
-    s.list(&collection(&server)).await.unwrap();
-    s.list(&collection(&server)).await.unwrap();
+    s.list(&collection(&server, "/cal/")).await.unwrap();
+    s.list(&collection(&server, "/cal/")).await.unwrap();
     assert_eq!(helper.0.load(Ordering::SeqCst), 1);
     let tokens: Vec<String> = requests(&server)
         .await
@@ -510,7 +489,7 @@ async fn a_bearer_token_refused_again_after_a_fetch_is_an_auth_error() {
     o.transport.auth = AuthMode::Bearer;
     o.transport.refresh_password = Some(helper.clone());
     let s = DavStorage::new(o).unwrap();
-    let err = s.list(&collection(&server)).await.unwrap_err();
+    let err = s.list(&collection(&server, "/cal/")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert_eq!(helper.0.load(Ordering::SeqCst), 1);
     assert_eq!(requests(&server).await.len(), 2);

@@ -10,40 +10,12 @@ use std::sync::Arc;
 use dav_support::*;
 use davsync_storages::dav::DavStorage;
 use davsync_storages::net::{Client, Method, Request};
-use davsync_storages::{Collection, Etag, Href, Item, ItemKind, Storage};
+use davsync_storages::{Etag, Href, Item, ItemKind, Storage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use url::Url;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn collection(server: &MockServer, p: &str) -> Collection {
-    Collection {
-        href: format!("{}{p}", server.uri()),
-        name: String::new(),
-    }
-}
-
-fn item(uid: &str) -> Item {
-    Item::parse(ItemKind::Calendar, ics(uid)).unwrap()
-}
-
-fn listing(hrefs: &[&str]) -> String {
-    let mut body = String::from(
-        r#"<multistatus xmlns="DAV:"><response><href>/cal/</href><propstat><prop>
-        <resourcetype><collection/></resourcetype></prop><status>HTTP/1.1 200 OK</status>
-        </propstat></response>"#,
-    );
-    for h in hrefs {
-        body.push_str(&format!(
-            r#"<response><href>{h}</href><propstat><prop><getetag>"e-{h}"</getetag>
-            <getcontenttype>text/calendar</getcontenttype><resourcetype/></prop>
-            <status>HTTP/1.1 200 OK</status></propstat></response>"#
-        ));
-    }
-    body.push_str("</multistatus>");
-    body
-}
 
 const EMPTY_MULTISTATUS: &str = r#"<multistatus xmlns="DAV:"/>"#;
 
@@ -554,10 +526,11 @@ async fn an_enforcing_server_costs_one_probe_and_no_check_per_write() {
     }
     let reqs = server.received_requests().await.unwrap();
     let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
-    // Probe: PUT, PUT (412), DELETE (412), DELETE; then one PUT per upload.
+    // What the calendar takes (once per collection: no discovery ran); the probe: PUT, PUT
+    // (412), DELETE (412), DELETE; then one PUT per upload.
     assert_eq!(
         methods,
-        vec!["PUT", "PUT", "DELETE", "DELETE", "PUT", "PUT", "PUT"]
+        vec!["PROPFIND", "PUT", "PUT", "DELETE", "DELETE", "PUT", "PUT", "PUT"]
     );
 }
 

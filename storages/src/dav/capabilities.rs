@@ -82,6 +82,11 @@ impl DavStorage {
             http_version: None,
             quirks: Vec::new(),
         };
+        if homes.iter().any(|h| h.origin() != self.root().origin()) {
+            report
+                .quirks
+                .push("home set on another host (iCloud): listed there with the same credentials");
+        }
         for url in &collections {
             let changes = self.change_check(url).await?;
             if changes != ChangeCheck::SyncCollection {

@@ -51,6 +51,9 @@ pub(super) struct Found {
     pub tokens: HashMap<String, ListedTokens>,
     /// Whether the listing asked for any token.
     asked_tokens: bool,
+    /// What each calendar listed takes (`supported-calendar-component-set`; empty when it
+    /// did not say), by collection URL.
+    pub components: Vec<(String, Vec<String>)>,
 }
 
 /// One collection's change tokens as the home-set listing gave them.
@@ -295,9 +298,24 @@ async fn list_homes_with(
         collections: Vec::new(),
         tokens: HashMap::new(),
         asked_tokens: tokens.sync_token || tokens.ctag,
+        components: Vec::new(),
     };
-    for home in homes {
-        let listing = listing(s, home, tokens).await?;
+    for (i, home) in homes.iter().enumerate() {
+        let listing = match listing(s, home, tokens).await {
+            Ok(l) => l,
+            // A home set named on a host that cannot be reached (a server behind a proxy
+            // naming its internal address) is tried at the same path where davsync was
+            // pointed, as a path-only reading would have done.
+            Err(e) if e.kind() == ErrorKind::Transport && home.origin() != s.root().origin() => {
+                let mut here = s.root().clone();
+                here.set_path(home.path());
+                tracing::debug!("{e}; trying the home set at {here}");
+                let l = listing(s, &here, tokens).await.map_err(|_| e)?;
+                found.homes[i] = here;
+                l
+            }
+            Err(e) => return Err(e),
+        };
         let home_path = proto::canonical_path(listing.url.path());
         for info in &listing.infos {
             if !info.has_kind(s.kind())
@@ -325,6 +343,9 @@ async fn list_homes_with(
                         ctag: info.ctag.clone(),
                     },
                 );
+                found
+                    .components
+                    .push((url.to_string(), info.components.clone()));
                 found.collections.push(url);
             }
         }
@@ -408,6 +429,11 @@ fn usable(resp: Response) -> Result<Option<Response>> {
     if resp.is_success() {
         return Ok(Some(resp));
     }
+    // A server still busy after the retries (429, Google's 403 `usageLimits`) said nothing
+    // about where the home sets are: going on would take the wrong URL for one.
+    if crate::net::is_rate_limited(resp.status, &resp.body) {
+        return Err(resp.error(Target::Collection));
+    }
     match resp.status.as_u16() {
         401 | 500..=599 => Err(resp.error(Target::Collection)),
         _ => {
@@ -425,23 +451,38 @@ async fn home_sets(
     let Some(resp) = usable(s.dav(url, proto::home_set_request(s.kind())).await?)? else {
         return Ok(None);
     };
-    let paths = match proto::parse_home_sets(s.kind(), &resp.body, &resp.url) {
-        Ok(p) => p,
+    // Full URLs: a home set may be on another host (iCloud's per-user `pNN-caldav`).
+    let urls = match proto::parse_home_set_urls(s.kind(), &resp.body, &resp.url) {
+        Ok(u) => u,
         Err(e) => {
             tracing::debug!("{}: {e} (discovery continues)", resp.describe());
             return Ok(None);
         }
     };
     scheduling.extend(proto::parse_scheduling_urls(&resp.body, &resp.url).unwrap_or_default());
-    let homes: Vec<Url> = paths
-        .iter()
-        .filter_map(|p| resp.url.join(p).ok())
+    let homes: Vec<Url> = urls
+        .into_iter()
+        .map(|u| home_url(u, &resp.url))
         .map(as_collection_url)
         .collect();
     for h in &homes {
         s.client().trust_origin(h);
     }
     Ok((!homes.is_empty()).then_some(homes))
+}
+
+/// Where a home set named `named` in an answer from `answered` is listed: on its own host
+/// (iCloud's per-user `pNN-caldav.icloud.com`), unless that would leave https for plain
+/// http, where no credentials may follow; then at its path on the host that answered (a
+/// server behind a TLS proxy naming its internal `http://` address).
+fn home_url(named: Url, answered: &Url) -> Url {
+    let downgrade = answered.scheme() == "https" && named.scheme() != "https";
+    if named.origin() == answered.origin() || !downgrade {
+        return named;
+    }
+    let mut here = answered.clone();
+    here.set_path(named.path());
+    here
 }
 
 async fn principal(s: &DavStorage, url: &Url) -> Result<Option<Url>> {
@@ -455,5 +496,38 @@ async fn principal(s: &DavStorage, url: &Url) -> Result<Option<Url>> {
             tracing::debug!("{}: {e} (discovery continues)", resp.describe());
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_home_set_on_another_https_host_is_listed_there() {
+        let home = home_url(
+            url("https://p42-caldav.icloud.com/123456/calendars/"),
+            &url("https://caldav.icloud.com/123456/principal/"),
+        );
+        assert_eq!(
+            home.as_str(),
+            "https://p42-caldav.icloud.com/123456/calendars/"
+        );
+    }
+
+    #[test]
+    fn a_home_set_named_over_plain_http_behind_https_stays_on_the_answering_host() {
+        let home = home_url(
+            url("http://10.0.0.5:8080/dav/calendars/alice/"),
+            &url("https://dav.example.com/dav/principals/alice/"),
+        );
+        assert_eq!(
+            home.as_str(),
+            "https://dav.example.com/dav/calendars/alice/"
+        );
     }
 }

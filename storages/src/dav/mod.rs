@@ -5,6 +5,7 @@
 //! [`crate::Storage`] contract. How discovery, listing, reads, writes and hrefs work, and why,
 //! is written down in docs/storages-dav.md.
 
+mod accepts;
 mod capabilities;
 mod discovery;
 mod guard;

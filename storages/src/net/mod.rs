@@ -12,11 +12,16 @@
 //! - Credentials go only to the configured origin and to origins a trusted origin redirected
 //!   us to.
 //! - Only idempotent requests (GET, HEAD, OPTIONS, PROPFIND, REPORT) are retried; a write is
-//!   sent once and its failure reported, so the engine re-reads instead of guessing.
+//!   sent once and its failure reported, so the engine re-reads instead of guessing. The
+//!   exception is a rate limit (429, Google's 403 `usageLimits`: see `busy`), which says the
+//!   server did not act: a write conditional on an etag is then sent again after the backoff.
 
 mod auth;
+mod busy;
 mod cause;
 mod client;
+mod request;
+mod response;
 mod secret;
 mod tls;
 
@@ -27,12 +32,13 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use busy::{is_rate_limited, response_error};
 pub use cause::NetCause;
-pub use client::{
-    is_timeout, status_error, status_kind, BodySink, Client, Request, Response, Target,
-};
+pub use client::{is_timeout, Client};
+pub use request::{BodySink, Request};
 pub use reqwest::header::HeaderName;
 pub use reqwest::{Method, StatusCode};
+pub use response::{status_error, status_kind, Response, Target};
 pub use secret::Secret;
 pub use tls::{fingerprint_text, parse_fingerprint, FingerprintError, PinMismatch};
 

@@ -8,11 +8,24 @@ use std::time::Duration;
 
 use davsync_storages::dav::DavOptions;
 use davsync_storages::net::{RetryPolicy, TransportOptions};
-use davsync_storages::ItemKind;
+use davsync_storages::{Collection, Item, ItemKind};
 use url::Url;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 pub const PASSWORD: &str = "hunter2-very-secret";
+/// The Basic header for alice and [`PASSWORD`].
+pub const BASIC: &str = "Basic YWxpY2U6aHVudGVyMi12ZXJ5LXNlY3JldA==";
+
+/// An error as the user reads it: its own text, then each cause.
+pub fn chain(e: &davsync_storages::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        text.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    text
+}
 
 /// Transport options for `path` on the mock server, with credentials and a tiny backoff.
 pub fn transport(server_uri: &str, path: &str) -> TransportOptions {
@@ -41,6 +54,52 @@ pub fn opts(server: &MockServer, path: &str, kind: ItemKind) -> DavOptions {
 pub fn ms(body: impl Into<String>) -> ResponseTemplate {
     ResponseTemplate::new(207)
         .set_body_raw(body.into().into_bytes(), "application/xml; charset=utf-8")
+}
+
+/// The collection at `path` on the mock server.
+pub fn collection(server: &MockServer, path: &str) -> Collection {
+    Collection {
+        href: format!("{}{path}", server.uri()),
+        name: String::new(),
+    }
+}
+
+/// Every request the mock server received, in order.
+pub async fn requests(server: &MockServer) -> Vec<Request> {
+    server.received_requests().await.unwrap_or_default()
+}
+
+/// An event with this UID, parsed.
+pub fn item(uid: &str) -> Item {
+    Item::parse(ItemKind::Calendar, ics(uid)).unwrap()
+}
+
+/// A PROPFIND answer for `p` carrying one href-valued property: `tag` (prefixed `d:`, `c:`
+/// or `r:`) holding `value`.
+pub fn principal_answer(p: &str, tag: &str, value: &str) -> String {
+    format!(
+        r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:r="urn:ietf:params:xml:ns:carddav">
+        <d:response><d:href>{p}</d:href><d:propstat><d:prop><{tag}><d:href>{value}</d:href></{tag}>
+        </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#
+    )
+}
+
+/// A Depth 1 listing of `/cal/` with these member hrefs, each with the etag `"e-<href>"`.
+pub fn listing(hrefs: &[&str]) -> String {
+    let mut body = String::from(
+        r#"<multistatus xmlns="DAV:"><response><href>/cal/</href><propstat><prop>
+        <resourcetype><collection/></resourcetype></prop><status>HTTP/1.1 200 OK</status>
+        </propstat></response>"#,
+    );
+    for h in hrefs {
+        body.push_str(&format!(
+            r#"<response><href>{h}</href><propstat><prop><getetag>"e-{h}"</getetag>
+            <getcontenttype>text/calendar</getcontenttype><resourcetype/></prop>
+            <status>HTTP/1.1 200 OK</status></propstat></response>"#
+        ));
+    }
+    body.push_str("</multistatus>");
+    body
 }
 
 pub fn ics(uid: &str) -> String {

@@ -3,9 +3,11 @@
 
 use url::Url;
 
+use super::href::canonical_path;
 use super::multistatus::{parse_multistatus, Response};
 use super::names::{self, Name};
 use super::report::Component;
+use super::xml::{Ev, XmlIn};
 use super::{propfind, DavRequest, ProtoError};
 use crate::item::ItemKind;
 use crate::storage::MetaKey;
@@ -121,6 +123,66 @@ pub fn parse_home_sets(kind: ItemKind, body: &[u8], base: &Url) -> Result<Vec<St
         }
     })?;
     Ok(homes)
+}
+
+/// The home sets as URLs: a relative href resolved against `base`, an absolute one kept
+/// with its host, each path in its canonical spelling. iCloud's principal names a home set
+/// on a per-user host (`https://p42-caldav.icloud.com:443/123456/calendars/`); its path
+/// alone would send the listing back to the host that was asked.
+pub fn parse_home_set_urls(
+    kind: ItemKind,
+    body: &[u8],
+    base: &Url,
+) -> Result<Vec<Url>, ProtoError> {
+    // The multistatus reading says which home sets count (those of a 2xx propstat); a
+    // second pass finds how each was written.
+    let paths = parse_home_sets(kind, body, base)?;
+    let name = match kind {
+        ItemKind::Calendar => names::CALENDAR_HOME_SET,
+        ItemKind::Contacts => names::ADDRESSBOOK_HOME_SET,
+    };
+    let mut out: Vec<Url> = Vec::new();
+    for text in href_texts_in(body, name)? {
+        let Ok(mut url) = base.join(text.trim()) else {
+            continue;
+        };
+        let path = canonical_path(url.path());
+        if !paths.contains(&path) {
+            continue;
+        }
+        url.set_path(&path);
+        url.set_query(None);
+        url.set_fragment(None);
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    Ok(out)
+}
+
+/// The raw texts of the `DAV:href` elements inside every `name` element of a body.
+fn href_texts_in(body: &[u8], name: Name) -> Result<Vec<String>, ProtoError> {
+    let mut x = XmlIn::new(body);
+    let mut inside: Option<usize> = None;
+    let mut out = Vec::new();
+    loop {
+        match x.next()? {
+            Ev::Start { ns, local, .. } => {
+                if inside.is_none() && name.is(&ns, &local) {
+                    inside = Some(x.depth());
+                } else if inside.is_some() && names::HREF.is(&ns, &local) {
+                    out.push(x.read_text()?);
+                }
+            }
+            Ev::End => {
+                if inside.is_some_and(|d| x.depth() < d) {
+                    inside = None;
+                }
+            }
+            Ev::Text(_) => {}
+            Ev::Eof => return Ok(out),
+        }
+    }
 }
 
 /// The principal's scheduling inbox and outbox (canonical paths) from a [`home_set_request`]
@@ -337,6 +399,31 @@ mod tests {
         )
         .unwrap();
         assert!(none.is_empty(), "an addressbook-home-set was not given");
+    }
+
+    #[test]
+    fn a_home_set_on_another_host_keeps_its_host() {
+        let body = r#"<multistatus xmlns="DAV:"><response><href>/123456/principal/</href>
+<propstat><prop><C:calendar-home-set xmlns:C="urn:ietf:params:xml:ns:caldav">
+<href>https://p42-caldav.icloud.com:443/123456/calendars/</href>
+<href>../my%20cals/</href></C:calendar-home-set></prop>
+<status>HTTP/1.1 200 OK</status></propstat>
+<propstat><prop><C:addressbook-home-set xmlns:C="urn:ietf:params:xml:ns:carddav">
+<href>https://p42-contacts.icloud.com/123456/carddavhome/</href></C:addressbook-home-set></prop>
+<status>HTTP/1.1 404 Not Found</status></propstat></response></multistatus>"#;
+        let base = url("https://caldav.icloud.com/123456/principal/");
+        let homes = parse_home_set_urls(ItemKind::Calendar, body.as_bytes(), &base).unwrap();
+        let homes: Vec<&str> = homes.iter().map(Url::as_str).collect();
+        assert_eq!(
+            homes,
+            [
+                "https://p42-caldav.icloud.com/123456/calendars/",
+                "https://caldav.icloud.com/123456/my%20cals/",
+            ]
+        );
+        // A home set in a failed propstat is none.
+        let cards = parse_home_set_urls(ItemKind::Contacts, body.as_bytes(), &base).unwrap();
+        assert!(cards.is_empty(), "{cards:?}");
     }
 
     #[test]

@@ -81,9 +81,74 @@ pub fn is_path_of(value: &str, path: &str) -> bool {
     !value.is_empty() && value == decoded.trim_matches('/')
 }
 
+/// The hrefs a multiget asked for, to file each href of the answer under the spelling that
+/// was asked. Exchange through DavMail answers with the case it stores
+/// (`/users/Alice.Smith@example.com/calendar/AAMk...EML`) whatever case was asked
+/// (`/users/alice.smith@...`), and the case of a listing's hrefs changes between runs. An
+/// answered href that was not asked is taken for the asked href it equals but for ASCII
+/// case, when exactly one asked href does; otherwise it is kept as answered (and the asked
+/// one is read on its own). Equality is never loosened beyond that: on a server where case
+/// matters, `a.ics` and `A.ics` are two items.
+#[derive(Debug)]
+pub struct AskedHrefs {
+    exact: std::collections::HashSet<String>,
+    /// Lowercased href -> the asked href, `None` when two asked hrefs fold to it.
+    folded: std::collections::HashMap<String, Option<String>>,
+}
+
+impl AskedHrefs {
+    pub fn new(asked: &[String]) -> Self {
+        let mut folded = std::collections::HashMap::new();
+        for a in asked {
+            folded
+                .entry(a.to_ascii_lowercase())
+                .and_modify(|v: &mut Option<String>| {
+                    if v.as_deref() != Some(a.as_str()) {
+                        *v = None;
+                    }
+                })
+                .or_insert_with(|| Some(a.clone()));
+        }
+        AskedHrefs {
+            exact: asked.iter().cloned().collect(),
+            folded,
+        }
+    }
+
+    /// The asked spelling of an answered (canonical) href.
+    pub fn resolve(&self, answered: String) -> String {
+        if self.exact.contains(&answered) {
+            return answered;
+        }
+        match self.folded.get(&answered.to_ascii_lowercase()) {
+            Some(Some(asked)) => asked.clone(),
+            _ => answered,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_in_another_case_is_filed_under_the_asked_href() {
+        let asked = vec![
+            "/users/alice@example.com/calendar/AAMk%3D.EML".to_owned(),
+            "/cal/a.ics".to_owned(),
+            "/cal/A.ics".to_owned(),
+        ];
+        let m = AskedHrefs::new(&asked);
+        assert_eq!(
+            m.resolve("/users/Alice@Example.com/calendar/AAMk%3D.EML".into()),
+            asked[0]
+        );
+        // Two asked hrefs differ only by case: each answer keeps its own spelling.
+        assert_eq!(m.resolve("/cal/A.ics".into()), "/cal/A.ics");
+        assert_eq!(m.resolve("/cal/a.ics".into()), "/cal/a.ics");
+        assert_eq!(m.resolve("/cal/a.ICS".into()), "/cal/a.ICS");
+        assert_eq!(m.resolve("/other.ics".into()), "/other.ics");
+    }
 
     #[test]
     fn a_displayname_that_is_the_collection_path_is_recognized() {

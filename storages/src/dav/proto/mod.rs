@@ -27,7 +27,8 @@
 //! | `get_all` | [`calendar_query_request`] / [`addressbook_query_request`] with data | [`parse_items`] |
 //! | `changes` | [`sync_token_request`] (collection, a cheap pre-check), then [`sync_collection_request`] | [`parse_sync_token`]; [`parse_sync_collection`]; on a 4xx, [`is_invalid_sync_token`] |
 //! | `changes` without sync-collection | [`ctag_request`] (collection), then [`list_request`] when it moved | [`parse_ctag`], [`parse_list`] |
-//! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_sets`], [`parse_collections`] |
+//! | `discover` | [`current_user_principal_request`], [`home_set_request`], [`collections_request`]`("1")` | [`parse_current_user_principal`], [`parse_home_set_urls`], [`parse_collections`] |
+//! | `upload` (calendars; once per collection unless discovery said) | [`supported_components_request`] (collection) | [`parse_collections`], then [`item_components`] and [`refused_components`] |
 //! | `create_collection` | [`mkcalendar_request`] / [`mkcol_addressbook_request`] (new URL) | HTTP status only (201) |
 //! | `get_meta` | [`collections_request`]`("0")` (collection) | [`parse_collections`], [`CollectionInfo::meta`] |
 //! | `set_meta` | [`proppatch_request`] with [`MetaProp::for_key`] | [`parse_proppatch`] |
@@ -42,6 +43,7 @@
 //! `ErrorKind::InvalidData` and adds the URL and status.
 
 pub mod collection;
+pub mod components;
 pub mod discovery;
 mod error;
 pub mod etag;
@@ -49,6 +51,7 @@ pub mod href;
 pub mod list;
 pub mod multistatus;
 pub mod names;
+pub mod refusal;
 pub mod report;
 pub mod sync;
 mod xml;
@@ -57,18 +60,20 @@ pub use collection::{
     mkcalendar_request, mkcol_addressbook_request, parse_proppatch, proppatch_request, MetaProp,
     PropStatus,
 };
+pub use components::{item_components, refused_components, supported_components_request};
 pub use discovery::{
     collections_request, current_user_principal_request, home_listing_request, home_set_request,
-    parse_collections, parse_current_user_principal, parse_home_sets, parse_scheduling_urls,
-    CollectionInfo, ListingTokens,
+    parse_collections, parse_current_user_principal, parse_home_set_urls, parse_home_sets,
+    parse_scheduling_urls, CollectionInfo, ListingTokens,
 };
 pub use error::ProtoError;
 pub use etag::{if_match_value, is_weak, parse_etag};
-pub use href::{canonical_path, is_path_of, last_segment, normalize_href};
+pub use href::{canonical_path, is_path_of, last_segment, normalize_href, AskedHrefs};
 pub use list::{is_item_for, list_request, parse_list, ListEntry};
 pub use multistatus::{
     parse_multistatus, MultistatusInfo, MultistatusStream, Prop, PropChild, Propstat, Response,
 };
+pub use refusal::refusal_note;
 pub use report::{
     addressbook_query_request, calendar_query_request, multiget_request, parse_items,
     CalendarQuery, Component, ItemData, ItemFailure, ItemsStream,

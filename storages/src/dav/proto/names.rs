@@ -37,6 +37,8 @@ pub const NS_CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
 pub const NS_APPLE_ICAL: &str = "http://apple.com/ns/ical/";
 /// CalendarServer extensions (getctag).
 pub const NS_CALENDARSERVER: &str = "http://calendarserver.org/ns/";
+/// SabreDAV's own namespace (Nextcloud, Baïkal): the exception and message of an error body.
+pub const NS_SABREDAV: &str = "http://sabredav.org/ns";
 
 /// The prefix davsync uses for a namespace in request bodies.
 pub fn prefix(ns: &str) -> &'static str {
@@ -109,6 +111,8 @@ pub const ADDRESSBOOK_DESCRIPTION: Name = Name::new(NS_CARDDAV, "addressbook-des
 pub const CALENDAR_COLOR: Name = Name::new(NS_APPLE_ICAL, "calendar-color");
 pub const CALENDAR_ORDER: Name = Name::new(NS_APPLE_ICAL, "calendar-order");
 pub const GETCTAG: Name = Name::new(NS_CALENDARSERVER, "getctag");
+pub const SABRE_EXCEPTION: Name = Name::new(NS_SABREDAV, "exception");
+pub const SABRE_MESSAGE: Name = Name::new(NS_SABREDAV, "message");
 
 /// The `name` attribute of `<C:comp>`.
 pub const ATTR_NAME: &str = "name";
