@@ -63,10 +63,23 @@ fn toml_key(name: &str) -> String {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare {
-        name.to_owned()
-    } else {
-        toml_str(name)
+        return name.to_owned();
     }
+    // A basic string: a key may not be one of the multi-line forms `toml_str` may choose.
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A TOML value written inline.
@@ -154,6 +167,7 @@ pub fn convert(config: &VConfig) -> Converted {
         })
         .map(|s| s.name.clone())
         .collect();
+    let mut general_seen = false;
     for section in &config.sections {
         let mut out = Out {
             text: String::new(),
@@ -161,7 +175,23 @@ pub fn convert(config: &VConfig) -> Converted {
             section: section.header(),
         };
         match section.kind.as_str() {
-            "general" => general(section, &mut out),
+            // vdirsyncer refuses a second one; TOML cannot hold two `[general]` tables.
+            "general" if general_seen => {
+                out.left_out.push(LeftOut {
+                    section: section.header(),
+                    key: String::new(),
+                    reason: "a second [general] section (vdirsyncer refuses it)".into(),
+                });
+                let _ = writeln!(
+                    out.text,
+                    "# not converted: a second general section [{}]",
+                    plain(&section.header())
+                );
+            }
+            "general" => {
+                general_seen = true;
+                general(section, &mut out)
+            }
             "storage" => storage(section, &mut out),
             "pair" => pair(section, &unusable, &mut out),
             _ => {
@@ -531,6 +561,22 @@ mod tests {
             c.left_out[0].to_string(),
             "[storage r] password.fetch: not converted: password and password.fetch are both \
              set (vdirsyncer refuses that); the first one is kept"
+        );
+    }
+
+    /// Found by the vdirsyncer fuzz target (tests/fuzz/regressions/vdirsyncer/
+    /// quote-in-name, second-general): a name holding a quote was written as a multi-line
+    /// string, which TOML does not take as a key; a second general section (`[general x]`)
+    /// was a second `[general]` table.
+    #[test]
+    fn names_with_quotes_and_a_second_general_section_still_give_toml() {
+        let c = conv("[general]\n[general o]\n[pair '\"\\]\na = \"x\"\n");
+        let table: toml::Table = c.toml.parse().unwrap();
+        assert!(table["pair"]["'\"\\"].is_table(), "{}", c.toml);
+        assert!(c.toml.contains("[pair.\"'\\\"\\\\\"]\n"), "{}", c.toml);
+        assert_eq!(
+            c.left_out[0].to_string(),
+            "[general o]: not converted: a second [general] section (vdirsyncer refuses it)"
         );
     }
 
