@@ -54,6 +54,34 @@ pub fn storage_type(vtype: &str) -> Option<&'static str> {
     }
 }
 
+/// A section name as a TOML key: bare when TOML allows it (`my_cals`), quoted otherwise, so
+/// that `[storage my.cal]` becomes `[storage."my.cal"]`, one table named as in vdirsyncer,
+/// not a table `cal` inside a table `my`.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        return name.to_owned();
+    }
+    // A basic string: a key may not be one of the multi-line forms `toml_str` may choose.
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A TOML value written inline.
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
@@ -61,6 +89,21 @@ fn toml_str(s: &str) -> String {
 
 fn toml_strs(v: &[String]) -> String {
     toml::Value::Array(v.iter().cloned().map(toml::Value::String).collect()).to_string()
+}
+
+/// Text for a TOML comment, which may not hold control characters other than tab: a key
+/// such as `a\u{1}b` in vdirsyncer's file, or a DEL inside a JSON string, is shown escaped
+/// (and a line break, which would end the comment, too).
+fn plain(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The value as it was written in vdirsyncer's file, for comments and messages; passwords
@@ -96,8 +139,8 @@ impl Out<'_> {
         let _ = writeln!(
             self.text,
             "# not converted: {} = {}  ({reason})",
-            opt.key,
-            shown(&opt.key, &opt.value).replace('\n', " ")
+            plain(&opt.key),
+            plain(&shown(&opt.key, &opt.value))
         );
         self.left_out.push(LeftOut {
             section: self.section.clone(),
@@ -112,7 +155,7 @@ pub fn convert(config: &VConfig) -> Converted {
     let mut left_out = Vec::new();
     let mut text = format!(
         "# davsync config, converted by `davsync import-vdirsyncer` from vdirsyncer's\n# {}\n",
-        config.path.display()
+        plain(&config.path.display().to_string())
     );
     let unusable: Vec<String> = config
         .sections_of("storage")
@@ -124,6 +167,7 @@ pub fn convert(config: &VConfig) -> Converted {
         })
         .map(|s| s.name.clone())
         .collect();
+    let mut general_seen = false;
     for section in &config.sections {
         let mut out = Out {
             text: String::new(),
@@ -131,7 +175,23 @@ pub fn convert(config: &VConfig) -> Converted {
             section: section.header(),
         };
         match section.kind.as_str() {
-            "general" => general(section, &mut out),
+            // vdirsyncer refuses a second one; TOML cannot hold two `[general]` tables.
+            "general" if general_seen => {
+                out.left_out.push(LeftOut {
+                    section: section.header(),
+                    key: String::new(),
+                    reason: "a second [general] section (vdirsyncer refuses it)".into(),
+                });
+                let _ = writeln!(
+                    out.text,
+                    "# not converted: a second general section [{}]",
+                    plain(&section.header())
+                );
+            }
+            "general" => {
+                general_seen = true;
+                general(section, &mut out)
+            }
             "storage" => storage(section, &mut out),
             "pair" => pair(section, &unusable, &mut out),
             _ => {
@@ -142,7 +202,11 @@ pub fn convert(config: &VConfig) -> Converted {
                              sections"
                         .into(),
                 });
-                let _ = writeln!(out.text, "# not converted: section [{}]", section.header());
+                let _ = writeln!(
+                    out.text,
+                    "# not converted: section [{}]",
+                    plain(&section.header())
+                );
             }
         }
         text.push('\n');
@@ -163,7 +227,7 @@ fn general(section: &Section, out: &mut Out<'_>) {
                     out.text,
                     "# vdirsyncer's status_path = {} was imported into davsync's own status \
                      (status_path, default ~/.local/share/davsync/status)",
-                    opt.value
+                    plain(&opt.value.to_string())
                 );
             }
             _ => out.leave(opt, "not a vdirsyncer [general] key"),
@@ -188,15 +252,21 @@ fn storage(section: &Section, out: &mut Out<'_>) {
             reason: reason.clone(),
         });
         let _ = writeln!(out.text, "# not converted ({reason}):");
-        let _ = writeln!(out.text, "# [storage.{}]", section.name);
+        let _ = writeln!(out.text, "# [storage.{}]", toml_key(&section.name));
         for opt in &section.options {
-            let _ = writeln!(out.text, "# {} = {}", opt.key, shown(&opt.key, &opt.value));
+            let _ = writeln!(
+                out.text,
+                "# {} = {}",
+                plain(&opt.key),
+                plain(&shown(&opt.key, &opt.value))
+            );
         }
         return;
     };
-    let _ = writeln!(out.text, "[storage.{}]", section.name);
+    let _ = writeln!(out.text, "[storage.{}]", toml_key(&section.name));
     out.set("type", toml_str(ty));
     let local = matches!(ty, "vdir" | "singlefile");
+    let mut password_set = false;
     for opt in &section.options {
         let key = opt.key.as_str();
         let v = &opt.value;
@@ -224,8 +294,18 @@ fn storage(section: &Section, out: &mut Out<'_>) {
             ("post_hook", Value::Null) if ty == "vdir" => {}
             ("url", Value::String(s)) if !local => out.set("url", toml_str(s)),
             ("username", Value::String(s)) if !local => out.set("username", toml_str(s)),
-            ("password", Value::String(s)) if !local => out.set("password", toml_str(s)),
-            ("password.fetch", _) if !local => password_fetch(opt, out),
+            // vdirsyncer refuses both at once; davsync's TOML cannot hold both (`password`
+            // would be a string and a table): the first one written wins.
+            ("password" | "password.fetch", _) if !local && password_set => out.leave(
+                opt,
+                "password and password.fetch are both set (vdirsyncer refuses that); the \
+                 first one is kept",
+            ),
+            ("password", Value::String(s)) if !local => {
+                out.set("password", toml_str(s));
+                password_set = true;
+            }
+            ("password.fetch", _) if !local => password_set = password_fetch(opt, out),
             ("auth", Value::String(s))
                 if !local && matches!(s.as_str(), "basic" | "digest" | "guess") =>
             {
@@ -288,7 +368,8 @@ fn storage(section: &Section, out: &mut Out<'_>) {
     }
 }
 
-fn password_fetch(opt: &Opt, out: &mut Out<'_>) {
+/// Converts `password.fetch`; true when it became a `password.command`.
+fn password_fetch(opt: &Opt, out: &mut Out<'_>) -> bool {
     let list = strings(&opt.value).unwrap_or_default();
     match list.split_first() {
         Some((strategy, cmd)) if strategy == "command" && !cmd.is_empty() => {
@@ -298,12 +379,19 @@ fn password_fetch(opt: &Opt, out: &mut Out<'_>) {
             "password.command",
             toml_strs(&["sh".into(), "-c".into(), cmd[0].clone()]),
         ),
-        Some((strategy, _)) if strategy == "prompt" => out.leave(
-            opt,
-            "davsync does not prompt; use password.command, password.env or password.keyring",
-        ),
-        _ => out.leave(opt, "expected [\"command\", PROGRAM, ARGS...]"),
+        Some((strategy, _)) if strategy == "prompt" => {
+            out.leave(
+                opt,
+                "davsync does not prompt; use password.command, password.env or password.keyring",
+            );
+            return false;
+        }
+        _ => {
+            out.leave(opt, "expected [\"command\", PROGRAM, ARGS...]");
+            return false;
+        }
     }
+    true
 }
 
 fn pair(section: &Section, unusable: &[String], out: &mut Out<'_>) {
@@ -325,14 +413,19 @@ fn pair(section: &Section, unusable: &[String], out: &mut Out<'_>) {
         let _ = writeln!(
             out.text,
             "# not converted ({reason}):\n# [pair.{}]",
-            section.name
+            toml_key(&section.name)
         );
         for opt in &section.options {
-            let _ = writeln!(out.text, "# {} = {}", opt.key, opt.value);
+            let _ = writeln!(
+                out.text,
+                "# {} = {}",
+                plain(&opt.key),
+                plain(&opt.value.to_string())
+            );
         }
         return;
     }
-    let _ = writeln!(out.text, "[pair.{}]", section.name);
+    let _ = writeln!(out.text, "[pair.{}]", toml_key(&section.name));
     for opt in &section.options {
         let v = &opt.value;
         match (opt.key.as_str(), v) {
@@ -413,6 +506,78 @@ mod tests {
 
     fn conv(text: &str) -> Converted {
         convert(&ini::parse(Path::new("/home/u/.vdirsyncer/config"), text).unwrap())
+    }
+
+    /// Caught by the vdirsyncer fuzz check (tests/fuzz/regressions/vdirsyncer/dotted-name):
+    /// names were written bare, so `[storage my.cal]` became a table `cal` inside a table `my`.
+    #[test]
+    fn a_name_toml_cannot_take_bare_is_quoted() {
+        let c = conv(
+            "[pair my cals]\na = \"my.cal\"\nb = \"b\"\ncollections = null\n\n\
+             [storage my.cal]\ntype = \"filesystem\"\npath = \"/x\"\nfileext = \".ics\"\n\n\
+             [storage b]\ntype = \"filesystem\"\npath = \"/y\"\nfileext = \".ics\"\n",
+        );
+        let table: toml::Table = c.toml.parse().unwrap();
+        assert!(table["pair"]["my cals"].is_table(), "{}", c.toml);
+        assert!(table["storage"]["my.cal"].is_table(), "{}", c.toml);
+        assert!(table["storage"]["b"].is_table(), "{}", c.toml);
+        assert!(c.toml.contains("[storage.\"my.cal\"]\n"), "{}", c.toml);
+        assert!(c.toml.contains("[storage.b]\n"), "{}", c.toml);
+    }
+
+    /// Caught by the vdirsyncer fuzz check
+    /// (tests/fuzz/regressions/vdirsyncer/control-char-in-comment): a control character in a
+    /// key or a section name was copied into a comment, which TOML refuses.
+    #[test]
+    fn control_characters_are_escaped_in_comments() {
+        let c = conv("[general]\na\u{1}b = \"x\u{7f}\"\n[odd\u{1}]\n");
+        c.toml.parse::<toml::Table>().unwrap();
+        assert!(
+            c.toml
+                .contains("# not converted: a\\u{1}b = \"x\\u{7f}\"  (not a vdirsyncer"),
+            "{}",
+            c.toml
+        );
+        assert!(
+            c.toml.contains("# not converted: section [odd\\u{1}]\n"),
+            "{}",
+            c.toml
+        );
+    }
+
+    /// Found by the vdirsyncer fuzz target (tests/fuzz/regressions/vdirsyncer/
+    /// password-and-password-fetch): both became keys of one TOML `password`, which TOML
+    /// refuses.
+    #[test]
+    fn password_and_password_fetch_together_keep_the_first() {
+        let c = conv(
+            "[storage r]\ntype = \"caldav\"\nurl = \"https://h/\"\npassword = \"pw\"\n\
+             password.fetch = [\"command\", \"pass\"]\n",
+        );
+        let table: toml::Table = c.toml.parse().unwrap();
+        assert_eq!(table["storage"]["r"]["password"].as_str(), Some("pw"));
+        assert_eq!(c.left_out.len(), 1);
+        assert_eq!(
+            c.left_out[0].to_string(),
+            "[storage r] password.fetch: not converted: password and password.fetch are both \
+             set (vdirsyncer refuses that); the first one is kept"
+        );
+    }
+
+    /// Found by the vdirsyncer fuzz target (tests/fuzz/regressions/vdirsyncer/
+    /// quote-in-name, second-general): a name holding a quote was written as a multi-line
+    /// string, which TOML does not take as a key; a second general section (`[general x]`)
+    /// was a second `[general]` table.
+    #[test]
+    fn names_with_quotes_and_a_second_general_section_still_give_toml() {
+        let c = conv("[general]\n[general o]\n[pair '\"\\]\na = \"x\"\n");
+        let table: toml::Table = c.toml.parse().unwrap();
+        assert!(table["pair"]["'\"\\"].is_table(), "{}", c.toml);
+        assert!(c.toml.contains("[pair.\"'\\\"\\\\\"]\n"), "{}", c.toml);
+        assert_eq!(
+            c.left_out[0].to_string(),
+            "[general o]: not converted: a second [general] section (vdirsyncer refuses it)"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use davsync_storages::dav::proto::multistatus::{parse_multistatus, MultistatusStream};
 use davsync_storages::dav::proto::report::{parse_items, ItemsStream};
-use davsync_storages::item::{join, split};
+use davsync_storages::item::{join, merge as merge3, split, MergePass};
 use davsync_storages::{Item, ItemKind};
 
 /// The calendar splitter/normalizer for even first bytes, the vCard one for odd (the byte is
@@ -177,5 +177,146 @@ pub fn config(data: &[u8]) {
             };
             assert_eq!(again.to_string(), shown);
         }
+    }
+}
+
+/// The three-way merge: the first byte chooses the kind (even: iCalendar, odd: vCard), the
+/// rest is the base, a and b, separated by NUL bytes.
+pub fn merge(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let kind = if selector % 2 == 0 {
+        ItemKind::Calendar
+    } else {
+        ItemKind::Contacts
+    };
+    let mut parts = rest.splitn(3, |&b| b == 0);
+    let (Some(base), Some(a), Some(b)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    merge_laws(kind, base, a, b);
+}
+
+/// The laws of the merge on any three versions (those of its proptests, on bytes nobody
+/// generated): it never panics; a result parses again to the same hash and merging it with
+/// itself gives it back; a version merged with itself is that version, byte for byte; a side
+/// that kept the base gives the other side's content; both orders of the sides agree (the
+/// same result, or the same conflict).
+pub fn merge_laws(kind: ItemKind, base: &[u8], a: &[u8], b: &[u8]) {
+    let (Ok(a), Ok(b)) = (Item::parse(kind, a.to_vec()), Item::parse(kind, b.to_vec())) else {
+        return;
+    };
+    // Passes that say a version cannot be used at all (rather than how a and b relate).
+    let unusable = |r: &Result<Item, MergePass>| {
+        matches!(
+            r,
+            Err(MergePass::BadBase(_) | MergePass::Unmatchable { .. })
+        )
+    };
+
+    let same = merge3(base, &a, &a);
+    if !unusable(&same) {
+        let m = same.unwrap_or_else(|p| panic!("a version merged with itself passes: {p}"));
+        assert_eq!(
+            m.raw(),
+            a.raw(),
+            "a version merged with itself is that version"
+        );
+    }
+
+    if let Ok(base_item) = Item::parse(kind, base.to_vec()) {
+        let kept = merge3(base, &base_item, &b);
+        if !unusable(&kept) {
+            let m = kept.unwrap_or_else(|p| panic!("a kept base against b passes: {p}"));
+            assert_eq!(
+                m.hash(),
+                b.hash(),
+                "a side that kept the base gives b's content"
+            );
+        }
+    }
+
+    let ab = merge3(base, &a, &b);
+    if let Ok(m) = &ab {
+        let again = Item::parse(kind, m.raw().to_vec())
+            .unwrap_or_else(|e| panic!("a merge result does not parse: {e}"));
+        assert_eq!(
+            again.hash(),
+            m.hash(),
+            "a merge result re-parses to its hash"
+        );
+        let twice = merge3(base, m, m).unwrap_or_else(|p| panic!("a result with itself: {p}"));
+        assert_eq!(twice.raw(), m.raw(), "a merge result merged with itself");
+    }
+    let ba = merge3(base, &b, &a);
+    match (&ab, &ba) {
+        (Ok(x), Ok(y)) => assert_eq!(x.hash(), y.hash(), "a/b and b/a merges agree"),
+        // Splicing into the other version's bytes may fail where this one's did not: that
+        // pass is a refusal to write, not a different decision.
+        (Ok(_), Err(MergePass::Unfaithful(_))) | (Err(MergePass::Unfaithful(_)), Ok(_)) => {}
+        (Ok(_), Err(p)) | (Err(p), Ok(_)) => panic!("one order merges, the other passes: {p}"),
+        (Err(_), Err(_)) => {}
+    }
+}
+
+/// vdirsyncer's config format (`import-vdirsyncer`): any text parses or gives an error
+/// naming the file and a line that exists, deterministically; a parsed config converts, the
+/// conversion is TOML in which every section not reported as left out is a table of the
+/// same name, and davsync's own parser reads it or reports an error (never a panic).
+pub fn vdirsyncer(data: &[u8]) {
+    use davsync::migrate::{convert, ini};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = std::path::Path::new("/fuzz/vdirsyncer/config");
+    let config = match ini::parse(path, text) {
+        Ok(c) => c,
+        Err(e) => {
+            let lines = text.lines().count().max(1);
+            assert!(
+                (1..=lines).contains(&e.line),
+                "error line {} of {lines}",
+                e.line
+            );
+            assert!(e.to_string().starts_with("/fuzz/vdirsyncer/config:"));
+            assert_eq!(ini::parse(path, text).unwrap_err(), e, "parsed twice");
+            return;
+        }
+    };
+    let converted = convert::convert(&config);
+    for l in &converted.left_out {
+        assert!(!l.to_string().is_empty());
+    }
+    let table: toml::Table = converted
+        .toml
+        .parse()
+        .unwrap_or_else(|e| panic!("the converted config is not TOML: {e}\n{}", converted.toml));
+    for section in &config.sections {
+        if !matches!(section.kind.as_str(), "storage" | "pair") {
+            continue;
+        }
+        let header = section.header();
+        let dropped = converted
+            .left_out
+            .iter()
+            .any(|l| l.section == header && (l.key.is_empty() || l.key == "type"));
+        if dropped {
+            continue;
+        }
+        let found = table
+            .get(&section.kind)
+            .and_then(|t| t.as_table())
+            .and_then(|t| t.get(&section.name))
+            .is_some_and(toml::Value::is_table);
+        assert!(
+            found,
+            "[{header}] converted but not found as a table of that name:\n{}",
+            converted.toml
+        );
+    }
+    let toml_path = std::path::Path::new("/fuzz/config.toml");
+    if let Err(e) = davsync::config::parse(toml_path, converted.toml.clone()) {
+        assert!(!e.to_string().is_empty());
     }
 }

@@ -234,6 +234,33 @@ fn syncs_with_a_tenth_of_requests_faulted_converge_with_nothing_lost_or_duplicat
     );
 }
 
+/// A 503 with `Retry-After` says the server did not act: a conditional PUT is sent again
+/// after the wait, and the sync succeeds with nothing missing and nothing twice.
+#[test]
+fn a_single_503_with_retry_after_on_a_write_is_retried_and_the_sync_succeeds() {
+    let Some(Setup { server, proxy, sb }) = setup("put503", 0, 1) else {
+        return;
+    };
+    write_events(&sb.path("local"), "w", 3);
+    // An item's PUT, not the precondition probe's (which may fail without harm).
+    proxy.force("PUT /alice/put503/w", Fault::Unavailable503, 1);
+    sb.run(&["sync", "p"]).assert_ok();
+    assert_eq!(proxy.faults().len(), 1, "the 503 was injected");
+    sb.run(&["sync", "look"]).assert_ok();
+    assert_eq!(items_by_uid(&sb.path("check"), ".ics").len(), 3);
+    let stored = std::fs::read_dir(server.radicale_collection_dir("put503"))
+        .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(stored, 3, "Radicale holds each item once");
+}
+
 /// One collection on the server with items, nothing local yet: the first sync reads them all
 /// (REPORT), then writes (PUT) the local edits.
 fn forced(fault: Fault, prefix: &str, times: usize) -> (Setup, Run) {

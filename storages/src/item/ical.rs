@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use super::component::{parse_tree, Component};
 use super::contentline::{eol_at, lex, push_folded, Line};
 use super::datetime::parse_timestamp;
-use super::normalize::{digest, props_digest};
+use super::normalize::{digest, digest_skipping, props_digest};
 use super::{push_line_span, Item, ItemKind, Layout, ParseError, Parsed, Zone};
 
 fn err(line: usize, message: String) -> ParseError {
@@ -67,15 +67,24 @@ pub(super) fn parse_one(raw: &[u8]) -> Result<Parsed, ParseError> {
     let mut uid: Option<String> = None;
     let mut first: Option<&Component> = None;
     let mut last_modified = None;
-    let mut timezones = Vec::new();
+    let mut timezones: Vec<Zone> = Vec::new();
+    // VTIMEZONEs repeating a TZID defined before them (a TZID is unique within a VCALENDAR,
+    // RFC 5545 3.2.19): `split` and `join` carry the first definition only, so the hash
+    // counts only that one, and an item keeps its hash through a join and split.
+    let mut repeated_zones = Vec::new();
     let mut components = Vec::new();
-    for c in &cal.children {
+    for (i, c) in cal.children.iter().enumerate() {
         if c.name == "VTIMEZONE" {
-            timezones.push(Zone {
-                tzid: tzid(c, &lines),
-                span: c.span(&lines),
-                digest: digest(c, &lines),
-            });
+            let id = tzid(c, &lines);
+            if timezones.iter().any(|z| z.tzid == id) {
+                repeated_zones.push(i);
+            } else {
+                timezones.push(Zone {
+                    tzid: id,
+                    span: c.span(&lines),
+                    digest: digest(c, &lines),
+                });
+            }
             continue;
         }
         let this_uid = c.uid(&lines);
@@ -118,7 +127,7 @@ pub(super) fn parse_one(raw: &[u8]) -> Result<Parsed, ParseError> {
     let begin_line = &lines[cal.begin];
     Ok(Parsed {
         uid,
-        digest: digest(cal, &lines),
+        digest: digest_skipping(cal, &lines, &repeated_zones),
         last_modified,
         layout: Layout::Calendar {
             begin: begin_line.start..begin_line.end,

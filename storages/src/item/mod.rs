@@ -75,7 +75,7 @@ enum Layout {
         begin: Range<usize>,
         /// Calendar-level property lines (VERSION, PRODID, CALSCALE, X-WR-...).
         props: Vec<Range<usize>>,
-        /// VTIMEZONEs with their TZID and normalized digest.
+        /// VTIMEZONEs with their TZID and normalized digest (the first of each TZID).
         timezones: Vec<Zone>,
         /// Every other component (the master, its overrides).
         components: Vec<Range<usize>>,

@@ -129,11 +129,13 @@ pub(crate) fn canonical(line: &Line<'_>) -> Vec<u8> {
     s.props
 }
 
-fn digest_with(c: &Component, lines: &[Line<'_>], s: &mut Scratch) -> [u8; 32] {
+fn digest_with(c: &Component, lines: &[Line<'_>], s: &mut Scratch, skip: &[usize]) -> [u8; 32] {
     let mut children: Vec<[u8; 32]> = c
         .children
         .iter()
-        .map(|ch| digest_with(ch, lines, s))
+        .enumerate()
+        .filter(|(i, _)| !skip.contains(i))
+        .map(|(_, ch)| digest_with(ch, lines, s, &[]))
         .collect();
     children.sort_unstable();
     let mut h = Sha256::new();
@@ -176,7 +178,14 @@ fn hash_props(h: &mut Sha256, c: &Component, lines: &[Line<'_>], s: &mut Scratch
 
 /// The digest of a component and everything inside it.
 pub(crate) fn digest(c: &Component, lines: &[Line<'_>]) -> [u8; 32] {
-    digest_with(c, lines, &mut Scratch::default())
+    digest_with(c, lines, &mut Scratch::default(), &[])
+}
+
+/// The digest of a component leaving out its direct children at the indices `skip`: the
+/// VTIMEZONEs of a VCALENDAR that repeat a TZID defined before them, which no reader can use
+/// and which `join` does not carry.
+pub(crate) fn digest_skipping(c: &Component, lines: &[Line<'_>], skip: &[usize]) -> [u8; 32] {
+    digest_with(c, lines, &mut Scratch::default(), skip)
 }
 
 /// The digest of a component's own properties only: items whose VCALENDAR wrappers have equal

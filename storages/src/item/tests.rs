@@ -1069,6 +1069,76 @@ fn join_keeps_differing_definitions_of_one_tzid_apart() {
     assert_eq!(hashes(&again), hashes(&items));
 }
 
+/// Found by fuzzing (tests/fuzz/regressions/items/join-split-changes-hash): a second
+/// definition of a TZID in one VCALENDAR used to count in the hash, while `join` writes each
+/// TZID once, so a singlefile rewrite changed the item's hash.
+#[test]
+fn a_tzid_defined_twice_counts_once_and_keeps_the_hash_through_join_and_split() {
+    let zone = |offset: &str| {
+        [
+            "BEGIN:VTIMEZONE".to_owned(),
+            "TZID:Europe/Berlin".to_owned(),
+            "BEGIN:STANDARD".to_owned(),
+            "DTSTART:19700101T000000".to_owned(),
+            format!("TZOFFSETTO:{offset}"),
+            "TZOFFSETFROM:+0000".to_owned(),
+            "END:STANDARD".to_owned(),
+            "END:VTIMEZONE".to_owned(),
+        ]
+    };
+    let cal = |zones: &[[String; 8]]| {
+        let mut lines = vec!["BEGIN:VCALENDAR".to_owned(), "VERSION:2.0".to_owned()];
+        for z in zones {
+            lines.extend(z.iter().cloned());
+        }
+        lines.extend(
+            [
+                "BEGIN:VEVENT",
+                "UID:twice",
+                "DTSTART;TZID=Europe/Berlin:20240105T100000",
+                "END:VEVENT",
+                "END:VCALENDAR",
+            ]
+            .map(str::to_owned),
+        );
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        cal_item(&refs)
+    };
+    let both = cal(&[zone("+0100"), zone("+0200")]);
+    let first_only = cal(&[zone("+0100")]);
+    assert_eq!(both.hash(), first_only.hash());
+    assert_ne!(both.hash(), cal(&[zone("+0200")]).hash());
+    // The same definition twice counts once too.
+    assert_eq!(
+        cal(&[zone("+0100"), zone("+0100")]).hash(),
+        first_only.hash()
+    );
+
+    let joined = join(ItemKind::Calendar, std::slice::from_ref(&both));
+    assert_eq!(
+        String::from_utf8(joined.clone())
+            .unwrap()
+            .matches("TZID:Europe/Berlin")
+            .count(),
+        1
+    );
+    let again = split(ItemKind::Calendar, &joined).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].hash(), both.hash());
+    // Joined with another item using the second definition, it stays apart from it.
+    let second = cal(&[zone("+0200")]).with_uid("other");
+    let joined = join(ItemKind::Calendar, &[both.clone(), second.clone()]);
+    let mut hashes: Vec<ContentHash> = split(ItemKind::Calendar, &joined)
+        .unwrap()
+        .iter()
+        .map(|i| i.hash().to_owned())
+        .collect();
+    hashes.sort();
+    let mut expected = vec![both.hash().to_owned(), second.hash().to_owned()];
+    expected.sort();
+    assert_eq!(hashes, expected);
+}
+
 /// A generated calendar: components with a UID out of a few (or none), an optional reference
 /// to one of two VTIMEZONEs, and a summary.
 fn generated_calendar(components: &[(Option<u8>, Option<u8>, String)], eol: &str) -> Vec<u8> {

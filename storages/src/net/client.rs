@@ -44,6 +44,9 @@ pub struct Client {
     /// redirected us to or named in a discovery answer.
     trusted: Mutex<HashSet<String>>,
     retry: RetryPolicy,
+    /// The request timeout: the longest `Retry-After` a write waits for before it is sent
+    /// again.
+    timeout: Duration,
     max_body: u64,
     base: Url,
     /// What the last answered request used, for `check --online`: the auth scheme of the
@@ -145,6 +148,7 @@ impl Client {
             auth,
             trusted: Mutex::new(trusted),
             retry: opts.retry.clone(),
+            timeout: opts.timeout,
             max_body: opts.max_response_bytes,
             base,
             seen: Mutex::new((None, None)),
@@ -206,6 +210,12 @@ impl Client {
                 self.send_following(req).await
             };
             let busy = matches!(&result, Ok(r) if busy::is_rate_limited(r.status, &r.body));
+            // A 503 with `Retry-After` (RFC 9110 15.6.4) says the server did not take the
+            // request and when to come back, like a rate limit; a write waits for it only as
+            // long as a request may take (the next sync retries a longer wait).
+            let come_back = matches!(&result, Ok(r)
+                if r.status == StatusCode::SERVICE_UNAVAILABLE
+                    && retry_after(&r.headers).is_some_and(|d| d <= self.timeout));
             let delay = match &result {
                 Ok(resp) if retryable_status(resp.status) || busy => {
                     Some(self.backoff(attempt, retry_after(&resp.headers)))
@@ -217,10 +227,10 @@ impl Client {
                 Some(_) => 1,
                 None => req.attempts.unwrap_or(self.retry.max_attempts).max(1),
             };
-            // A rate limit means the server did not act: a write that may be sent twice
-            // is sent again too.
-            let can_retry =
-                (req.is_idempotent() || (busy && req.may_resend())) && attempt < attempts;
+            // A rate limit or a 503 with `Retry-After` means the server did not act: a write
+            // that may be sent twice (conditional on an etag) is sent again too.
+            let can_retry = (req.is_idempotent() || ((busy || come_back) && req.may_resend()))
+                && attempt < attempts;
             match (delay, can_retry) {
                 (Some(delay), true) => {
                     tracing::debug!(

@@ -622,10 +622,11 @@ async fn not_implemented_is_final_and_not_retried() {
 }
 
 #[tokio::test]
-async fn writes_are_never_retried() {
+async fn writes_are_not_retried_on_a_failure_that_may_have_acted() {
     let server = MockServer::start().await;
+    // A 500, or a 503 without `Retry-After`, may come after the write took effect.
     Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
+        .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
     Mock::given(method("DELETE"))
@@ -641,13 +642,77 @@ async fn writes_are_never_retried() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport);
-    let writes: Vec<String> = requests(&server)
+    assert_eq!(write_methods(&server).await, ["PUT", "DELETE"]);
+}
+
+async fn write_methods(server: &MockServer) -> Vec<String> {
+    requests(server)
         .await
         .iter()
         .map(|r| r.method.to_string())
         .filter(|m| m != "PROPFIND")
-        .collect();
-    assert_eq!(writes, ["PUT", "DELETE"]);
+        .collect()
+}
+
+/// A 503 with `Retry-After` says the server did not take the request and when to come back;
+/// the PUT is conditional (`If-None-Match: *`), so a second copy cannot do more than the
+/// first would have.
+#[tokio::test]
+async fn a_conditional_write_answered_503_with_retry_after_is_sent_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(header("If-None-Match", "*"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201).insert_header("ETag", "\"e1\""))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let c = collection(&server, "/cal/");
+    s.upload(&c, &item("later")).await.unwrap();
+    assert_eq!(write_methods(&server).await, ["PUT", "PUT", "PUT"]);
+}
+
+#[tokio::test]
+async fn a_write_told_to_come_back_after_the_timeout_fails_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "3600"))
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let err = s
+        .upload(&collection(&server, "/cal/"), &item("much-later"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(write_methods(&server).await, ["PUT"]);
+}
+
+#[tokio::test]
+async fn a_write_kept_at_503_with_retry_after_fails_after_bounded_attempts() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
+        .mount(&server)
+        .await;
+    let s = storage(&server, ItemKind::Calendar);
+    let err = s
+        .delete(
+            &collection(&server, "/cal/"),
+            &Href::from("/cal/x.ics"),
+            &Etag::from("\"1\""),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(write_methods(&server).await, ["DELETE"; 3]);
 }
 
 fn digest_challenge() -> ResponseTemplate {

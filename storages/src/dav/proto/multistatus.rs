@@ -261,7 +261,7 @@ impl MultistatusStream {
                 0
             };
             let mut x = XmlIn::new(&self.rest);
-            match x.expect_root(names::MULTISTATUS) {
+            match x.expect_root_of_prefix(names::MULTISTATUS) {
                 Ok(()) => {}
                 Err(ProtoError::Truncated { .. }) => return Ok(()),
                 // A few bytes (half a byte order mark, an empty first chunk) cannot be judged
@@ -568,6 +568,28 @@ mod tests {
         assert_eq!(got, whole);
         let html = b"<!DOCTYPE html><html><body>Login</body></html>";
         assert_eq!(streamed(html, &[5]).unwrap_err(), ProtoError::Html);
+    }
+
+    /// Found by fuzzing (tests/fuzz/regressions/multistatus/stream-says-html): a beginning of
+    /// more than 512 bytes cut inside the prolog was judged on its own, as an HTML page
+    /// (`<html` inside an unfinished processing instruction) or as an empty body (only
+    /// whitespace so far), while the whole body is a multistatus.
+    #[test]
+    fn a_long_prolog_cut_short_waits_for_the_rest_of_the_body() {
+        let root = "<d:multistatus xmlns:d=\"DAV:\"><d:sync-token>t</d:sync-token></d:multistatus>";
+        let pi = format!(
+            "<?note <html><body>{}</body></html> ?>{root}",
+            "x".repeat(600)
+        );
+        let spaces = format!("{}{root}", " ".repeat(600));
+        for body in [pi, spaces] {
+            let whole = parse_multistatus(body.as_bytes(), &url("http://h/cal/"), |_| {}).unwrap();
+            assert_eq!(whole.sync_token.as_deref(), Some("t"));
+            for cut in [520, 560, 600] {
+                let (_, info) = streamed(body.as_bytes(), &[cut]).unwrap();
+                assert_eq!(info, whole, "cut at {cut}");
+            }
+        }
     }
 
     proptest::proptest! {

@@ -269,7 +269,20 @@ impl<'a> XmlIn<'a> {
     /// Reads up to and including the root element's start, checking that it is `expected`.
     /// An HTML page, a body that is not XML and a different root fail with their own errors.
     pub(crate) fn expect_root(&mut self, expected: Name) -> Result<(), ProtoError> {
-        let (ns, local) = self.root()?;
+        let (ns, local) = self.root(false)?;
+        Self::check_root(expected, ns, local)
+    }
+
+    /// [`expect_root`](Self::expect_root) on the beginning of a body still arriving. A
+    /// beginning cut inside the prolog, or holding only whitespace so far, is `Truncated`: the
+    /// rest may complete it into a multistatus, so it is never judged an HTML page or plain
+    /// text from its first bytes alone (that judgement is the whole body's).
+    pub(crate) fn expect_root_of_prefix(&mut self, expected: Name) -> Result<(), ProtoError> {
+        let (ns, local) = self.root(true)?;
+        Self::check_root(expected, ns, local)
+    }
+
+    fn check_root(expected: Name, ns: String, local: String) -> Result<(), ProtoError> {
         if expected.is(&ns, &local) {
             Ok(())
         } else {
@@ -285,8 +298,12 @@ impl<'a> XmlIn<'a> {
     }
 
     /// Reads up to and including the root element's start and returns its name.
-    pub(crate) fn root(&mut self) -> Result<(String, String), ProtoError> {
+    /// `prefix`: the body may continue (see [`expect_root_of_prefix`](Self::expect_root_of_prefix)).
+    fn root(&mut self, prefix: bool) -> Result<(String, String), ProtoError> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
+            if prefix {
+                return Err(self.truncated());
+            }
             return Err(ProtoError::NotXml {
                 start: String::new(),
             });
@@ -294,6 +311,7 @@ impl<'a> XmlIn<'a> {
         loop {
             let ev = match self.next() {
                 Ok(ev) => ev,
+                Err(e @ ProtoError::Truncated { .. }) if prefix => return Err(e),
                 Err(e @ (ProtoError::Malformed { .. } | ProtoError::Truncated { .. })) => {
                     // `Internal Server Error <b>...`, a JSON error, an HTML page that is not
                     // well-formed: what matters is that it never was XML.
