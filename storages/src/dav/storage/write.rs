@@ -102,9 +102,7 @@ impl DavStorage {
         if !resp.is_success() {
             // An item without a UID refused: the engine, which knows where the item comes
             // from, names the `davsync repair` to run.
-            let note = proto::refusal_note(&resp.body);
-            let context = format!("{what}: {}{note}", resp.describe());
-            return Err(net::response_error(&resp, Target::Upload, context));
+            return Err(refused(&resp, Target::Upload, &what));
         }
         // A server may store the item elsewhere and say where.
         let (href, url) = match resp.location() {
@@ -136,15 +134,7 @@ impl DavStorage {
         self.guard_overwrite(&coll, &url, &condition, &what).await?;
         let resp = self.put(&url, item, (IF_MATCH, &condition)).await?;
         if !resp.is_success() {
-            return Err(net::response_error(
-                &resp,
-                Target::ItemWrite,
-                format!(
-                    "{what}: {}{}",
-                    resp.describe(),
-                    proto::refusal_note(&resp.body)
-                ),
-            ));
+            return Err(refused(&resp, Target::ItemWrite, &what));
         }
         self.etag_after_write(&url, &resp)
             .await
@@ -165,18 +155,17 @@ impl DavStorage {
         let req = Request::new(net::Method::DELETE, url).header(IF_MATCH, &condition)?;
         let resp = self.client.send(&req).await?;
         if !resp.is_success() {
-            return Err(net::response_error(
-                &resp,
-                Target::ItemWrite,
-                format!(
-                    "{what}: {}{}",
-                    resp.describe(),
-                    proto::refusal_note(&resp.body)
-                ),
-            ));
+            return Err(refused(&resp, Target::ItemWrite, &what));
         }
         Ok(())
     }
+}
+
+/// The error for a write the server did not take, with the reason its error body gives
+/// (a read-only calendar, a component it does not store), when it gives one.
+fn refused(resp: &Response, target: Target, what: &str) -> Error {
+    let note = proto::refusal_note(&resp.body);
+    net::response_error(resp, target, format!("{what}: {}{note}", resp.describe()))
 }
 
 fn prefixed(e: Error, what: &str) -> Error {
