@@ -268,8 +268,7 @@ impl Status {
     /// Forgets a collection, its items, conflicts and metadata.
     pub fn forget_collection(&self, name: &str) -> Result<()> {
         self.write(|c| {
-            c.execute_batch("BEGIN")?;
-            let r = (|| {
+            in_transaction(c, || {
                 for table in ["items", "conflicts", "meta", "pending", "bases"] {
                     c.execute(
                         &format!("DELETE FROM {table} WHERE collection = ?1"),
@@ -278,14 +277,7 @@ impl Status {
                 }
                 c.execute("DELETE FROM collections WHERE name = ?1", [name])?;
                 Ok(())
-            })();
-            match r {
-                Ok(()) => c.execute_batch("COMMIT"),
-                Err(e) => {
-                    c.execute_batch("ROLLBACK").ok();
-                    Err(e)
-                }
-            }
+            })
         })
     }
 
@@ -430,8 +422,7 @@ impl Status {
     /// Replaces the unresolved conflicts of a collection with `conflicts` (ident, reason).
     pub fn set_conflicts(&self, collection: &str, conflicts: &[(String, String)]) -> Result<()> {
         self.write(|c| {
-            c.execute_batch("BEGIN")?;
-            let r = (|| {
+            in_transaction(c, || {
                 c.execute("DELETE FROM conflicts WHERE collection = ?1", [collection])?;
                 for (ident, reason) in conflicts {
                     c.execute(
@@ -441,14 +432,7 @@ impl Status {
                     )?;
                 }
                 Ok(())
-            })();
-            match r {
-                Ok(()) => c.execute_batch("COMMIT"),
-                Err(e) => {
-                    c.execute_batch("ROLLBACK").ok();
-                    Err(e)
-                }
-            }
+            })
         })
     }
 
@@ -473,5 +457,21 @@ impl Status {
             )
             .map(drop)
         })
+    }
+}
+
+/// Runs `f` in one transaction: committed when it succeeds, rolled back when it fails, so a
+/// half-done change never reaches the status file.
+fn in_transaction(
+    c: &Connection,
+    f: impl FnOnce() -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    c.execute_batch("BEGIN")?;
+    match f() {
+        Ok(()) => c.execute_batch("COMMIT"),
+        Err(e) => {
+            c.execute_batch("ROLLBACK").ok();
+            Err(e)
+        }
     }
 }
