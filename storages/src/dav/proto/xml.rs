@@ -186,6 +186,20 @@ impl<'a> XmlIn<'a> {
         }
     }
 
+    /// True when the body ends, at the failed markup's position, in a beginning of `<!--`,
+    /// `<![CDATA[` or `<!DOCTYPE` (a prefix of the body still arriving).
+    fn ends_in_bang_prefix(&self) -> bool {
+        let at = usize::try_from(self.reader.error_position()).unwrap_or(usize::MAX);
+        let Some(tail) = self.body.get(at..) else {
+            return false;
+        };
+        [&b"<!--"[..], b"<![CDATA[", b"<!DOCTYPE"]
+            .iter()
+            .any(|marker| {
+                tail.len() < marker.len() && marker[..tail.len()].eq_ignore_ascii_case(tail)
+            })
+    }
+
     /// The next event.
     pub(crate) fn next(&mut self) -> Result<Ev<'a>, ProtoError> {
         loop {
@@ -199,6 +213,9 @@ impl<'a> XmlIn<'a> {
                         | S::UnclosedComment
                         | S::UnclosedPIOrXmlDecl
                         | S::UnclosedDoctype => self.truncated(),
+                        // `<!` followed by too few bytes to say whether a comment, a
+                        // CDATA section or a DOCTYPE begins: a body cut there, not bad markup.
+                        S::InvalidBangMarkup if self.ends_in_bang_prefix() => self.truncated(),
                         S::InvalidBangMarkup => self.malformed(e),
                     });
                 }

@@ -106,6 +106,36 @@ fn a_long_prolog_cut_short_waits_for_the_rest_of_the_body() {
     }
 }
 
+/// Found by fuzzing (tests/fuzz/regressions/multistatus/garbage-prolog-stream-malformed): a
+/// beginning of more than 512 bytes ending in `<!` (or `<!-`, `<![CD`, `<!DOC`) was called
+/// malformed, because the XML reader cannot tell which markup begins; the whole body goes on
+/// into a comment, a DOCTYPE or a CDATA section and is read.
+#[test]
+fn a_long_prolog_cut_inside_a_bang_markup_waits_for_the_rest_of_the_body() {
+    let root = "<d:multistatus xmlns:d=\"DAV:\"><d:sync-token>t</d:sync-token></d:multistatus>";
+    let comment = format!("<?xml version=\"1.0\"?><!-- {} -->", "x".repeat(600));
+    for next in ["<!-- second -->", "<!DOCTYPE multistatus>"] {
+        let body = format!("{comment}{next}{root}");
+        let whole = parse_multistatus(body.as_bytes(), &url("http://h/cal/"), |_| {}).unwrap();
+        assert_eq!(whole.sync_token.as_deref(), Some("t"));
+        for len in 1..=5 {
+            let cut = comment.len() + len;
+            let (_, info) = streamed(body.as_bytes(), &[cut]).unwrap();
+            assert_eq!(info, whole, "{next} cut after {len} bytes");
+        }
+    }
+    // Markup that no more bytes can make valid is still an error at once.
+    let bad = format!("{comment}<!x>{root}");
+    let whole = parse_multistatus(bad.as_bytes(), &url("http://h/cal/"), |_| {}).unwrap_err();
+    assert!(matches!(whole, ProtoError::Malformed { .. }), "{whole:?}");
+    let mut stream = MultistatusStream::new(url("http://h/cal/"));
+    let early = stream.feed(&bad.as_bytes()[..comment.len() + 4], |_| {});
+    assert!(
+        matches!(early, Err(ProtoError::Malformed { .. })),
+        "{early:?}"
+    );
+}
+
 proptest::proptest! {
     #[test]
     fn a_streamed_body_gives_what_the_whole_body_gives_at_any_cuts(
