@@ -19,8 +19,9 @@
 //!   [`ErrorKind::PreconditionFailed`], so a concurrent edit is never overwritten blindly.
 //! - A backend that can tell what changed hands out a [`CollectionToken`] with each
 //!   [`Storage::changes`] answer and takes it back next time: a [`SyncToken`] (RFC 6578
-//!   sync-collection, "changes since here") or a [`Ctag`] (a server without sync-collection:
-//!   "unchanged or not"). The engine keeps it between runs as its text
+//!   sync-collection, "changes since here"), a [`Ctag`] (a server without sync-collection:
+//!   "unchanged or not"), or both (a server whose ctag is the cheaper way to see that nothing
+//!   moved). The engine keeps it between runs as its text
 //!   ([`CollectionToken::to_text`]).
 //!
 //! The engine that pairs two storages and the status it keeps live in the `davsync` binary

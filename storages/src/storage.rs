@@ -46,12 +46,22 @@ pub enum CollectionToken {
     /// The server has no sync-collection: the collection's ctag when it was last listed.
     /// The same ctag now means nothing changed; another one means a full listing.
     Ctag(Ctag),
+    /// Both: changes since `sync` can be asked for, and `ctag` is the collection's ctag read
+    /// before that token was taken. The same ctag now means nothing changed without asking
+    /// for the sync token, which some servers (Radicale) compute at a higher price than the
+    /// ctag; another one means asking for the changes since `sync`.
+    SyncWithCtag { sync: SyncToken, ctag: Ctag },
 }
 
 /// Starts the text form of a [`CollectionToken::Ctag`]. No sync token starts with it: DAV
 /// sync tokens are URIs, whose schemes are registered and hold no `ctag`, and the memory
 /// storage's are numbers.
 const CTAG_TEXT_PREFIX: &str = "ctag:";
+
+/// Starts the text form of a [`CollectionToken::SyncWithCtag`]:
+/// `ctag+sync:<byte length of the ctag>:<ctag><sync token>`. No sync token starts with it
+/// either.
+const SYNC_WITH_CTAG_TEXT_PREFIX: &str = "ctag+sync:";
 
 impl CollectionToken {
     pub fn sync(token: impl Into<String>) -> CollectionToken {
@@ -62,18 +72,47 @@ impl CollectionToken {
         CollectionToken::Ctag(Ctag(ctag.into()))
     }
 
+    /// The sync token to ask changes since, if this token has one.
+    pub fn sync_token(&self) -> Option<&SyncToken> {
+        match self {
+            CollectionToken::Sync(sync) | CollectionToken::SyncWithCtag { sync, .. } => Some(sync),
+            CollectionToken::Ctag(_) => None,
+        }
+    }
+
     /// The token as one string, to be kept until the next run: a sync token as it is, a
-    /// ctag as `ctag:<value>`. Stable: statuses written by earlier releases hold this form.
+    /// ctag as `ctag:<value>`, both as `ctag+sync:<length>:<ctag><sync token>`. Stable:
+    /// statuses written by earlier releases hold the first two forms.
     pub fn to_text(&self) -> String {
         match self {
             CollectionToken::Sync(t) => t.0.clone(),
             CollectionToken::Ctag(c) => format!("{CTAG_TEXT_PREFIX}{}", c.0),
+            CollectionToken::SyncWithCtag { sync, ctag } => format!(
+                "{SYNC_WITH_CTAG_TEXT_PREFIX}{}:{}{}",
+                ctag.0.len(),
+                ctag.0,
+                sync.0
+            ),
         }
     }
 
     /// The token [`to_text`](Self::to_text) gave this string for.
     pub fn from_text(text: impl Into<String>) -> CollectionToken {
         let text = text.into();
+        if let Some(both) = text.strip_prefix(SYNC_WITH_CTAG_TEXT_PREFIX) {
+            let split = both.split_once(':').and_then(|(len, rest)| {
+                let len: usize = len.parse().ok()?;
+                Some((rest.get(..len)?, rest.get(len..)?))
+            });
+            if let Some((ctag, sync)) = split {
+                return CollectionToken::SyncWithCtag {
+                    sync: SyncToken(sync.to_owned()),
+                    ctag: Ctag(ctag.to_owned()),
+                };
+            }
+            // Damaged: kept as a sync token, which the server refuses, so the collection is
+            // listed from scratch rather than trusted.
+        }
         match text.strip_prefix(CTAG_TEXT_PREFIX) {
             Some(ctag) => CollectionToken::ctag(ctag),
             None => CollectionToken::Sync(SyncToken(text)),
@@ -373,6 +412,14 @@ mod tests {
             CollectionToken::ctag("http://sabre.io/ns/sync/17"),
             CollectionToken::ctag("ctag:nested"),
             CollectionToken::ctag(""),
+            CollectionToken::SyncWithCtag {
+                sync: SyncToken("http://radicale.org/ns/sync/3f2a".into()),
+                ctag: Ctag("\"3f:2a\"".into()),
+            },
+            CollectionToken::SyncWithCtag {
+                sync: SyncToken(String::new()),
+                ctag: Ctag("é:1".into()),
+            },
         ] {
             assert_eq!(CollectionToken::from_text(token.to_text()), token);
         }
@@ -388,6 +435,29 @@ mod tests {
         assert_eq!(
             CollectionToken::from_text("http://example.com/sync/3"),
             CollectionToken::Sync(SyncToken("http://example.com/sync/3".into()))
+        );
+    }
+
+    #[test]
+    fn a_damaged_sync_and_ctag_text_is_never_trusted_as_a_ctag() {
+        // A length past the end, or no length: kept whole as a sync token, which the server
+        // refuses, so the collection is listed again rather than called unchanged.
+        for text in [
+            "ctag+sync:99:\"c\"tok",
+            "ctag+sync:\"c\"tok",
+            "ctag+sync:x:",
+        ] {
+            assert_eq!(
+                CollectionToken::from_text(text),
+                CollectionToken::Sync(SyncToken(text.into()))
+            );
+        }
+        assert_eq!(
+            CollectionToken::from_text("ctag+sync:3:\"c\"tok"),
+            CollectionToken::SyncWithCtag {
+                sync: SyncToken("tok".into()),
+                ctag: Ctag("\"c\"".into())
+            }
         );
     }
 }

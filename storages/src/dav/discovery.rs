@@ -31,7 +31,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use super::proto::{self, CollectionInfo, Component, ListingTokens};
-use super::storage::{as_collection_url, DavStorage};
+use super::storage::{as_collection_url, sync_token_property_is_expensive, DavStorage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::ItemKind;
 use crate::net::{Response, Target};
@@ -169,6 +169,21 @@ fn recall(s: &DavStorage) -> Option<Remembered> {
     Some(r)
 }
 
+/// Makes later listings ask for the `getctag` rather than the `sync-token`: called when a
+/// sync-collection answer shows a server whose `sync-token` property is the expensive one,
+/// before any listing asked for a token (the first sync's listing asks none), so the next
+/// run already lists the cheap token.
+pub(super) fn prefer_ctag(s: &DavStorage) {
+    let Some(mut r) = recall(s) else { return };
+    if r.token_property != TokenProperty::SyncToken {
+        return;
+    }
+    r.token_property = TokenProperty::Getctag;
+    if let (Some(store), Ok(text)) = (s.remember(), serde_json::to_string(&r)) {
+        store.keep(&memory_key(s), &text);
+    }
+}
+
 /// Drops the remembered discovery: the next discovery starts from the configured URL.
 pub(super) fn forget(s: &DavStorage) {
     if let Some(store) = s.remember() {
@@ -214,8 +229,19 @@ pub(super) async fn discover(s: &DavStorage) -> Result<Found> {
 }
 
 /// The token the next listing asks for: the one asked, unless the collections of our kind
-/// came without it; then the next candidate (`sync-token`, then `getctag`, then none).
+/// came without it; then the next candidate (`sync-token`, then `getctag`, then none). A
+/// server whose `sync-token` property costs more than its `getctag` is asked the `getctag`
+/// (the storage keeps it next to the sync token, see `CollectionToken::SyncWithCtag`).
 fn next_token_property(asked: TokenProperty, found: &Found) -> TokenProperty {
+    if asked == TokenProperty::SyncToken
+        && found.tokens.values().any(|t| {
+            t.sync_token
+                .as_deref()
+                .is_some_and(sync_token_property_is_expensive)
+        })
+    {
+        return TokenProperty::Getctag;
+    }
     let carried = match asked {
         TokenProperty::SyncToken => found.tokens.values().any(|t| t.sync_token.is_some()),
         TokenProperty::Getctag => found.tokens.values().any(|t| t.ctag.is_some()),

@@ -16,6 +16,7 @@ mod body_cap;
 mod corpus;
 mod dav_batching;
 mod dav_hosted_profiles;
+mod dav_listing_tokens;
 mod dav_remembered;
 mod dav_secrets;
 mod dav_server_quirks;

@@ -9,6 +9,8 @@ mod list;
 mod read;
 mod write;
 
+pub(crate) use changes::sync_token_property_is_expensive;
+
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
