@@ -294,7 +294,8 @@ pub fn unchanged_check_is_the_declared_one(kind: ServerKind, coll: Coll) {
     let token = first.token.clone().expect("a token");
     let got = match token {
         davsync_storages::CollectionToken::Ctag(_) => Unchanged::Ctag,
-        davsync_storages::CollectionToken::Sync(_) => Unchanged::SyncToken,
+        davsync_storages::CollectionToken::Sync(_)
+        | davsync_storages::CollectionToken::SyncWithCtag { .. } => Unchanged::SyncToken,
     };
     assert_eq!(got, expected(kind).unchanged, "token {token:?}");
     let second = rt

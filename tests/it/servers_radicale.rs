@@ -310,7 +310,7 @@ fn radicale_and_xandikos_mirror_each_other() {
 /// username and a password, the default `auth`. Only the first sync answers a challenge
 /// (Radicale delays every failed login); later ones send the remembered scheme at once,
 /// skip the principal look-ups, and a sync with nothing to do sends the home-set listing
-/// alone, once for both storages.
+/// alone, once for both storages, asking each collection's getctag.
 #[test]
 fn syncs_after_the_first_get_no_401_and_a_no_op_lists_the_home_set_once() {
     let Some(server) = DavServer::start_with(
@@ -369,4 +369,9 @@ fn syncs_after_the_first_get_no_401_and_a_no_op_lists_the_home_set_once() {
         "a no-op should send the shared home-set listing alone:\n{third}"
     );
     assert!(requests[0].ends_with("PROPFIND"), "{third}");
+    // Radicale's sync-token property costs more than its getctag: the listing asks the ctag.
+    assert!(
+        third.contains("getctag") && !third.contains("sync-token"),
+        "{third}"
+    );
 }

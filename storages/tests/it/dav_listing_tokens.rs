@@ -65,6 +65,20 @@ async fn mount(server: &MockServer, state: State) {
         })
         .mount(server)
         .await;
+    let own = state.clone();
+    Mock::given(method("PROPFIND"))
+        .and(path("/u/cal/"))
+        .and(body_string_contains("getctag"))
+        .respond_with(move |_: &Request| {
+            let hash = own.lock().unwrap().clone();
+            ms(format!(
+                r#"<d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/">
+                <d:response><d:href>/u/cal/</d:href><d:propstat><d:prop><cs:getctag>"{hash}"</cs:getctag>
+                </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#
+            ))
+        })
+        .mount(server)
+        .await;
     Mock::given(method("REPORT"))
         .and(path("/u/cal/"))
         .respond_with(move |_: &Request| {
@@ -188,5 +202,39 @@ async fn a_token_stored_before_the_ctag_was_listed_is_still_compared_by_its_sync
     assert!(asked[0].contains("sync-token"), "{asked:?}");
     let same = s.changes(&c, Some(&sync("h1"))).await.unwrap().unwrap();
     assert_eq!(same.token, Some(sync("h1")));
+    assert_eq!(sent(&server).await.len(), 1, "{:?}", sent(&server).await);
+}
+
+#[tokio::test]
+async fn the_run_that_first_lists_the_expensive_sync_token_keeps_the_ctag_already() {
+    // After a first sync that read the collection whole (no token kept, no REPORT), the
+    // next listing asks the sync token and shows the expensive property: that run reads
+    // the ctag before its REPORT, so the run after it is the listing alone.
+    let server = MockServer::start().await;
+    let state = State::new(Mutex::new("h1".into()));
+    mount(&server, state.clone()).await;
+    let store = Arc::new(InMemory::new());
+    cal(&run(&server, &store)).await;
+
+    server.reset().await;
+    mount(&server, state.clone()).await;
+    let s = run(&server, &store);
+    let c = cal(&s).await;
+    let first = s.changes(&c, None).await.unwrap().unwrap();
+    let asked = sent(&server).await;
+    assert!(asked[0].contains("sync-token"), "{asked:?}");
+    assert!(
+        asked[1].starts_with("PROPFIND /u/cal/: ") && asked[1].contains("getctag"),
+        "{asked:?}"
+    );
+    assert!(asked[2].starts_with("REPORT /u/cal/: "), "{asked:?}");
+    assert_eq!(first.token, Some(both("h1")));
+
+    server.reset().await;
+    mount(&server, state.clone()).await;
+    let s = run(&server, &store);
+    let c = cal(&s).await;
+    let same = s.changes(&c, first.token.as_ref()).await.unwrap().unwrap();
+    assert_eq!(same.token, Some(both("h1")));
     assert_eq!(sent(&server).await.len(), 1, "{:?}", sent(&server).await);
 }

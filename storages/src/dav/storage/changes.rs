@@ -176,15 +176,6 @@ impl DavStorage {
             }
         }
         let answered = since.and_then(|s| listed_unchanged(s, &listed)).is_some();
-        // The ctag the listing gave, read before the REPORT below: kept with its sync token,
-        // so that the next listing's ctag alone can tell that nothing moved.
-        let with_ctag = |sync: SyncToken| match &listed.ctag {
-            Some(ctag) => CollectionToken::SyncWithCtag {
-                sync,
-                ctag: Ctag(ctag.clone()),
-            },
-            None => CollectionToken::Sync(sync),
-        };
         let since = match since {
             Some(CollectionToken::Ctag(ctag)) => return self.ctag_changes(url, Some(ctag)).await,
             Some(token) => token.sync_token(),
@@ -193,13 +184,36 @@ impl DavStorage {
         if let (Some(since), false) = (since, answered) {
             if self.unchanged_since(url, since).await {
                 return Ok(Some(Changes {
-                    token: Some(with_ctag(since.clone())),
+                    token: Some(CollectionToken::Sync(since.clone())),
                     changed: Vec::new(),
                     deleted: Vec::new(),
                     complete: false,
                 }));
             }
         }
+        // The ctag to keep with the new sync token, read before the REPORT below (a change
+        // made in between then moves it past the kept one): the listing's, or, on a server
+        // whose sync-token property is the expensive one and whose listing carried that
+        // instead (the run that switches its listings to the ctag), read now, once, so
+        // that the very next run's listing can already tell that nothing moved.
+        let ctag = match listed.ctag {
+            Some(ctag) => Some(Ctag(ctag)),
+            None if listed
+                .sync_token
+                .as_deref()
+                .is_some_and(sync_token_property_is_expensive) =>
+            {
+                self.ctag(url).await.ok().flatten()
+            }
+            None => None,
+        };
+        let with_ctag = |sync: SyncToken| match &ctag {
+            Some(ctag) => CollectionToken::SyncWithCtag {
+                sync,
+                ctag: ctag.clone(),
+            },
+            None => CollectionToken::Sync(sync),
+        };
         let mut complete = since.is_none();
         let first = match self.sync_report(url, since.map(SyncToken::as_str)).await? {
             Ok(r) => r,
@@ -249,7 +263,7 @@ impl DavStorage {
             }
             let token = page.token.clone();
             if !page.truncated {
-                if listed.ctag.is_none()
+                if ctag.is_none()
                     && token
                         .as_deref()
                         .is_some_and(sync_token_property_is_expensive)
