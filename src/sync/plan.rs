@@ -27,11 +27,11 @@ use std::collections::{BTreeMap, HashMap};
 /// The engine's hash maps over hrefs and idents (see [`Rows`] for why aHash).
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-use davsync_storages::{Changes, ContentHash, ErrorKind, Etag, Href, Item, ItemRef};
-use hashbrown::{hash_table, HashTable};
+use davsync_storages::{ContentHash, ErrorKind, Etag, Href, Item, ItemRef};
 
 use super::policy::{self, PartialSync, Verdict};
 use super::side::{BySide, Side};
+pub use super::status_index::{listing_from_changes, StatusIndex};
 use crate::status::{ItemRow, Pending, Rows, SideState};
 
 /// Everything about the collection the plan depends on besides the data.
@@ -161,74 +161,6 @@ impl Op {
     }
 }
 
-/// The status indexed by href, per side: which ident and state a listed href had.
-///
-/// A table of row positions hashed by href, not a map from the href to the row: it costs a
-/// few bytes per row where a map's bucket held two borrowed strings and a reference, in a
-/// table sized for every row of the status, twice.
-pub struct StatusIndex<'s> {
-    rows: &'s [ItemRow],
-    by_href: BySide<HashTable<u32>>,
-    hasher: ahash::RandomState,
-}
-
-impl<'s> StatusIndex<'s> {
-    pub fn new(status: &'s Rows) -> Self {
-        let rows = status.values().as_slice();
-        let hasher = ahash::RandomState::new();
-        let href_at = |side: Side, i: u32| rows[i as usize].side(side).map(|s| s.href.as_str());
-        let by_href = BySide::from_fn(|side| {
-            let mut table = HashTable::with_capacity(rows.len());
-            for (i, row) in rows.iter().enumerate() {
-                let Some(s) = row.side(side) else { continue };
-                let at = u32::try_from(i).expect("fewer than 2^32 items in a collection");
-                let href = Some(s.href.as_str());
-                // Two rows at one href (a transient state): the later one is kept.
-                match table.entry(
-                    hasher.hash_one(s.href.as_str()),
-                    |&j| href_at(side, j) == href,
-                    |&j| hasher.hash_one(href_at(side, j).unwrap_or_default()),
-                ) {
-                    hash_table::Entry::Occupied(mut slot) => *slot.get_mut() = at,
-                    hash_table::Entry::Vacant(slot) => {
-                        slot.insert(at);
-                    }
-                }
-            }
-            table
-        });
-        StatusIndex {
-            rows,
-            by_href,
-            hasher,
-        }
-    }
-
-    /// The status row recording `href` on `side`, and its state there.
-    fn at(&self, side: Side, href: &Href) -> Option<(&'s ItemRow, &'s SideState)> {
-        let rows = self.rows;
-        let found = |i: u32| rows[i as usize].side(side).map(|s| (&rows[i as usize], s));
-        self.by_href[side]
-            .find(self.hasher.hash_one(href.as_str()), |&i| {
-                found(i).is_some_and(|(_, s)| s.href == *href)
-            })
-            .and_then(|&i| found(i))
-    }
-
-    /// The ident and state a listed item is known under, when its href and etag are those
-    /// the status recorded.
-    pub fn known(&self, side: Side, r: &ItemRef) -> Option<(&'s str, &'s SideState)> {
-        self.at(side, &r.href)
-            .filter(|(_, s)| s.etag == r.etag)
-            .map(|(row, s)| (row.ident.as_str(), s))
-    }
-
-    /// The ident the status recorded at this href (whatever its etag now).
-    pub fn ident_at(&self, side: Side, href: &Href) -> Option<&'s str> {
-        self.at(side, href).map(|(row, _)| row.ident.as_str())
-    }
-}
-
 /// The hrefs of a listing that must be read: new ones and those whose etag moved.
 pub fn needs_fetch(side: Side, listing: &[ItemRef], index: &StatusIndex<'_>) -> Vec<Href> {
     listing
@@ -252,57 +184,6 @@ pub fn check_emptied(len: BySide<usize>, status: &Rows, ctx: &PlanContext) -> Re
         }
     }
     Ok(())
-}
-
-/// The full listing of a side rebuilt from an incremental answer: what the status recorded
-/// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
-/// is the listing itself.
-///
-/// Built as one vector sorted by href and searched, without a map of the whole listing: an
-/// unchanged side of 20,000 items is rebuilt on every sync that loads the status.
-pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<ItemRef> {
-    if changes.complete {
-        return changes.changed;
-    }
-    let mut listing: Vec<ItemRef> = status
-        .values()
-        .filter_map(|row| row.side(side))
-        .map(|s| ItemRef {
-            href: s.href.clone(),
-            etag: s.etag.clone(),
-        })
-        .collect();
-    listing.sort_unstable_by(|x, y| x.href.cmp(&y.href));
-    // Two rows at one href (a transient state): the side lists it once.
-    listing.dedup_by(|x, y| x.href == y.href);
-    if changes.deleted.is_empty() && changes.changed.is_empty() {
-        return listing;
-    }
-    let find =
-        |listing: &[ItemRef], href: &Href| listing.binary_search_by(|r| r.href.cmp(href)).ok();
-    let mut gone = vec![false; listing.len()];
-    for href in &changes.deleted {
-        if let Some(i) = find(&listing, href) {
-            gone[i] = true;
-        }
-    }
-    // Hrefs the status did not record, each once (the last etag given wins).
-    let mut new: HashMap<Href, Etag> = HashMap::new();
-    for r in changes.changed {
-        match find(&listing, &r.href) {
-            Some(i) => {
-                listing[i].etag = r.etag;
-                gone[i] = false;
-            }
-            None => {
-                new.insert(r.href, r.etag);
-            }
-        }
-    }
-    let mut gone = gone.into_iter();
-    listing.retain(|_| !gone.next().unwrap_or(false));
-    listing.extend(new.into_iter().map(|(href, etag)| ItemRef { href, etag }));
-    listing
 }
 
 /// The result of reading one href: the item, or why not.
