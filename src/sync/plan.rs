@@ -27,11 +27,11 @@ use std::collections::{BTreeMap, HashMap};
 /// The engine's hash maps over hrefs and idents (see [`Rows`] for why aHash).
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-use davsync_storages::{ContentHash, ErrorKind, Etag, Href, Item, ItemRef};
+use davsync_storages::{ContentHash, ErrorKind, Etag, Href, Item};
 
 use super::policy::{self, PartialSync, Verdict};
 use super::side::{BySide, Side};
-pub use super::status_index::{listing_from_changes, StatusIndex};
+pub use super::status_index::{Listed, SideListing, StatusIndex};
 use crate::status::{ItemRow, Pending, Rows, SideState};
 
 /// Everything about the collection the plan depends on besides the data.
@@ -162,10 +162,10 @@ impl Op {
 }
 
 /// The hrefs of a listing that must be read: new ones and those whose etag moved.
-pub fn needs_fetch(side: Side, listing: &[ItemRef], index: &StatusIndex<'_>) -> Vec<Href> {
+pub fn needs_fetch(side: Side, listing: &[Listed<'_>], index: &StatusIndex<'_>) -> Vec<Href> {
     listing
         .iter()
-        .filter(|r| index.known(side, r).is_none())
+        .filter(|r| index.known(side, **r).is_none())
         .map(|r| r.href.clone())
         .collect()
 }
@@ -206,7 +206,7 @@ impl FetchError {
 
 /// The input of [`plan`].
 pub struct PlanInput<'a> {
-    pub listing: BySide<&'a [ItemRef]>,
+    pub listing: BySide<&'a [Listed<'a>]>,
     pub status: &'a Rows,
     /// [`StatusIndex::new`] of `status` (the caller built it already to decide what to read).
     pub index: &'a StatusIndex<'a>,
@@ -221,14 +221,14 @@ pub struct PlanInput<'a> {
 /// get an owned [`Current`] only for the few idents that need one.
 #[derive(Debug, Clone, Copy)]
 pub struct Cur<'a> {
-    r: &'a ItemRef,
+    r: Listed<'a>,
     hash: &'a ContentHash,
     item: Option<&'a Item>,
 }
 
 impl<'a> Cur<'a> {
     /// An item that was read, listed as `r`.
-    pub fn read(r: &'a ItemRef, item: &'a Item) -> Self {
+    pub fn read(r: Listed<'a>, item: &'a Item) -> Self {
         Cur {
             r,
             hash: item.hash(),
@@ -264,7 +264,7 @@ struct SideItems<'a> {
 
 fn side_items<'a>(
     side: Side,
-    listing: &'a [ItemRef],
+    listing: &'a [Listed<'a>],
     fetched: &'a HashMap<Href, FetchResult>,
     index: &StatusIndex<'a>,
 ) -> SideItems<'a> {
@@ -276,7 +276,7 @@ fn side_items<'a>(
         poisoned: Vec::new(),
         failures: Vec::new(),
     };
-    for r in listing {
+    for &r in listing {
         let (ident, cur) = if let Some((ident, s)) = index.known(side, r) {
             (
                 ident,
@@ -287,12 +287,12 @@ fn side_items<'a>(
                 },
             )
         } else {
-            match fetched.get(&r.href) {
+            match fetched.get(r.href) {
                 Some(Ok(item)) => (item.ident(), Cur::read(r, item)),
                 other => {
-                    let ident = index.ident_at(side, &r.href).map(str::to_owned);
+                    let ident = index.ident_at(side, r.href).map(str::to_owned);
                     let problem = match other {
-                        Some(Err(error)) => unreadable(side, &r.href, error),
+                        Some(Err(error)) => unreadable(side, r.href, error),
                         _ => Problem::Unread {
                             side,
                             href: r.href.clone(),
@@ -310,8 +310,8 @@ fn side_items<'a>(
         match by_ident.entry(ident) {
             std::collections::hash_map::Entry::Occupied(prev) => dups
                 .entry(ident)
-                .or_insert_with(|| vec![&prev.get().r.href])
-                .push(&r.href),
+                .or_insert_with(|| vec![prev.get().r.href])
+                .push(r.href),
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(cur);
             }
@@ -403,7 +403,7 @@ fn decide(a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decisi
 
 /// True when the status recorded exactly this href, etag and hash.
 fn same_state(cur: Cur<'_>, st: Option<&SideState>) -> bool {
-    st.is_some_and(|st| st.href == cur.r.href && st.etag == cur.r.etag && st.hash == *cur.hash)
+    st.is_some_and(|st| st.href == *cur.r.href && st.etag == *cur.r.etag && st.hash == *cur.hash)
 }
 
 /// The sides a decision writes to.

@@ -1,11 +1,12 @@
 //! The status seen from the listings: which ident and state the status recorded at a listed
-//! href ([`StatusIndex`]), and the full listing of a side that reported only its changes
-//! ([`listing_from_changes`]). Both are built once per sync that loads the status, over
-//! every row, so they hold positions and sorted vectors rather than maps of copied keys.
+//! href ([`StatusIndex`]), and what a side lists now as the plan reads it ([`SideListing`],
+//! [`Listed`]), including a side that reported only its changes. Both are built once per
+//! sync that loads the status, over every row, so they hold positions and borrowed views
+//! rather than maps of copied keys.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use davsync_storages::{Changes, Etag, Href, ItemRef};
+use davsync_storages::{Etag, Href, ItemRef};
 use hashbrown::{hash_table, HashTable};
 
 use super::side::{BySide, Side};
@@ -67,9 +68,9 @@ impl<'s> StatusIndex<'s> {
 
     /// The ident and state a listed item is known under, when its href and etag are those
     /// the status recorded.
-    pub fn known(&self, side: Side, r: &ItemRef) -> Option<(&'s str, &'s SideState)> {
-        self.at(side, &r.href)
-            .filter(|(_, s)| s.etag == r.etag)
+    pub fn known(&self, side: Side, r: Listed<'_>) -> Option<(&'s str, &'s SideState)> {
+        self.at(side, r.href)
+            .filter(|(_, s)| s.etag == *r.etag)
             .map(|(row, s)| (row.ident.as_str(), s))
     }
 
@@ -79,61 +80,78 @@ impl<'s> StatusIndex<'s> {
     }
 }
 
-/// The full listing of a side rebuilt from an incremental answer: what the status recorded
-/// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
-/// is the listing itself.
-///
-/// Built as one vector sorted by href and searched, without a map of the whole listing: an
-/// unchanged side of 20,000 items is rebuilt on every sync that loads the status.
-pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<ItemRef> {
-    if changes.complete {
-        return changes.changed;
-    }
-    let mut listing: Vec<ItemRef> = status
-        .values()
-        .filter_map(|row| row.side(side))
-        .map(|s| ItemRef {
-            href: s.href.clone(),
-            etag: s.etag.clone(),
-        })
-        .collect();
-    listing.sort_unstable_by(|x, y| x.href.cmp(&y.href));
-    // Two rows at one href (a transient state): the side lists it once.
-    listing.dedup_by(|x, y| x.href == y.href);
-    if changes.deleted.is_empty() && changes.changed.is_empty() {
-        return listing;
-    }
-    let find =
-        |listing: &[ItemRef], href: &Href| listing.binary_search_by(|r| r.href.cmp(href)).ok();
-    let mut gone = vec![false; listing.len()];
-    for href in &changes.deleted {
-        if let Some(i) = find(&listing, href) {
-            gone[i] = true;
+/// One listed item as the plan reads it, borrowed from the side's listing or, for what a
+/// side reported unchanged since its token, from the status row that recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed<'a> {
+    pub href: &'a Href,
+    pub etag: &'a Etag,
+}
+
+impl<'a> From<&'a ItemRef> for Listed<'a> {
+    fn from(r: &'a ItemRef) -> Self {
+        Listed {
+            href: &r.href,
+            etag: &r.etag,
         }
     }
-    // Hrefs the status did not record, each once (the last etag given wins).
-    let mut new: HashMap<Href, Etag> = HashMap::new();
-    for r in changes.changed {
-        match find(&listing, &r.href) {
-            Some(i) => {
-                listing[i].etag = r.etag;
-                gone[i] = false;
-            }
-            None => {
-                new.insert(r.href, r.etag);
-            }
+}
+
+/// What a side answered: its whole listing, or what changed since the token the status
+/// keeps (the rest is as the status recorded it).
+pub enum SideListing {
+    Full(Vec<ItemRef>),
+    Since {
+        changed: Vec<ItemRef>,
+        deleted: Vec<Href>,
+    },
+}
+
+impl SideListing {
+    /// The side's full listing, borrowed: for changes since a token, what the status
+    /// recorded there, minus what was deleted, plus what changed (with its new etag).
+    ///
+    /// Borrowed, not rebuilt from copies: a side unchanged since its token, of 20,000
+    /// items, is listed from the status on every sync that loads it, and copying each href
+    /// and etag cost more than the status rows' own strings.
+    pub fn view<'a>(&'a self, side: Side, status: &'a Rows) -> Vec<Listed<'a>> {
+        let (changed, deleted) = match self {
+            SideListing::Full(l) => return l.iter().map(Listed::from).collect(),
+            SideListing::Since { changed, deleted } => (changed, deleted),
+        };
+        let mut listing = Vec::with_capacity(status.len() + changed.len());
+        listing.extend(
+            status
+                .values()
+                .filter_map(|row| row.side(side))
+                .map(|s| Listed {
+                    href: &s.href,
+                    etag: &s.etag,
+                }),
+        );
+        // Two rows at one href (a transient state): the side lists it once.
+        listing.sort_unstable_by(|x, y| x.href.cmp(y.href));
+        listing.dedup_by(|x, y| x.href == y.href);
+        if changed.is_empty() && deleted.is_empty() {
+            return listing;
         }
+        // Each changed href once, the last etag given winning; it is listed even when also
+        // reported deleted (the deletion came first).
+        let mut now: HashMap<&Href, &Etag> = HashMap::with_capacity(changed.len());
+        for r in changed {
+            now.insert(&r.href, &r.etag);
+        }
+        let gone: HashSet<&Href> = deleted.iter().collect();
+        listing.retain(|r| !now.contains_key(r.href) && !gone.contains(r.href));
+        listing.extend(now.into_iter().map(|(href, etag)| Listed { href, etag }));
+        listing
     }
-    let mut gone = gone.into_iter();
-    listing.retain(|_| !gone.next().unwrap_or(false));
-    listing.extend(new.into_iter().map(|(href, etag)| ItemRef { href, etag }));
-    listing
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use davsync_storages::ContentHash;
+    use davsync_storages::{Changes, ContentHash};
 
     fn state(href: &str, etag: &str) -> Option<SideState> {
         Some(SideState {
@@ -172,9 +190,23 @@ mod tests {
         }
     }
 
-    fn sorted(mut l: Vec<ItemRef>) -> Vec<(String, String)> {
-        l.sort_by(|x, y| x.href.cmp(&y.href));
-        l.into_iter().map(|r| (r.href.0, r.etag.0)).collect()
+    /// The listing `changes` give on `side`, sorted by href.
+    fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<(String, String)> {
+        let listing = if changes.complete {
+            SideListing::Full(changes.changed)
+        } else {
+            SideListing::Since {
+                changed: changes.changed,
+                deleted: changes.deleted,
+            }
+        };
+        let mut l: Vec<(String, String)> = listing
+            .view(side, status)
+            .into_iter()
+            .map(|r| (r.href.0.clone(), r.etag.0.clone()))
+            .collect();
+        l.sort();
+        l
     }
 
     fn pairs(l: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -187,14 +219,18 @@ mod tests {
     fn a_listed_href_is_known_only_at_the_recorded_etag() {
         let rows = rows();
         let index = StatusIndex::new(&rows);
-        let (ident, s) = index.known(Side::B, &r("/c/3.ics", "E3")).unwrap();
+        let (ident, s) = index.known(Side::B, (&r("/c/3.ics", "E3")).into()).unwrap();
         assert_eq!((ident, s.etag.as_str()), ("u3", "E3"));
-        assert!(index.known(Side::B, &r("/c/3.ics", "moved")).is_none());
+        assert!(index
+            .known(Side::B, (&r("/c/3.ics", "moved")).into())
+            .is_none());
         assert_eq!(
             index.ident_at(Side::B, &Href("/c/3.ics".into())),
             Some("u3")
         );
-        assert!(index.known(Side::A, &r("/c/3.ics", "E3")).is_none());
+        assert!(index
+            .known(Side::A, (&r("/c/3.ics", "E3")).into())
+            .is_none());
         assert!(index.ident_at(Side::B, &Href("2.ics".into())).is_none());
     }
 
@@ -207,7 +243,7 @@ mod tests {
             deleted: vec![],
             complete: false,
         };
-        let got = sorted(listing_from_changes(Side::B, &rows, changes));
+        let got = listing_from_changes(Side::B, &rows, changes);
         assert_eq!(got, pairs(&[("/c/1.ics", "E1"), ("/c/3.ics", "E3")]));
     }
 
@@ -225,7 +261,7 @@ mod tests {
             deleted: vec![Href("/c/1.ics".into()), Href("/c/gone.ics".into())],
             complete: false,
         };
-        let got = sorted(listing_from_changes(Side::B, &rows, changes));
+        let got = listing_from_changes(Side::B, &rows, changes);
         assert_eq!(
             got,
             pairs(&[("/c/1.ics", "E1'"), ("/c/3.ics", "E3'"), ("/c/9.ics", "y")])
@@ -236,7 +272,7 @@ mod tests {
             deleted: vec![Href("3.ics".into())],
             complete: false,
         };
-        let got = sorted(listing_from_changes(Side::A, &rows, changes));
+        let got = listing_from_changes(Side::A, &rows, changes);
         assert_eq!(got, pairs(&[("1.ics", "e1"), ("2.ics", "e2")]));
     }
 
@@ -248,7 +284,7 @@ mod tests {
             deleted: vec![],
             complete: true,
         };
-        let got = sorted(listing_from_changes(Side::B, &rows(), changes));
+        let got = listing_from_changes(Side::B, &rows(), changes);
         assert_eq!(got, pairs(&[("/c/5.ics", "E5")]));
     }
 }
