@@ -135,7 +135,8 @@ impl Ctx<'_> {
             .status
             .items(self.name)
             .map_err(|e| e.to_string())?
-            .remove(ident);
+            .get(ident)
+            .cloned();
         let a = self
             .version(Side::A, ident, hrefs.a.as_deref(), row.as_ref())
             .await?;

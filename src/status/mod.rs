@@ -291,10 +291,7 @@ impl Status {
                 [collection],
                 |r| r.get(0),
             )?;
-            let mut out = Rows::with_capacity_and_hasher(
-                usize::try_from(count).unwrap_or(0),
-                Default::default(),
-            );
+            let mut out = Rows::with_capacity(usize::try_from(count).unwrap_or(0));
             let mut stmt = c.prepare_cached(
                 "SELECT ident, a_href, a_etag, a_hash, b_href, b_etag, b_hash
                  FROM items WHERE collection = ?1",
@@ -320,8 +317,7 @@ impl Status {
                 })
             })?;
             for row in rows {
-                let row = row?;
-                out.insert(row.ident.clone(), row);
+                out.insert(row?);
             }
             Ok(out)
         })

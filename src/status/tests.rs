@@ -93,3 +93,49 @@ fn an_item_row_is_stored_as_plain_text_columns_and_read_back_typed() {
     );
     assert_eq!(status.items("c").unwrap()["u1"], row);
 }
+
+#[test]
+fn a_full_hash_is_stored_as_its_lowercase_hex_and_read_back_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Status::open(dir.path(), "p").unwrap();
+    let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let row = ItemRow {
+        ident: "u1".into(),
+        a: None,
+        b: Some(SideState {
+            href: Href::from("/c/u1.ics"),
+            etag: Etag::from("\"e1\""),
+            hash: ContentHash::from(hex),
+        }),
+    };
+    status.put_item("c", &row).unwrap();
+    let stored: String = raw(dir.path())
+        .query_row("SELECT b_hash FROM items WHERE ident = 'u1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, hex);
+    assert_eq!(status.items("c").unwrap()["u1"], row);
+}
+
+#[test]
+fn rows_keep_one_row_per_ident_in_the_order_first_inserted() {
+    let row = |ident: &str, href: &str| ItemRow {
+        ident: ident.into(),
+        a: Some(SideState {
+            href: Href::from(href),
+            etag: Etag::from("e"),
+            hash: ContentHash::default(),
+        }),
+        b: None,
+    };
+    let mut rows = super::Rows::with_capacity(1);
+    assert!(rows.insert(row("u2", "2.ics")).is_none());
+    assert!(rows.insert(row("u1", "1.ics")).is_none());
+    let old = rows.insert(row("u2", "2-moved.ics")).unwrap();
+    assert_eq!(old.a.unwrap().href.as_str(), "2.ics");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.idents().collect::<Vec<_>>(), ["u2", "u1"]);
+    assert_eq!(rows["u2"].a.as_ref().unwrap().href.as_str(), "2-moved.ics");
+    assert!(rows.get("u3").is_none());
+}

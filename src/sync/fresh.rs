@@ -211,7 +211,7 @@ impl CollectionJob<'_> {
         }
         let listed = ItemRef { href, etag };
         let mut cur = BySide::default();
-        cur[x] = Some(Cur::read(&listed, &item));
+        cur[x] = Some(Cur::read((&listed).into(), &item));
         // The other side is empty and the status knows nothing: the plan's decision for
         // this item, with nothing about the rest of the collection to wait for.
         let op = plan::item_op(&ident, cur, None, &self.ctx)?;

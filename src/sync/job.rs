@@ -279,8 +279,9 @@ impl<'a> CollectionJob<'a> {
         let BySide {
             a: (la, ra),
             b: (lb, rb),
-        } = snapshots.map(|side, s| s.into_listing(side, status));
-        let listing = BySide::new(la, lb);
+        } = snapshots.map(|_, s| s.into_listing());
+        let answered = BySide::new(la, lb);
+        let listing = BySide::from_fn(|side| answered[side].view(side, status));
         if let Err(emptied) =
             plan::check_emptied(listing.as_ref().map(|_, l| l.len()), status, &self.ctx)
         {
@@ -315,6 +316,10 @@ impl<'a> CollectionJob<'a> {
                 return true;
             }
         };
+        // The ops own what they need: the listings, the items read and the index go now,
+        // before the writes (and the other collections syncing meanwhile) need memory.
+        drop((listing, index, fetched));
+        drop(answered);
         let acted = !ops.is_empty();
         let ops = self.hydrate(ops).await;
         let total = ops.iter().filter(|o| o.writes()).count() as u64;

@@ -37,6 +37,7 @@ pub mod plan;
 pub mod policy;
 pub mod read;
 pub mod side;
+mod status_index;
 
 #[cfg(test)]
 mod tests;

@@ -27,10 +27,11 @@ use std::collections::{BTreeMap, HashMap};
 /// The engine's hash maps over hrefs and idents (see [`Rows`] for why aHash).
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-use davsync_storages::{Changes, ContentHash, ErrorKind, Etag, Href, Item, ItemRef};
+use davsync_storages::{ContentHash, ErrorKind, Etag, Href, Item};
 
 use super::policy::{self, PartialSync, Verdict};
 use super::side::{BySide, Side};
+pub use super::status_index::{Listed, SideListing, StatusIndex};
 use crate::status::{ItemRow, Pending, Rows, SideState};
 
 /// Everything about the collection the plan depends on besides the data.
@@ -160,46 +161,11 @@ impl Op {
     }
 }
 
-/// The status indexed by href, per side: which ident and state a listed href had.
-pub struct StatusIndex<'s> {
-    by_href: BySide<FastMap<&'s str, (&'s str, &'s SideState)>>,
-}
-
-impl<'s> StatusIndex<'s> {
-    pub fn new(status: &'s Rows) -> Self {
-        let mut by_href = BySide::from_fn(|_| {
-            FastMap::with_capacity_and_hasher(status.len(), Default::default())
-        });
-        for (ident, row) in status {
-            for side in Side::BOTH {
-                if let Some(s) = row.side(side) {
-                    by_href[side].insert(s.href.as_str(), (ident.as_str(), s));
-                }
-            }
-        }
-        StatusIndex { by_href }
-    }
-
-    /// The ident and state a listed item is known under, when its href and etag are those
-    /// the status recorded.
-    pub fn known(&self, side: Side, r: &ItemRef) -> Option<(&'s str, &'s SideState)> {
-        self.by_href[side]
-            .get(r.href.as_str())
-            .copied()
-            .filter(|(_, s)| s.etag == r.etag)
-    }
-
-    /// The ident the status recorded at this href (whatever its etag now).
-    pub fn ident_at(&self, side: Side, href: &Href) -> Option<&'s str> {
-        self.by_href[side].get(href.as_str()).map(|(i, _)| *i)
-    }
-}
-
 /// The hrefs of a listing that must be read: new ones and those whose etag moved.
-pub fn needs_fetch(side: Side, listing: &[ItemRef], index: &StatusIndex<'_>) -> Vec<Href> {
+pub fn needs_fetch(side: Side, listing: &[Listed<'_>], index: &StatusIndex<'_>) -> Vec<Href> {
     listing
         .iter()
-        .filter(|r| index.known(side, r).is_none())
+        .filter(|r| index.known(side, **r).is_none())
         .map(|r| r.href.clone())
         .collect()
 }
@@ -218,30 +184,6 @@ pub fn check_emptied(len: BySide<usize>, status: &Rows, ctx: &PlanContext) -> Re
         }
     }
     Ok(())
-}
-
-/// The full listing of a side rebuilt from an incremental answer: what the status recorded
-/// there, minus what was deleted, plus what changed (with its new etag). A `complete` answer
-/// is the listing itself.
-pub fn listing_from_changes(side: Side, status: &Rows, changes: Changes) -> Vec<ItemRef> {
-    if changes.complete {
-        return changes.changed;
-    }
-    let mut by_href: HashMap<Href, Etag> = status
-        .values()
-        .filter_map(|row| row.side(side))
-        .map(|s| (s.href.clone(), s.etag.clone()))
-        .collect();
-    for href in changes.deleted {
-        by_href.remove(&href);
-    }
-    for r in changes.changed {
-        by_href.insert(r.href, r.etag);
-    }
-    by_href
-        .into_iter()
-        .map(|(href, etag)| ItemRef { href, etag })
-        .collect()
 }
 
 /// The result of reading one href: the item, or why not.
@@ -264,7 +206,7 @@ impl FetchError {
 
 /// The input of [`plan`].
 pub struct PlanInput<'a> {
-    pub listing: BySide<&'a [ItemRef]>,
+    pub listing: BySide<&'a [Listed<'a>]>,
     pub status: &'a Rows,
     /// [`StatusIndex::new`] of `status` (the caller built it already to decide what to read).
     pub index: &'a StatusIndex<'a>,
@@ -279,14 +221,14 @@ pub struct PlanInput<'a> {
 /// get an owned [`Current`] only for the few idents that need one.
 #[derive(Debug, Clone, Copy)]
 pub struct Cur<'a> {
-    r: &'a ItemRef,
+    r: Listed<'a>,
     hash: &'a ContentHash,
     item: Option<&'a Item>,
 }
 
 impl<'a> Cur<'a> {
     /// An item that was read, listed as `r`.
-    pub fn read(r: &'a ItemRef, item: &'a Item) -> Self {
+    pub fn read(r: Listed<'a>, item: &'a Item) -> Self {
         Cur {
             r,
             hash: item.hash(),
@@ -322,7 +264,7 @@ struct SideItems<'a> {
 
 fn side_items<'a>(
     side: Side,
-    listing: &'a [ItemRef],
+    listing: &'a [Listed<'a>],
     fetched: &'a HashMap<Href, FetchResult>,
     index: &StatusIndex<'a>,
 ) -> SideItems<'a> {
@@ -334,7 +276,7 @@ fn side_items<'a>(
         poisoned: Vec::new(),
         failures: Vec::new(),
     };
-    for r in listing {
+    for &r in listing {
         let (ident, cur) = if let Some((ident, s)) = index.known(side, r) {
             (
                 ident,
@@ -345,12 +287,12 @@ fn side_items<'a>(
                 },
             )
         } else {
-            match fetched.get(&r.href) {
+            match fetched.get(r.href) {
                 Some(Ok(item)) => (item.ident(), Cur::read(r, item)),
                 other => {
-                    let ident = index.ident_at(side, &r.href).map(str::to_owned);
+                    let ident = index.ident_at(side, r.href).map(str::to_owned);
                     let problem = match other {
-                        Some(Err(error)) => unreadable(side, &r.href, error),
+                        Some(Err(error)) => unreadable(side, r.href, error),
                         _ => Problem::Unread {
                             side,
                             href: r.href.clone(),
@@ -368,8 +310,8 @@ fn side_items<'a>(
         match by_ident.entry(ident) {
             std::collections::hash_map::Entry::Occupied(prev) => dups
                 .entry(ident)
-                .or_insert_with(|| vec![&prev.get().r.href])
-                .push(&r.href),
+                .or_insert_with(|| vec![prev.get().r.href])
+                .push(r.href),
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(cur);
             }
@@ -461,7 +403,7 @@ fn decide(a: Option<Cur<'_>>, b: Option<Cur<'_>>, s: Option<&ItemRow>) -> Decisi
 
 /// True when the status recorded exactly this href, etag and hash.
 fn same_state(cur: Cur<'_>, st: Option<&SideState>) -> bool {
-    st.is_some_and(|st| st.href == cur.r.href && st.etag == cur.r.etag && st.hash == *cur.hash)
+    st.is_some_and(|st| st.href == *cur.r.href && st.etag == *cur.r.etag && st.hash == *cur.hash)
 }
 
 /// The sides a decision writes to.
@@ -578,8 +520,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<Op>, Emptied> {
         .chain(
             input
                 .status
-                .keys()
-                .map(String::as_str)
+                .idents()
                 .filter(|i| !a.by_ident.contains_key(i) && !b.by_ident.contains_key(i)),
         );
 

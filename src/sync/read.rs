@@ -9,7 +9,6 @@ use davsync_storages::{CollectionToken, Error, ErrorKind, Etag, Fetched, Href, I
 use super::job::CollectionJob;
 use super::plan::{self, Current, FetchError, FetchResult, Op, Problem};
 use super::side::{BySide, Side};
-use crate::status::Rows;
 
 /// How many hrefs one `get_many` asks for. The storage splits further as its protocol needs
 /// (DAV: multiget batches, sent in parallel), so this only bounds one call's memory.
@@ -72,15 +71,16 @@ impl Snapshot {
         }
     }
 
-    /// The full listing (a delta applied to what the status recorded) and the items read.
-    pub fn into_listing(
-        self,
-        side: Side,
-        status: &Rows,
-    ) -> (Vec<ItemRef>, Option<HashMap<Href, FetchResult>>) {
+    /// What the side lists (whole, or changes since the status's token: see
+    /// [`plan::SideListing::view`]) and the items read.
+    pub fn into_listing(self) -> (plan::SideListing, Option<HashMap<Href, FetchResult>>) {
         let listing = match self.listed {
-            Listed::Full(l) => l,
-            Listed::Delta(changes) => plan::listing_from_changes(side, status, changes),
+            Listed::Full(l) => plan::SideListing::Full(l),
+            Listed::Delta(c) if c.complete => plan::SideListing::Full(c.changed),
+            Listed::Delta(c) => plan::SideListing::Since {
+                changed: c.changed,
+                deleted: c.deleted,
+            },
         };
         (listing, self.read)
     }

@@ -241,7 +241,12 @@ impl World {
         let ib = self.idents(&self.b);
         prop_assert_eq!(&ia, &ib, "both sides hold the same items");
         let status = Status::open(self.dir.path(), "p").unwrap();
-        let rows: BTreeSet<String> = status.items("").unwrap().into_keys().collect();
+        let rows: BTreeSet<String> = status
+            .items("")
+            .unwrap()
+            .idents()
+            .map(str::to_owned)
+            .collect();
         let present: BTreeSet<String> = ia.keys().cloned().collect();
         prop_assert_eq!(
             rows,

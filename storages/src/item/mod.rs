@@ -104,6 +104,8 @@ struct Inner {
     raw: Vec<u8>,
     uid: Option<String>,
     hash: ContentHash,
+    /// The hash's text when there is no UID: the item's ident.
+    hash_ident: Option<String>,
     last_modified: Option<DateTime<Utc>>,
     layout: Layout,
 }
@@ -124,11 +126,17 @@ impl Item {
             ItemKind::Calendar => ical::parse_one(&raw)?,
             ItemKind::Contacts => vcard::parse_one(&raw)?,
         };
+        let hash = ContentHash::of_digest(&parsed.digest);
+        let hash_ident = match parsed.uid {
+            Some(_) => None,
+            None => Some(hash.as_str().into_owned()),
+        };
         Ok(Item(Arc::new(Inner {
             kind,
             raw,
             uid: parsed.uid,
-            hash: ContentHash::of_digest(&parsed.digest),
+            hash,
+            hash_ident,
             last_modified: parsed.last_modified,
             layout: parsed.layout,
         })))
@@ -150,10 +158,12 @@ impl Item {
     /// The identity the status is keyed by: the UID, or the content hash for an item without
     /// one.
     pub fn ident(&self) -> &str {
-        self.uid().unwrap_or(self.0.hash.as_str())
+        self.uid()
+            .or(self.0.hash_ident.as_deref())
+            .expect("an item without UID has its hash as ident")
     }
 
-    /// Hex SHA-256 of the normalized form: equal for versions a person would call equal.
+    /// SHA-256 of the normalized form: equal for versions a person would call equal.
     pub fn hash(&self) -> &ContentHash {
         &self.0.hash
     }
