@@ -116,6 +116,20 @@ async fn cal(s: &DavStorage) -> Collection {
     s.discover().await.unwrap().remove(0)
 }
 
+/// A new run against the server as `state` now has it: its storage and discovered calendar
+/// (the requests are counted from here).
+async fn next_run(
+    server: &MockServer,
+    state: &State,
+    store: &Arc<InMemory>,
+) -> (DavStorage, Collection) {
+    server.reset().await;
+    mount(server, state.clone()).await;
+    let s = run(server, store);
+    let c = cal(&s).await;
+    (s, c)
+}
+
 fn sync(hash: &str) -> CollectionToken {
     CollectionToken::sync(format!("{SYNC_PREFIX}{hash}"))
 }
@@ -142,10 +156,7 @@ async fn an_unchanged_ctag_in_the_listing_costs_no_report_and_a_moved_one_a_delt
 
     // Next run: the listing asks the ctag alone; the stored token has no ctag yet, so the
     // REPORT runs once more and the token keeps the listed ctag from now on.
-    server.reset().await;
-    mount(&server, state.clone()).await;
-    let s = run(&server, &store);
-    let c = cal(&s).await;
+    let (s, c) = next_run(&server, &state, &store).await;
     let second = s.changes(&c, first.token.as_ref()).await.unwrap().unwrap();
     let asked = sent(&server).await;
     assert!(
@@ -157,10 +168,7 @@ async fn an_unchanged_ctag_in_the_listing_costs_no_report_and_a_moved_one_a_delt
     assert_eq!(second.token, Some(both("h1")));
 
     // Unchanged: the listing is the only request.
-    server.reset().await;
-    mount(&server, state.clone()).await;
-    let s = run(&server, &store);
-    let c = cal(&s).await;
+    let (s, c) = next_run(&server, &state, &store).await;
     let third = s.changes(&c, second.token.as_ref()).await.unwrap().unwrap();
     assert_eq!(third.token, Some(both("h1")));
     assert!(third.changed.is_empty() && third.deleted.is_empty());
@@ -168,10 +176,7 @@ async fn an_unchanged_ctag_in_the_listing_costs_no_report_and_a_moved_one_a_delt
 
     // Moved: the changes since the stored sync token, not a listing from scratch.
     *state.lock().unwrap() = "h2".into();
-    server.reset().await;
-    mount(&server, state.clone()).await;
-    let s = run(&server, &store);
-    let c = cal(&s).await;
+    let (s, c) = next_run(&server, &state, &store).await;
     let fourth = s.changes(&c, third.token.as_ref()).await.unwrap().unwrap();
     let asked = sent(&server).await;
     assert_eq!(asked.len(), 2, "{asked:?}");
@@ -194,10 +199,7 @@ async fn a_token_stored_before_the_ctag_was_listed_is_still_compared_by_its_sync
     let store = Arc::new(InMemory::new());
     let s = run(&server, &store);
     cal(&s).await;
-    server.reset().await;
-    mount(&server, state.clone()).await;
-    let s = run(&server, &store);
-    let c = cal(&s).await;
+    let (s, c) = next_run(&server, &state, &store).await;
     let asked = sent(&server).await;
     assert!(asked[0].contains("sync-token"), "{asked:?}");
     let same = s.changes(&c, Some(&sync("h1"))).await.unwrap().unwrap();
@@ -216,10 +218,7 @@ async fn the_run_that_first_lists_the_expensive_sync_token_keeps_the_ctag_alread
     let store = Arc::new(InMemory::new());
     cal(&run(&server, &store)).await;
 
-    server.reset().await;
-    mount(&server, state.clone()).await;
-    let s = run(&server, &store);
-    let c = cal(&s).await;
+    let (s, c) = next_run(&server, &state, &store).await;
     let first = s.changes(&c, None).await.unwrap().unwrap();
     let asked = sent(&server).await;
     assert!(asked[0].contains("sync-token"), "{asked:?}");
@@ -230,10 +229,7 @@ async fn the_run_that_first_lists_the_expensive_sync_token_keeps_the_ctag_alread
     assert!(asked[2].starts_with("REPORT /u/cal/: "), "{asked:?}");
     assert_eq!(first.token, Some(both("h1")));
 
-    server.reset().await;
-    mount(&server, state.clone()).await;
-    let s = run(&server, &store);
-    let c = cal(&s).await;
+    let (s, c) = next_run(&server, &state, &store).await;
     let same = s.changes(&c, first.token.as_ref()).await.unwrap().unwrap();
     assert_eq!(same.token, Some(both("h1")));
     assert_eq!(sent(&server).await.len(), 1, "{:?}", sent(&server).await);
