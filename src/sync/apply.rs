@@ -225,7 +225,7 @@ impl CollectionJob<'_> {
                     match t.storage.preferred_href(ident) {
                         Some(href) => {
                             let there = Current {
-                                href,
+                                href: t.storage.listed_href(&t.collection, &href),
                                 etag: Etag(String::new()),
                                 hash: ContentHash::default(),
                                 item: None,

@@ -125,6 +125,10 @@ impl Storage for Stoppable {
         self.inner.preferred_href(uid)
     }
 
+    fn listed_href(&self, collection: &Collection, href: &Href) -> Href {
+        self.inner.listed_href(collection, href)
+    }
+
     async fn changes(
         &self,
         collection: &Collection,

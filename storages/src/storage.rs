@@ -323,6 +323,15 @@ pub trait Storage: Send + Sync {
         None
     }
 
+    /// The href, in the form this backend's listings give it, of the member at `href` (for
+    /// example one [`preferred_href`](Storage::preferred_href) named): a DAV collection lists
+    /// absolute paths where the preferred href is a bare file name. What the engine records
+    /// must be the listed form, or the next listing shows the item twice. Default: as it is.
+    fn listed_href(&self, collection: &Collection, href: &Href) -> Href {
+        let _ = collection;
+        href.clone()
+    }
+
     /// Incremental listing: what changed since `since` (`None`: since ever). `Ok(None)` means
     /// the backend has no such capability and the engine must call [`list`](Storage::list).
     async fn changes(

@@ -54,6 +54,10 @@ macro_rules! wrapper_impl {
             self.inner.preferred_href(uid)
         }
 
+        fn listed_href(&self, collection: &Collection, href: &Href) -> Href {
+            self.inner.listed_href(collection, href)
+        }
+
         async fn changes(
             &self,
             collection: &Collection,

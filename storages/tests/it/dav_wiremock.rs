@@ -352,6 +352,24 @@ async fn upload_puts_with_if_none_match_under_the_uid() {
     assert_eq!(s.preferred_href("event-1"), Some(Href::from("event-1.ics")));
 }
 
+/// The href an upload that met an existing item records comes from `preferred_href`, a bare
+/// file name; the listings give the absolute path. Recorded as it was, the next listing
+/// showed the item twice ("duplicate UID up-35 in /dav/.../up-35.ics, up-35.ics", after a
+/// killed upload against Cyrus).
+#[tokio::test]
+async fn a_preferred_href_is_given_in_the_form_listings_give() {
+    let server = MockServer::start().await;
+    let s = storage(&server, ItemKind::Calendar);
+    let c = collection(&server, "/cal/");
+    let preferred = s.preferred_href("up-35").unwrap();
+    assert_eq!(s.listed_href(&c, &preferred), Href::from("/cal/up-35.ics"));
+    let listed = Href::from("/cal/x%20y.ics");
+    assert_eq!(s.listed_href(&c, &listed), listed);
+    // Wrappers forward it.
+    let ro = davsync_storages::wrappers::ReadOnly::new(std::sync::Arc::new(s));
+    assert_eq!(ro.listed_href(&c, &preferred), Href::from("/cal/up-35.ics"));
+}
+
 #[tokio::test]
 async fn upload_answered_412_is_already_exists() {
     let server = MockServer::start().await;

@@ -389,6 +389,13 @@ impl Storage for DavStorage {
         Some(Href(item_file_name(uid, self.ext())))
     }
 
+    fn listed_href(&self, collection: &Collection, href: &Href) -> Href {
+        match self.collection_url(collection) {
+            Ok(url) => Href(read::member_path(&url, href)),
+            Err(_) => href.clone(),
+        }
+    }
+
     async fn get_meta(&self, collection: &Collection, key: MetaKey) -> Result<Option<String>> {
         self.read_meta(collection, key).await
     }

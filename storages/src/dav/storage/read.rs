@@ -409,7 +409,7 @@ impl DavStorage {
 
 /// The canonical path of a member href: a relative href (the engine's `preferred_href`, a
 /// bare file name) is taken relative to the collection, not to the server root.
-fn member_path(collection: &Url, href: &Href) -> String {
+pub(super) fn member_path(collection: &Url, href: &Href) -> String {
     match collection.join(href.as_str()) {
         Ok(u) => proto::canonical_path(u.path()),
         Err(_) => proto::canonical_path(href.as_str()),
