@@ -197,7 +197,12 @@ impl Ctx<'_> {
         let known = row
             .and_then(|r| r.side(side))
             .map(|s| s.href.clone())
-            .or_else(|| storage.preferred_href(ident));
+            .or_else(|| {
+                // In the listed form: this href may end up in the status.
+                storage
+                    .preferred_href(ident)
+                    .map(|h| storage.listed_href(&collection, &h))
+            });
         if let Some(href) = known {
             if let Ok((item, etag)) = storage.get(&collection, &href).await {
                 if item.ident() == ident {
