@@ -40,6 +40,8 @@ pub mod side;
 mod status_index;
 
 #[cfg(test)]
+mod href_race_tests;
+#[cfg(test)]
 mod tests;
 
 pub use conflict::Strategy;
