@@ -50,6 +50,8 @@ pub mod remember;
 pub mod repair;
 pub mod status;
 pub mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod trash;
 pub mod watch;
 

@@ -526,86 +526,12 @@ mod tests {
         assert_eq!(snapshot(dir.path()), before);
     }
 
-    /// A vdir seen through server-style hrefs (`/dav/<file>`), as CalDAV/CardDAV list them,
-    /// while `preferred_href` stays a bare file name as the DAV backend returns it.
-    struct PathHrefs(Vdir);
-
-    const PREFIX: &str = "/dav/";
-
-    fn inner(h: &Href) -> Href {
-        Href(h.as_str().strip_prefix(PREFIX).unwrap().to_owned())
-    }
-
-    fn outer(h: Href) -> Href {
-        Href(format!("{PREFIX}{h}"))
-    }
-
-    #[async_trait::async_trait]
-    impl Storage for PathHrefs {
-        fn item_kind(&self) -> ItemKind {
-            self.0.item_kind()
-        }
-        async fn root_collection(&self) -> davsync_storages::Result<Collection> {
-            self.0.root_collection().await
-        }
-        async fn discover(&self) -> davsync_storages::Result<Vec<Collection>> {
-            self.0.discover().await
-        }
-        async fn list(
-            &self,
-            c: &Collection,
-        ) -> davsync_storages::Result<Vec<davsync_storages::ItemRef>> {
-            let mut refs = self.0.list(c).await?;
-            for r in &mut refs {
-                r.href = outer(r.href.clone());
-            }
-            Ok(refs)
-        }
-        async fn get_many(
-            &self,
-            c: &Collection,
-            hrefs: &[Href],
-        ) -> davsync_storages::Result<Vec<davsync_storages::Fetched>> {
-            let hs: Vec<Href> = hrefs.iter().map(inner).collect();
-            let got = self.0.get_many(c, &hs).await?;
-            Ok(got.into_iter().map(|(h, r)| (outer(h), r)).collect())
-        }
-        async fn upload(
-            &self,
-            c: &Collection,
-            item: &Item,
-        ) -> davsync_storages::Result<(Href, Etag)> {
-            let (h, e) = self.0.upload(c, item).await?;
-            Ok((outer(h), e))
-        }
-        async fn update(
-            &self,
-            c: &Collection,
-            href: &Href,
-            item: &Item,
-            etag: &Etag,
-        ) -> davsync_storages::Result<Etag> {
-            self.0.update(c, &inner(href), item, etag).await
-        }
-        async fn delete(
-            &self,
-            c: &Collection,
-            href: &Href,
-            etag: &Etag,
-        ) -> davsync_storages::Result<()> {
-            self.0.delete(c, &inner(href), etag).await
-        }
-        fn preferred_href(&self, uid: &str) -> Option<Href> {
-            self.0.preferred_href(uid)
-        }
-    }
-
     #[tokio::test]
     async fn server_paths_are_never_renamed_and_new_uids_are_written_in_place() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nouid.ics"), ics(None, "no uid")).unwrap();
         std::fs::write(dir.path().join("server-name.ics"), ics(Some("x"), "x")).unwrap();
-        let s = PathHrefs(vdir(dir.path()));
+        let s = crate::test_support::PathHrefs(std::sync::Arc::new(vdir(dir.path())));
         let c = s.root_collection().await.unwrap();
         let mut lines = Vec::new();
         let out = repair(&s, &c, "dav", false, &mut |l| lines.push(l.to_owned())).await;
