@@ -246,3 +246,32 @@ impl Respond for MiniDav {
         }
     }
 }
+
+/// Checks an RFC 7616 SHA-256 Digest answer for alice's password.
+pub fn valid_digest(req: &Request) -> bool {
+    use sha2::{Digest, Sha256};
+    let Some(auth) = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(params) = auth.strip_prefix("Digest ") else {
+        return false;
+    };
+    let mut p = std::collections::HashMap::new();
+    for part in params.split(',') {
+        if let Some((k, v)) = part.trim().split_once('=') {
+            p.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+        }
+    }
+    let h = |s: String| hex::encode(Sha256::digest(s.as_bytes()));
+    let ha1 = h(format!("alice:dav:{PASSWORD}"));
+    let ha2 = h(format!("{}:{}", req.method, p["uri"]));
+    let want = h(format!(
+        "{ha1}:{}:{}:{}:{}:{ha2}",
+        p["nonce"], p["nc"], p["cnonce"], p["qop"]
+    ));
+    p["username"] == "alice" && p["response"] == want
+}
