@@ -18,6 +18,9 @@ use chrono::{DateTime, Local, SecondsFormat, Utc};
 use davsync_storages::{Etag, Href, ItemKind};
 use serde::{Deserialize, Serialize};
 
+/// How often the end of a sync prunes the trash at most (see [`Trash::prune_if_due`]).
+pub const PRUNE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 /// Why a version went to the trash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -343,6 +346,40 @@ impl Trash {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(fail(&path, e)),
         }
+    }
+
+    /// [`Trash::prune`] at the end of a sync, unless the last prune was less than
+    /// [`PRUNE_EVERY`] ago. Pruning reads every entry's `meta.toml`, and a trash holding a busy
+    /// month of changes has hundreds of thousands: pruned at every sync, the trash would make
+    /// each sync slower the longer davsync runs. An entry thus stays at most [`PRUNE_EVERY`]
+    /// past `trash_days`. The time of the last prune is kept in `trash/.pruned`; a missing or
+    /// unreadable one, a time in the future (the clock went back) and `trash_days = 0` (the
+    /// user asked for an empty trash) all prune at once.
+    pub fn prune_if_due(&self, now: DateTime<Utc>) -> Result<usize, TrashError> {
+        let stamp = self.dir.join(".pruned");
+        if self.days > 0 {
+            let last = fs::read_to_string(&stamp)
+                .ok()
+                .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+                .map(|t| t.with_timezone(&Utc));
+            if last.is_some_and(|last| last <= now && now - last < PRUNE_EVERY) {
+                return Ok(0);
+            }
+        }
+        let removed = self.prune(now)?;
+        if self.dir.is_dir() {
+            // Only a hint: losing it costs one more prune, so it is neither fsynced nor fatal.
+            let _ = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&stamp)
+                .and_then(|mut f| {
+                    f.write_all(now.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes())
+                });
+        }
+        Ok(removed)
     }
 
     /// Removes the entries older than `trash_days` at `now` (all of them with 0), and the

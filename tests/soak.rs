@@ -12,8 +12,8 @@
 //! The test suite runs the small version (`small_soak_of_ten_rounds_keeps_every_invariant`).
 //! `scripts/soak` runs the full one (50 pairs x 1,000 items, 200 rounds by default) through
 //! the ignored `soak_from_environment`: `DAVSYNC_SOAK_PAIRS`, `DAVSYNC_SOAK_ITEMS`,
-//! `DAVSYNC_SOAK_ROUNDS`, `DAVSYNC_SOAK_SEED`, and `DAVSYNC_SOAK_REPORT` (a TSV file of the
-//! per-round figures).
+//! `DAVSYNC_SOAK_ROUNDS`, `DAVSYNC_SOAK_SEED`, `DAVSYNC_SOAK_CHANGE_PERMILLE`,
+//! `DAVSYNC_SOAK_UPLOAD` and `DAVSYNC_SOAK_REPORT` (a TSV file of the per-round figures).
 
 mod common;
 
@@ -41,6 +41,11 @@ struct Soak {
     sb: Sandbox,
     server: Option<DavServer>,
     pairs: Vec<Pair>,
+    /// Items per pair at the start.
+    items: usize,
+    /// Of each thousand items, how many change in a round: two thirds are edited, one third
+    /// deleted, and about as many created as deleted.
+    change_permille: u64,
     rng: Rng,
 }
 
@@ -80,7 +85,17 @@ fn run_measured(cmd: &mut std::process::Command) -> (i32, String, Duration, u64)
 }
 
 impl Soak {
-    fn new(pairs: usize, items: usize, seed: u64, with_radicale: bool) -> Option<Soak> {
+    /// `preseed`: the Radicale collections start with the same items as their vdir, written
+    /// into Radicale's store on disk, so that the first sync compares instead of uploading
+    /// (at full size, 25,000 PUTs would take an hour or more).
+    fn new(
+        pairs: usize,
+        items: usize,
+        seed: u64,
+        change_permille: u64,
+        with_radicale: bool,
+        preseed: bool,
+    ) -> Option<Soak> {
         let server = if with_radicale {
             Some(DavServer::start(ServerKind::Radicale)?)
         } else {
@@ -102,6 +117,13 @@ impl Soak {
                 Some(server) if i % 2 == 1 => {
                     let coll = format!("soak{i}");
                     server.create_collection(Coll::Calendar, &coll, None);
+                    if preseed {
+                        let dir = server.radicale_collection_dir(&coll);
+                        for e in std::fs::read_dir(&a).unwrap() {
+                            let e = e.unwrap();
+                            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+                        }
+                    }
                     let url = server.collection_url(Coll::Calendar, &coll);
                     config.push_str(&server.storage_section(
                         &format!("r{i}"),
@@ -136,6 +158,8 @@ impl Soak {
             sb,
             server,
             pairs: list,
+            items,
+            change_permille,
             rng: Rng::new(seed),
         })
     }
@@ -159,6 +183,18 @@ impl Soak {
     /// Radicale's backlog past the connect timeout. Every run must succeed; returns the
     /// summed wall time and the highest peak RSS (kB).
     fn sync(&self, names: &[String]) -> (Duration, u64) {
+        let mut total = Duration::ZERO;
+        let mut peak = 0;
+        for group in self.groups(names) {
+            let (t, rss) = self.sync_group(&group);
+            total += t;
+            peak = peak.max(rss);
+        }
+        (total, peak)
+    }
+
+    /// The vdir-only pairs in one group, the pairs with a Radicale side two at a time.
+    fn groups(&self, names: &[String]) -> Vec<Vec<String>> {
         let remote = |n: &String| {
             self.pairs
                 .iter()
@@ -167,14 +203,10 @@ impl Soak {
         };
         let local: Vec<String> = names.iter().filter(|n| !remote(n)).cloned().collect();
         let remotes: Vec<String> = names.iter().filter(|n| remote(n)).cloned().collect();
-        let mut total = Duration::ZERO;
-        let mut peak = 0;
-        for group in std::iter::once(&local[..]).chain(remotes.chunks(2)) {
-            let (t, rss) = self.sync_group(group);
-            total += t;
-            peak = peak.max(rss);
-        }
-        (total, peak)
+        std::iter::once(local)
+            .chain(remotes.chunks(2).map(<[String]>::to_vec))
+            .filter(|g| !g.is_empty())
+            .collect()
     }
 
     fn sync_group(&self, names: &[String]) -> (Duration, u64) {
@@ -194,15 +226,15 @@ impl Soak {
         for pi in 0..self.pairs.len() {
             let uids: Vec<String> = self.pairs[pi].want.keys().cloned().collect();
             for uid in uids {
-                let r = self.rng.range(0, 100);
-                if r >= 6 {
+                let r = self.rng.range(0, 1000);
+                if r >= self.change_permille {
                     continue;
                 }
                 // Even draws edit on a, odd ones on b.
                 let pair = &mut self.pairs[pi];
                 let dir = if r % 2 == 0 { &pair.a } else { &pair.b };
                 let path = dir.join(format!("{uid}.ics"));
-                if r < 4 {
+                if r < self.change_permille * 2 / 3 {
                     let text = edit_line(
                         &std::fs::read_to_string(&path).unwrap(),
                         "SUMMARY",
@@ -215,8 +247,11 @@ impl Soak {
                     pair.want.remove(&uid);
                 }
             }
+            // As many creations as deletions on average, so that the collections keep their
+            // size over hundreds of rounds.
+            let most = (self.items as u64 * self.change_permille / 3000).max(2);
             for side in 0..2 {
-                let n = self.rng.range(0, 3);
+                let n = self.rng.range(0, most + 1);
                 let pair = &mut self.pairs[pi];
                 for k in 0..n {
                     let uid = format!("{}-r{round}-s{side}-{k}", pair.name);
@@ -306,11 +341,26 @@ fn assert_no_temp_files(dir: &Path) {
     }
 }
 
-/// Runs `rounds` rounds; returns one TSV line per round:
-/// round, seconds, peak RSS (kB) of the main sync, items over all pairs.
-fn soak(pairs: usize, items: usize, rounds: usize, seed: u64) -> Option<Vec<String>> {
-    eprintln!("soak: {pairs} pairs x {items} items, {rounds} rounds, seed {seed}");
-    let mut s = Soak::new(pairs, items, seed, true)?;
+/// Runs `rounds` rounds; writes one TSV line per round to `report` as it goes (a run of hours
+/// that is stopped keeps the rounds it finished): round, seconds and peak RSS (kB) of the main
+/// sync, items over all pairs, seconds of the whole round (edits, syncs and checks).
+fn soak(
+    pairs: usize,
+    items: usize,
+    rounds: usize,
+    change_permille: u64,
+    seed: u64,
+    preseed: bool,
+    mut report: impl Write,
+) -> Option<()> {
+    eprintln!(
+        "soak: {pairs} pairs x {items} items, {rounds} rounds, {change_permille}\u{2030} \
+         changed a round, seed {seed}{}",
+        if preseed { ", Radicale preseeded" } else { "" }
+    );
+    writeln!(report, "round\tseconds\tpeak_rss_kb\titems\tround_seconds").unwrap();
+    let t = Instant::now();
+    let mut s = Soak::new(pairs, items, seed, change_permille, true, preseed)?;
     let names = s.pair_names();
     let looks = s.look_names();
     let (took, rss) = s.sync(&names);
@@ -321,41 +371,49 @@ fn soak(pairs: usize, items: usize, rounds: usize, seed: u64) -> Option<Vec<Stri
         rss / 1024
     );
     s.check(0);
-    let mut lines = vec![format!(
-        "0\t{:.3}\t{rss}\t{}",
+    let total: usize = s.pairs.iter().map(|p| p.want.len()).sum();
+    writeln!(
+        report,
+        "0\t{:.3}\t{rss}\t{total}\t{:.3}",
         took.as_secs_f64(),
-        s.pairs.iter().map(|p| p.want.len()).sum::<usize>()
-    )];
+        t.elapsed().as_secs_f64()
+    )
+    .unwrap();
     for round in 1..=rounds {
+        let t = Instant::now();
         s.edit(round);
         // The server side's edits reach Radicale first (a clean, direct sync).
         s.sync(&looks);
         let (took, rss) = s.sync(&names);
         s.sync(&looks);
         s.check(round);
-        let total: usize = s.pairs.iter().map(|p| p.want.len()).sum();
-        eprintln!(
-            "round {round}: {:.2}s, peak RSS {} MB, {total} items",
-            took.as_secs_f64(),
-            rss / 1024
-        );
-        lines.push(format!(
-            "{round}\t{:.3}\t{rss}\t{total}",
-            took.as_secs_f64()
-        ));
         // A further sync finds nothing to do.
-        for group in names.chunks(2) {
+        for group in s.groups(&names) {
             let mut args = vec!["sync"];
             args.extend(group.iter().map(String::as_str));
             s.sb.run(&args).assert_no_change();
         }
+        let total: usize = s.pairs.iter().map(|p| p.want.len()).sum();
+        let whole = t.elapsed().as_secs_f64();
+        eprintln!(
+            "round {round}: {:.2}s, peak RSS {} MB, {total} items ({whole:.1}s in all)",
+            took.as_secs_f64(),
+            rss / 1024
+        );
+        writeln!(
+            report,
+            "{round}\t{:.3}\t{rss}\t{total}\t{whole:.3}",
+            took.as_secs_f64()
+        )
+        .unwrap();
+        report.flush().unwrap();
     }
-    Some(lines)
+    Some(())
 }
 
 #[test]
 fn small_soak_of_ten_rounds_keeps_every_invariant() {
-    let _ = soak(4, 30, 10, 0x50a4);
+    let _ = soak(4, 30, 10, 60, 0x50a4, false, std::io::sink());
 }
 
 #[test]
@@ -371,12 +429,14 @@ fn soak_from_environment() {
     let items = env("DAVSYNC_SOAK_ITEMS", 1000);
     let rounds = env("DAVSYNC_SOAK_ROUNDS", 200);
     let seed = env("DAVSYNC_SOAK_SEED", 0x50a4) as u64;
-    let lines = soak(pairs, items, rounds, seed).expect("Radicale is needed for the soak");
-    if let Ok(path) = std::env::var("DAVSYNC_SOAK_REPORT") {
-        let mut f = std::fs::File::create(&path).unwrap();
-        writeln!(f, "round\tseconds\tpeak_rss_kb\titems").unwrap();
-        for l in lines {
-            writeln!(f, "{l}").unwrap();
-        }
-    }
+    let change = env("DAVSYNC_SOAK_CHANGE_PERMILLE", 20) as u64;
+    let preseed = std::env::var("DAVSYNC_SOAK_UPLOAD").map_or(true, |v| v != "1");
+    let report: Box<dyn Write> = match std::env::var("DAVSYNC_SOAK_REPORT") {
+        Ok(path) => Box::new(std::io::LineWriter::new(
+            std::fs::File::create(path).expect("create the report"),
+        )),
+        Err(_) => Box::new(std::io::sink()),
+    };
+    soak(pairs, items, rounds, change, seed, preseed, report)
+        .expect("Radicale is needed for the soak");
 }

@@ -67,7 +67,7 @@ pub async fn run(config: &Config, args: &SyncArgs, quiet: bool) -> anyhow::Resul
     }
     if !args.dry_run {
         // Old versions leave the trash at the end of a sync (see docs/conflicts.md).
-        if let Err(e) = super::trash::trash_of(config).prune(chrono::Utc::now()) {
+        if let Err(e) = super::trash::trash_of(config).prune_if_due(chrono::Utc::now()) {
             reporter.failure(&e.to_string());
         }
     }

@@ -166,3 +166,44 @@ fn an_interrupted_save_leaves_no_entry_and_is_cleaned_up_later() {
     trash.prune(Utc::now()).unwrap();
     assert!(!tmp.exists());
 }
+
+#[test]
+fn the_end_of_a_sync_prunes_at_most_once_an_hour() {
+    let status = tempfile::tempdir().unwrap();
+    let trash = Trash::new(status.path(), 1);
+    let id = trash
+        .save(&origin("a", Why::Deleted), EVENT)
+        .unwrap()
+        .unwrap();
+    let t0 = Utc::now() + Duration::minutes(23 * 60 + 30);
+    assert_eq!(trash.prune_if_due(t0).unwrap(), 0, "not a day old yet");
+    assert_eq!(mode(&trash.dir().join(".pruned")), 0o600);
+    let expired = t0 + Duration::minutes(45);
+    assert_eq!(
+        trash.prune_if_due(expired).unwrap(),
+        0,
+        "a day old, but pruned 45 minutes ago"
+    );
+    assert!(trash.get(&id).unwrap().is_some());
+    assert_eq!(trash.prune_if_due(t0 + Duration::minutes(61)).unwrap(), 1);
+    assert!(trash.get(&id).unwrap().is_none());
+}
+
+#[test]
+fn a_prune_time_in_the_future_or_zero_days_prunes_at_once() {
+    let status = tempfile::tempdir().unwrap();
+    let trash = Trash::new(status.path(), 1);
+    trash.save(&origin("a", Why::Deleted), EVENT).unwrap();
+    let later = Utc::now() + Duration::days(3);
+    // The clock went back after a prune three days ahead.
+    assert_eq!(trash.prune_if_due(later).unwrap(), 1);
+    trash.save(&origin("b", Why::Deleted), EVENT).unwrap();
+    assert_eq!(
+        trash.prune_if_due(Utc::now() + Duration::days(2)).unwrap(),
+        1
+    );
+    trash.save(&origin("c", Why::Deleted), EVENT).unwrap();
+    let none = Trash::new(status.path(), 0);
+    assert_eq!(none.prune_if_due(Utc::now()).unwrap(), 1);
+    assert_eq!(none.prune_if_due(Utc::now()).unwrap(), 0);
+}

@@ -65,7 +65,7 @@ pub async fn run(
         }
     });
     let reports = futures::future::join_all(runs).await;
-    if let Err(e) = trash.prune(chrono::Utc::now()) {
+    if let Err(e) = trash.prune_if_due(chrono::Utc::now()) {
         tracing::warn!("{e}");
     }
     cli.finish();

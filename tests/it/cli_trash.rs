@@ -211,3 +211,52 @@ fn repair_keeps_the_versions_it_replaces() {
     assert_eq!(entry.origin.href.as_str(), "misnamed.ics");
     assert_eq!(bytes, event("one", "Dentist").as_bytes());
 }
+
+/// Moves an entry's save time `days` back, as if it had been kept that long.
+fn age(env: &Env, id: &str, days: i64) {
+    let meta = env.path("status").join("trash").join(id).join("meta.toml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let when = (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("when = ") {
+                format!("when = \"{when}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&meta, text).unwrap();
+}
+
+#[test]
+fn a_sync_prunes_versions_past_trash_days_at_most_once_an_hour() {
+    let env = Env::new();
+    env.config(&two_vdirs(""));
+    env.mkdir("a");
+    env.mkdir("b");
+    let old = keep(&env, "old", "Dentist", Why::Deleted);
+    let recent = keep(&env, "recent", "Lunch", Why::Deleted);
+    age(&env, &old, 31);
+    age(&env, &recent, 29);
+    env.run(&["sync"]).assert_code(0);
+    assert_eq!(ids(&env), vec![recent.as_str()]);
+
+    // Past 30 days too now, but the trash was pruned moments ago.
+    age(&env, &recent, 31);
+    env.run(&["sync"]).assert_code(0);
+    assert_eq!(ids(&env), vec![recent.as_str()]);
+
+    // An hour later.
+    let stamp = env.path("status").join("trash").join(".pruned");
+    let hour_ago = chrono::Utc::now() - chrono::Duration::minutes(61);
+    std::fs::write(
+        &stamp,
+        hour_ago.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )
+    .unwrap();
+    env.run(&["sync"]).assert_code(0);
+    assert!(ids(&env).is_empty());
+}
