@@ -18,9 +18,6 @@ use chrono::{DateTime, Local, SecondsFormat, Utc};
 use davsync_storages::{Etag, Href, ItemKind};
 use serde::{Deserialize, Serialize};
 
-/// How often the end of a sync prunes the trash at most (see [`Trash::prune_if_due`]).
-pub const PRUNE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
-
 /// Why a version went to the trash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -348,36 +345,42 @@ impl Trash {
         }
     }
 
-    /// [`Trash::prune`] at the end of a sync, unless the last prune was less than
-    /// [`PRUNE_EVERY`] ago. Pruning reads every entry's `meta.toml`, and a trash holding a busy
-    /// month of changes has hundreds of thousands: pruned at every sync, the trash would make
-    /// each sync slower the longer davsync runs. An entry thus stays at most [`PRUNE_EVERY`]
-    /// past `trash_days`. The time of the last prune is kept in `trash/.pruned`; a missing or
-    /// unreadable one, a time in the future (the clock went back) and `trash_days = 0` (the
-    /// user asked for an empty trash) all prune at once.
+    /// [`Trash::prune`] at the end of a sync, unless no entry can have expired since the last
+    /// prune. Pruning reads every entry's `meta.toml`, and a trash can hold hundreds of
+    /// thousands (the soak keeps 1,800 a round): pruned at every sync, the trash made each sync
+    /// slower the longer davsync ran. Entries saved after a prune are newer than it, so the
+    /// first entry to expire is the oldest one that prune kept, or one saved after it: the
+    /// prune notes `<its time> <the earliest expiry>` in `trash/.pruned`, and until that
+    /// expiry nothing can be due. A missing or unreadable note, a prune time in the future (the
+    /// clock went back) and `trash_days = 0` prune at once.
     pub fn prune_if_due(&self, now: DateTime<Utc>) -> Result<usize, TrashError> {
-        let stamp = self.dir.join(".pruned");
+        let note = self.dir.join(".pruned");
         if self.days > 0 {
-            let last = fs::read_to_string(&stamp)
-                .ok()
-                .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
-                .map(|t| t.with_timezone(&Utc));
-            if last.is_some_and(|last| last <= now && now - last < PRUNE_EVERY) {
-                return Ok(0);
+            let text = fs::read_to_string(&note).unwrap_or_default();
+            let mut times = text.split_whitespace().map(|t| {
+                DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            });
+            if let (Some(Some(pruned)), Some(Some(due))) = (times.next(), times.next()) {
+                if pruned <= now && now < due {
+                    return Ok(0);
+                }
             }
         }
-        let removed = self.prune(now)?;
+        let (removed, oldest_kept) = self.prune_keeping(now)?;
         if self.dir.is_dir() {
+            let due =
+                oldest_kept.unwrap_or(now).min(now) + chrono::Duration::days(i64::from(self.days));
+            let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
             // Only a hint: losing it costs one more prune, so it is neither fsynced nor fatal.
             let _ = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&stamp)
-                .and_then(|mut f| {
-                    f.write_all(now.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes())
-                });
+                .open(&note)
+                .and_then(|mut f| write!(f, "{} {}", stamp(now), stamp(due)));
         }
         Ok(removed)
     }
@@ -385,12 +388,25 @@ impl Trash {
     /// Removes the entries older than `trash_days` at `now` (all of them with 0), and the
     /// leftovers of saves interrupted more than an hour ago. Returns how many entries went.
     pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, TrashError> {
+        Ok(self.prune_keeping(now)?.0)
+    }
+
+    /// [`Trash::prune`], also returning the save time of the oldest entry kept.
+    fn prune_keeping(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, Option<DateTime<Utc>>), TrashError> {
         let cutoff = now - chrono::Duration::days(i64::from(self.days));
         let (entries, _) = self.list()?;
         let mut removed = 0;
-        for e in entries.iter().filter(|e| self.days == 0 || e.when < cutoff) {
-            self.remove(&e.id)?;
-            removed += 1;
+        let mut oldest_kept: Option<DateTime<Utc>> = None;
+        for e in &entries {
+            if self.days == 0 || e.when < cutoff {
+                self.remove(&e.id)?;
+                removed += 1;
+            } else {
+                oldest_kept = Some(oldest_kept.map_or(e.when, |o| o.min(e.when)));
+            }
         }
         if let Ok(read) = fs::read_dir(&self.dir) {
             let stale = SystemTime::now() - Duration::from_secs(3600);
@@ -405,7 +421,7 @@ impl Trash {
                 }
             }
         }
-        Ok(removed)
+        Ok((removed, oldest_kept))
     }
 }
 

@@ -167,25 +167,43 @@ fn an_interrupted_save_leaves_no_entry_and_is_cleaned_up_later() {
     assert!(!tmp.exists());
 }
 
+/// Moves an entry's save time back by `by`, as no sync could: only to see whether a prune
+/// reads the trash.
+fn age(trash: &Trash, id: &str, by: Duration) {
+    let meta = trash.dir().join(id).join("meta.toml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let when = (Utc::now() - by).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let text: String = text
+        .lines()
+        .map(|l| match l.starts_with("when = ") {
+            true => format!("when = \"{when}\"\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&meta, text).unwrap();
+}
+
 #[test]
-fn the_end_of_a_sync_prunes_at_most_once_an_hour() {
+fn the_end_of_a_sync_reads_the_trash_only_once_an_entry_can_have_expired() {
     let status = tempfile::tempdir().unwrap();
     let trash = Trash::new(status.path(), 1);
     let id = trash
         .save(&origin("a", Why::Deleted), EVENT)
         .unwrap()
         .unwrap();
-    let t0 = Utc::now() + Duration::minutes(23 * 60 + 30);
+    let t0 = Utc::now() + Duration::minutes(23 * 60 + 58);
     assert_eq!(trash.prune_if_due(t0).unwrap(), 0, "not a day old yet");
     assert_eq!(mode(&trash.dir().join(".pruned")), 0o600);
-    let expired = t0 + Duration::minutes(45);
-    assert_eq!(
-        trash.prune_if_due(expired).unwrap(),
-        0,
-        "a day old, but pruned 45 minutes ago"
-    );
-    assert!(trash.get(&id).unwrap().is_some());
-    assert_eq!(trash.prune_if_due(t0 + Duration::minutes(61)).unwrap(), 1);
+    // Nothing can expire before the entry does: a prune now would find this one, so none ran.
+    let other = trash
+        .save(&origin("b", Why::Deleted), EVENT)
+        .unwrap()
+        .unwrap();
+    age(&trash, &other, Duration::days(2));
+    assert_eq!(trash.prune_if_due(t0 + Duration::minutes(1)).unwrap(), 0);
+    assert!(trash.get(&other).unwrap().is_some());
+    // Three minutes after the last prune the first entry is a day old: pruned at once.
+    assert_eq!(trash.prune_if_due(t0 + Duration::minutes(3)).unwrap(), 2);
     assert!(trash.get(&id).unwrap().is_none());
 }
 
@@ -195,13 +213,14 @@ fn a_prune_time_in_the_future_or_zero_days_prunes_at_once() {
     let trash = Trash::new(status.path(), 1);
     trash.save(&origin("a", Why::Deleted), EVENT).unwrap();
     let later = Utc::now() + Duration::days(3);
-    // The clock went back after a prune three days ahead.
     assert_eq!(trash.prune_if_due(later).unwrap(), 1);
-    trash.save(&origin("b", Why::Deleted), EVENT).unwrap();
-    assert_eq!(
-        trash.prune_if_due(Utc::now() + Duration::days(2)).unwrap(),
-        1
-    );
+    // The clock went back after a prune three days ahead.
+    let id = trash
+        .save(&origin("b", Why::Deleted), EVENT)
+        .unwrap()
+        .unwrap();
+    age(&trash, &id, Duration::days(2));
+    assert_eq!(trash.prune_if_due(Utc::now()).unwrap(), 1);
     trash.save(&origin("c", Why::Deleted), EVENT).unwrap();
     let none = Trash::new(status.path(), 0);
     assert_eq!(none.prune_if_due(Utc::now()).unwrap(), 1);
